@@ -1,0 +1,151 @@
+import http from 'node:http';
+import { SOAP_MAX_RESPONSE_BYTES, SOAP_TIMEOUT_MS } from '../settings';
+import { child, parseXml, path, textAt, XmlElement, XmlError } from './xml';
+import { securityHeader } from './wsse';
+
+/** What went wrong with a SOAP call, in words the user can act on. */
+export type SoapErrorKind = 'unreachable' | 'timeout' | 'auth' | 'fault' | 'http' | 'bad-reply';
+
+export class SoapError extends Error {
+  constructor(readonly kind: SoapErrorKind, message: string, readonly faultCode?: string) {
+    super(message);
+  }
+}
+
+export interface SoapCredentials {
+  username: string;
+  password: string;
+  /** Camera clock minus ours, so WS-Security `Created` reads as "now" on the camera. */
+  clockOffsetMs: number;
+}
+
+export interface SoapRequestOptions {
+  /** Sign the request with WS-Security; false for the ONVIF pre-auth calls (GetSystemDateAndTime, GetCapabilities). */
+  auth?: SoapCredentials;
+  timeoutMs?: number;
+  maxBytes?: number;
+  signal?: AbortSignal;
+}
+
+const NAMESPACES =
+  'xmlns:s="http://www.w3.org/2003/05/soap-envelope" ' +
+  'xmlns:tds="http://www.onvif.org/ver10/device/wsdl" ' +
+  'xmlns:trt="http://www.onvif.org/ver10/media/wsdl" ' +
+  'xmlns:tr2="http://www.onvif.org/ver20/media/wsdl" ' +
+  'xmlns:tev="http://www.onvif.org/ver10/events/wsdl" ' +
+  'xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2" ' +
+  'xmlns:tt="http://www.onvif.org/ver10/schema"';
+
+/** Cameras answer faster on a kept-alive socket, and PullMessages long-polls reuse one. */
+const agent = new http.Agent({ keepAlive: true, maxSockets: 4, keepAliveMsecs: 10_000 });
+
+export function envelope(body: string, header = ''): string {
+  return `<?xml version="1.0" encoding="UTF-8"?><s:Envelope ${NAMESPACES}><s:Header>${header}</s:Header><s:Body>${body}</s:Body></s:Envelope>`;
+}
+
+/** The SOAP 1.2 (or 1.1) fault inside an envelope, as code + reason, or undefined. */
+function readFault(env: XmlElement): { code: string; reason: string } | undefined {
+  const fault = path(env, 'Body', 'Fault');
+  if (!fault) {
+    return undefined;
+  }
+  const code = path(fault, 'Code');
+  const sub = textAt(code, 'Subcode', 'Value') ?? textAt(code, 'Value') ?? textAt(fault, 'faultcode') ?? '';
+  const reason = textAt(fault, 'Reason', 'Text') ?? textAt(fault, 'faultstring') ?? '';
+  return { code: sub.replace(/^.*:/, ''), reason: reason.trim() };
+}
+
+function isAuthFault(code: string, reason: string): boolean {
+  return /NotAuthorized|FailedAuthentication|InvalidSecurity|Unauthorized/i.test(code) || /not authori[sz]ed/i.test(reason);
+}
+
+/**
+ * Posts one SOAP 1.2 request and returns the first element of the reply's Body. Every failure becomes a SoapError whose
+ * message says what happened (no camera name: the caller adds it). Bounded in time and in reply size.
+ */
+export function soapRequest(url: string, body: string, opts: SoapRequestOptions = {}): Promise<XmlElement> {
+  const header = opts.auth ? securityHeader(opts.auth.username, opts.auth.password, opts.auth.clockOffsetMs) : '';
+  const payload = Buffer.from(envelope(body, header), 'utf8');
+  const timeoutMs = opts.timeoutMs ?? SOAP_TIMEOUT_MS;
+  const maxBytes = opts.maxBytes ?? SOAP_MAX_RESPONSE_BYTES;
+
+  return new Promise<XmlElement>((resolve, reject) => {
+    let settled = false;
+    const finish = (err: SoapError | undefined, value?: XmlElement): void => {
+      if (settled) {
+        return;
+      }
+      settled = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (err) {
+        req.destroy();
+        reject(err);
+      } else {
+        resolve(value!);
+      }
+    };
+    const req = http.request(url, {
+      method: 'POST',
+      agent,
+      headers: { 'Content-Type': 'application/soap+xml; charset=utf-8', 'Content-Length': payload.length },
+    });
+    const timer = setTimeout(() => finish(new SoapError('timeout', `no answer within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+    const onAbort = (): void => finish(new SoapError('timeout', 'request cancelled'));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      const what = err.code === 'ECONNREFUSED' ? 'connection refused (is the ONVIF port right, and ONVIF enabled on the camera?)'
+        : err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' || err.code === 'ENOTFOUND' ? `not reachable (${err.code})`
+          : `network error (${err.code ?? err.message})`;
+      finish(new SoapError('unreachable', what));
+    });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > maxBytes) {
+          finish(new SoapError('bad-reply', `reply larger than ${Math.round(maxBytes / 1024)} KiB, refused`));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      res.on('error', () => finish(new SoapError('unreachable', 'connection dropped while reading the reply')));
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        const text = Buffer.concat(chunks).toString('utf8');
+        let env: XmlElement | undefined;
+        try {
+          env = text.trim() ? parseXml(text) : undefined;
+        } catch (err) {
+          if (!(err instanceof XmlError)) {
+            throw err;
+          }
+          if (status >= 200 && status < 300) {
+            finish(new SoapError('bad-reply', `answered with unreadable XML (${err.message})`));
+            return;
+          }
+        }
+        const fault = env && readFault(env);
+        if (status === 401 || (fault && isAuthFault(fault.code, fault.reason))) {
+          finish(new SoapError('auth', 'authentication failed: check the username and password', fault?.code));
+        } else if (fault) {
+          finish(new SoapError('fault', `camera refused the request: ${fault.code || 'fault'}${fault.reason ? ` (${fault.reason})` : ''}`, fault.code));
+        } else if (status < 200 || status >= 300) {
+          finish(new SoapError('http', `answered HTTP ${status} instead of SOAP (is this the ONVIF port?)`));
+        } else if (!env || env.name !== 'Envelope' || !child(env, 'Body')) {
+          finish(new SoapError('bad-reply', 'answered something that is not a SOAP envelope (is this the ONVIF port?)'));
+        } else {
+          const first = child(env, 'Body')!.children[0];
+          if (first) {
+            finish(undefined, first);
+          } else {
+            finish(new SoapError('bad-reply', 'answered an empty SOAP body'));
+          }
+        }
+      });
+    });
+    req.end(payload);
+  });
+}

@@ -1,0 +1,127 @@
+import { XMLParser } from 'fast-xml-parser';
+
+/** A parsed XML element: local name (namespace prefix dropped), prefix, attributes, children, text. */
+export interface XmlElement {
+  name: string;
+  prefix: string;
+  attrs: Record<string, string>;
+  children: XmlElement[];
+  text: string;
+}
+
+export class XmlError extends Error {}
+
+// SOAP 1.2 part 1 §5: "A SOAP message MUST NOT contain a Document Type Declaration", so refusing any DTD
+// costs nothing with real cameras and removes entity expansion (billion laughs, external entities) outright.
+const FORBIDDEN = /<!(DOCTYPE|ENTITY)/i;
+
+const parser = new XMLParser({
+  preserveOrder: true,
+  ignoreAttributes: false,
+  attributeNamePrefix: '',
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: true,
+  processEntities: true,
+  htmlEntities: false,
+});
+
+type RawNode = Record<string, unknown>;
+
+function split(qname: string): { prefix: string; name: string } {
+  const i = qname.indexOf(':');
+  return i < 0 ? { prefix: '', name: qname } : { prefix: qname.slice(0, i), name: qname.slice(i + 1) };
+}
+
+function convert(raw: RawNode): XmlElement | string | undefined {
+  if ('#text' in raw) {
+    return String(raw['#text']);
+  }
+  const tag = Object.keys(raw).find((k) => k !== ':@');
+  if (tag === undefined || tag.startsWith('?')) {
+    return undefined;
+  }
+  const { prefix, name } = split(tag);
+  const attrs: Record<string, string> = {};
+  const rawAttrs = raw[':@'] as Record<string, unknown> | undefined;
+  for (const [k, v] of Object.entries(rawAttrs ?? {})) {
+    attrs[k] = String(v);
+  }
+  const el: XmlElement = { name, prefix, attrs, children: [], text: '' };
+  for (const child of (raw[tag] as RawNode[]) ?? []) {
+    const c = convert(child);
+    if (typeof c === 'string') {
+      el.text += c;
+    } else if (c) {
+      el.children.push(c);
+    }
+  }
+  return el;
+}
+
+/** Parses one XML document and returns its root element. Throws XmlError on a DTD or malformed input. */
+export function parseXml(text: string): XmlElement {
+  if (FORBIDDEN.test(text)) {
+    throw new XmlError('XML with a DOCTYPE or ENTITY declaration is refused (SOAP forbids DTDs)');
+  }
+  let raw: RawNode[];
+  try {
+    // Validation on: mismatched tags are an error, not a silently different tree.
+    raw = parser.parse(text, true) as RawNode[];
+  } catch (err) {
+    throw new XmlError(`malformed XML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  for (const node of raw) {
+    const el = convert(node);
+    if (el && typeof el !== 'string') {
+      return el;
+    }
+  }
+  throw new XmlError('no XML element found');
+}
+
+/** First direct child with this local name. */
+export function child(el: XmlElement | undefined, name: string): XmlElement | undefined {
+  return el?.children.find((c) => c.name === name);
+}
+
+/** All direct children with this local name. */
+export function children(el: XmlElement | undefined, name: string): XmlElement[] {
+  return el ? el.children.filter((c) => c.name === name) : [];
+}
+
+/** Follows a path of local names through first matches: path(env, 'Body', 'GetProfilesResponse'). */
+export function path(el: XmlElement | undefined, ...names: string[]): XmlElement | undefined {
+  let cur = el;
+  for (const n of names) {
+    cur = child(cur, n);
+  }
+  return cur;
+}
+
+/** Text of the element at the path, or undefined when absent. */
+export function textAt(el: XmlElement | undefined, ...names: string[]): string | undefined {
+  return path(el, ...names)?.text;
+}
+
+/** First descendant (depth-first) with this local name. */
+export function find(el: XmlElement | undefined, name: string): XmlElement | undefined {
+  if (!el) {
+    return undefined;
+  }
+  for (const c of el.children) {
+    if (c.name === name) {
+      return c;
+    }
+    const deep = find(c, name);
+    if (deep) {
+      return deep;
+    }
+  }
+  return undefined;
+}
+
+/** Escapes text for use inside an XML element or attribute. */
+export function escapeXml(s: string): string {
+  return s.replace(/[<>&'"]/g, (ch) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '\'': '&apos;', '"': '&quot;' }[ch] as string));
+}
