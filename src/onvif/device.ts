@@ -1,0 +1,117 @@
+import { soapRequest, SoapCredentials } from './soap';
+import { child, find, path, textAt, XmlElement } from './xml';
+
+/** What AccessoryInformation shows, read from GetDeviceInformation. */
+export interface DeviceInfo {
+  manufacturer: string;
+  model: string;
+  firmware: string;
+  serial: string;
+  hardwareId: string;
+}
+
+export interface OnvifDeviceOptions {
+  host: string;
+  port: number;
+  username: string;
+  password: string;
+}
+
+/** The camera's service endpoints, found through GetCapabilities. */
+export interface ServiceUrls {
+  device: string;
+  media?: string;
+  events?: string;
+}
+
+/** Reads the camera's UTC clock from a GetSystemDateAndTime reply, or undefined when it gives none. */
+export function cameraUtcMs(reply: XmlElement): number | undefined {
+  const utc = find(reply, 'UTCDateTime');
+  const date = child(utc, 'Date');
+  const time = child(utc, 'Time');
+  if (!date || !time) {
+    return undefined;
+  }
+  const n = (el: XmlElement | undefined, name: string): number => Number(textAt(el, name));
+  const ms = Date.UTC(n(date, 'Year'), n(date, 'Month') - 1, n(date, 'Day'), n(time, 'Hour'), n(time, 'Minute'), n(time, 'Second'));
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/**
+ * One ONVIF device over SOAP. We speak SOAP ourselves rather than through the `onvif` package's Cam: it runs a fixed
+ * chain of calls on connect with no per-call bound on reply size and retries events in a tight loop, and here every call
+ * must fail with a bounded, explained error (see README, "Why our own SOAP client").
+ */
+export class OnvifDevice {
+  /** Camera clock minus ours, learned at connect; WS-Security signs with the camera's time so a skewed camera still authenticates. */
+  clockOffsetMs = 0;
+  /** Whether the camera told us its time (some never do; then we sign with ours). */
+  clockKnown = false;
+  readonly urls: ServiceUrls;
+
+  constructor(private readonly opts: OnvifDeviceOptions) {
+    this.urls = { device: `http://${this.hostPort()}/onvif/device_service` };
+  }
+
+  private hostPort(): string {
+    const host = this.opts.host.includes(':') && !this.opts.host.startsWith('[') ? `[${this.opts.host}]` : this.opts.host;
+    return `${host}:${this.opts.port}`;
+  }
+
+  private get credentials(): SoapCredentials {
+    return { username: this.opts.username, password: this.opts.password, clockOffsetMs: this.clockOffsetMs };
+  }
+
+  /**
+   * Keeps the path of an XAddr but the host and port we were configured with: cameras behind NAT or with several
+   * interfaces often advertise an address we cannot reach, while the configured one demonstrably answered.
+   */
+  private sameHost(xaddr: string | undefined): string | undefined {
+    if (!xaddr) {
+      return undefined;
+    }
+    try {
+      const u = new URL(xaddr.trim().split(/\s+/)[0]);
+      return `http://${this.hostPort()}${u.pathname}${u.search}`;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Learns the clock offset and the service endpoints. Both calls are pre-auth in ONVIF Core, so a wrong password fails later, clearly. */
+  async connect(signal?: AbortSignal): Promise<void> {
+    const sent = Date.now();
+    const time = await soapRequest(this.urls.device, '<tds:GetSystemDateAndTime/>', { signal });
+    const camera = cameraUtcMs(time);
+    if (camera !== undefined) {
+      // The reply's seconds were read halfway through the round trip.
+      this.clockOffsetMs = camera - (sent + Date.now()) / 2;
+      this.clockKnown = true;
+    }
+    const caps = await soapRequest(this.urls.device, '<tds:GetCapabilities><tds:Category>All</tds:Category></tds:GetCapabilities>', {
+      signal, auth: this.credentials,
+    });
+    const c = child(caps, 'Capabilities');
+    this.urls.media = this.sameHost(textAt(c, 'Media', 'XAddr'));
+    this.urls.events = this.sameHost(textAt(c, 'Events', 'XAddr'));
+  }
+
+  async getDeviceInformation(signal?: AbortSignal): Promise<DeviceInfo> {
+    const r = await soapRequest(this.urls.device, '<tds:GetDeviceInformation/>', { signal, auth: this.credentials });
+    const t = (name: string): string => (textAt(r, name) ?? '').trim();
+    return {
+      manufacturer: t('Manufacturer'),
+      model: t('Model'),
+      firmware: t('FirmwareVersion'),
+      serial: t('SerialNumber'),
+      hardwareId: t('HardwareId'),
+    };
+  }
+
+  /** The first network interface's MAC address: the stable identity of a camera that reports no serial number. */
+  async getMacAddress(signal?: AbortSignal): Promise<string | undefined> {
+    const r = await soapRequest(this.urls.device, '<tds:GetNetworkInterfaces/>', { signal, auth: this.credentials });
+    const mac = textAt(path(r, 'NetworkInterfaces', 'Info'), 'HwAddress');
+    return mac?.trim().toLowerCase() || undefined;
+  }
+}

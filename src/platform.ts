@@ -1,0 +1,127 @@
+import type { API, DynamicPlatformPlugin, Logging, PlatformAccessory, PlatformConfig } from 'homebridge';
+import { CourtyardCamera } from './camera';
+import { CameraConfig, CourtyardConfig, parseConfig } from './config';
+import { findFfmpeg } from './media/ffmpeg-path';
+import type { DeviceInfo } from './onvif/device';
+import { PLATFORM_NAME, PLUGIN_NAME } from './settings';
+
+/** What we keep in Homebridge's accessory cache to recognise a camera across restarts and config edits. */
+interface CameraContext {
+  id: string;
+  name: string;
+  address: string;
+}
+
+/** HomeKit accepts versions as x[.y[.z]] only; cameras write "V5.5.82 build 190220", so keep the numbers. */
+export function homekitVersion(firmware: string): string {
+  return /\d+(?:\.\d+){0,2}/.exec(firmware)?.[0] ?? '0';
+}
+
+function addressOf(camera: CameraConfig): string {
+  return `${camera.host.toLowerCase()}:${camera.port}`;
+}
+
+/** The Courtyard platform: validates the config, starts one CourtyardCamera per camera, keeps the accessory cache tidy. */
+export class CourtyardPlatform implements DynamicPlatformPlugin {
+  private readonly cached = new Map<string, PlatformAccessory>();
+  private readonly cameras: CourtyardCamera[] = [];
+  private config: CourtyardConfig = { name: PLATFORM_NAME, cameras: [] };
+
+  constructor(private readonly log: Logging, rawConfig: PlatformConfig, private readonly api: API) {
+    // Homebridge must survive whatever is in the config: nothing may escape this constructor.
+    try {
+      const { config, errors, warnings } = parseConfig(rawConfig);
+      this.config = config;
+      errors.forEach((e) => this.log.error(`${e}; this camera is skipped, the others start`));
+      warnings.forEach((w) => this.log.warn(w));
+    } catch (err) {
+      this.log.error(`could not read the configuration: ${(err as Error).message}`);
+    }
+    api.on('didFinishLaunching', () => this.guarded('start-up', () => this.launch()));
+    api.on('shutdown', () => this.guarded('shut-down', () => this.cameras.forEach((c) => c.stop())));
+  }
+
+  /** Homebridge hands back every cached accessory before didFinishLaunching. */
+  configureAccessory(accessory: PlatformAccessory): void {
+    this.cached.set(accessory.UUID, accessory);
+  }
+
+  private guarded(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.error(`unexpected error during ${what}: ${(err as Error).stack ?? err}`);
+    }
+  }
+
+  private launch(): void {
+    this.pruneRemovedCameras();
+    const ffmpeg = findFfmpeg(this.config.videoProcessor);
+    for (const camera of this.config.cameras) {
+      const c = new CourtyardCamera(this, camera, this.log, ffmpeg);
+      this.cameras.push(c);
+      c.start();
+    }
+    if (this.config.cameras.length === 0) {
+      this.log.info('no cameras to start');
+    }
+  }
+
+  /** Removes cached cameras that are no longer in the config (by name or address: an offline camera still in config stays). */
+  private pruneRemovedCameras(): void {
+    const names = new Set(this.config.cameras.map((c) => c.name.toLowerCase()));
+    const addresses = new Set(this.config.cameras.map(addressOf));
+    const gone = [...this.cached.values()].filter((acc) => {
+      const ctx = acc.context as Partial<CameraContext>;
+      return !(ctx.name && names.has(ctx.name.toLowerCase())) && !(ctx.address && addresses.has(ctx.address));
+    });
+    this.unregister(gone, 'it is no longer in the config');
+  }
+
+  private unregister(accessories: PlatformAccessory[], why: string): void {
+    if (accessories.length === 0) {
+      return;
+    }
+    for (const acc of accessories) {
+      this.cached.delete(acc.UUID);
+      this.log.info(`${acc.displayName}: removed from Home, ${why}`);
+    }
+    this.api.unregisterPlatformAccessories(PLUGIN_NAME, PLATFORM_NAME, accessories);
+  }
+
+  /** The accessory for a camera identified by serial or MAC: from the cache when known, otherwise created and registered. */
+  accessoryFor(camera: CameraConfig, id: string, info: DeviceInfo): PlatformAccessory {
+    const { hap } = this.api;
+    const uuid = hap.uuid.generate(`${PLUGIN_NAME}:${id}`);
+    const context: CameraContext = { id, name: camera.name, address: addressOf(camera) };
+
+    // A different device now answers at this camera's name or address (a replaced camera): drop the old accessory.
+    const replaced = [...this.cached.values()].filter((acc) => {
+      const ctx = acc.context as Partial<CameraContext>;
+      return acc.UUID !== uuid && (ctx.name?.toLowerCase() === camera.name.toLowerCase() || ctx.address === context.address);
+    });
+    this.unregister(replaced, `camera ${context.address} now reports another device`);
+
+    let accessory = this.cached.get(uuid);
+    const isNew = !accessory;
+    if (!accessory) {
+      const category = camera.doorbell ? hap.Categories.VIDEO_DOORBELL : hap.Categories.CAMERA;
+      accessory = new this.api.platformAccessory(camera.name, uuid, category);
+      this.cached.set(uuid, accessory);
+    }
+    accessory.context = context;
+    const C = hap.Characteristic;
+    accessory.getService(hap.Service.AccessoryInformation)!
+      .setCharacteristic(C.Name, camera.name)
+      .setCharacteristic(C.Manufacturer, info.manufacturer || 'ONVIF')
+      .setCharacteristic(C.Model, info.model || 'IP camera')
+      .setCharacteristic(C.SerialNumber, info.serial || id)
+      .setCharacteristic(C.FirmwareRevision, homekitVersion(info.firmware));
+    if (isNew) {
+      this.api.registerPlatformAccessories(PLUGIN_NAME, PLATFORM_NAME, [accessory]);
+    } else {
+      this.api.updatePlatformAccessories([accessory]);
+    }
+    return accessory;
+  }
+}

@@ -1,0 +1,21 @@
+// Names and every tunable of the plugin, with its unit in the name. Change behaviour here, not at the call sites.
+
+export const PLUGIN_NAME = 'homebridge-courtyard';
+export const PLATFORM_NAME = 'Courtyard';
+
+/** The ONVIF HTTP port when the config gives none (ONVIF Core: the device service is on the HTTP port). */
+export const DEFAULT_ONVIF_PORT = 80;
+
+/** One SOAP request, connect to last byte. Long enough for slow camera CPUs, short enough to notice a dead camera. */
+export const SOAP_TIMEOUT_MS = 8_000;
+/** Largest SOAP reply we read; real GetProfiles replies are tens of KiB, so 2 MiB only stops a misbehaving peer. */
+export const SOAP_MAX_RESPONSE_BYTES = 2 * 1024 * 1024;
+
+/** First wait before retrying a camera that did not answer at start-up, doubled per failure up to the cap. */
+export const CONNECT_RETRY_MIN_MS = 5_000;
+export const CONNECT_RETRY_MAX_MS = 5 * 60_000;
+/** Random spread added to each retry so 8 cameras behind one switch do not retry in lockstep (fraction of the wait). */
+export const RETRY_JITTER_FRACTION = 0.2;
+
+/** A camera clock this far from ours is reported: WS-Security still works (we sign with the camera's time), but events carry its time. */
+export const CLOCK_OFFSET_REPORT_MS = 5_000;

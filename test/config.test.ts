@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { parseConfig } from '../src/config';
+
+describe('config', () => {
+  const good = { name: 'Entrance 1', host: '192.168.1.20', username: 'admin', password: 'pw' };
+
+  it('applies defaults: ONVIF port 80, doorbell off, platform name', () => {
+    const { config, errors } = parseConfig({ platform: 'Courtyard', cameras: [good] });
+    assert.deepEqual(errors, []);
+    assert.equal(config.name, 'Courtyard');
+    assert.deepEqual(config.cameras, [{ ...good, port: 80, doorbell: false }]);
+  });
+
+  it('names the camera and the field, skips only the broken camera', () => {
+    const { config, errors } = parseConfig({ cameras: [{ name: 'Entrance 2', port: 80 }, good] });
+    assert.deepEqual(errors, ['Camera "Entrance 2": "host" is missing']);
+    assert.deepEqual(config.cameras.map((c) => c.name), ['Entrance 1']);
+  });
+
+  it('refers to a camera without a name by its position', () => {
+    const { errors } = parseConfig({ cameras: [good, { host: '10.0.0.2' }] });
+    assert.deepEqual(errors, ['Camera #2: "name" is missing']);
+  });
+
+  it('explains a URL pasted into host without echoing its credentials', () => {
+    const { errors } = parseConfig({ cameras: [{ ...good, host: 'http://admin:secret@10.0.0.9/onvif' }] });
+    assert.equal(errors.length, 1);
+    assert.match(errors[0], /^Camera "Entrance 1": "host" must be only the camera's address/);
+    assert.doesNotMatch(errors[0], /secret/);
+  });
+
+  for (const [value, pattern] of [[0, /1 to 65535/], [70000, /1 to 65535/], ['eighty', /"eighty"/], [80.5, /whole number/]] as const) {
+    it(`rejects port ${JSON.stringify(value)}`, () => {
+      const { errors, config } = parseConfig({ cameras: [{ ...good, port: value }] });
+      assert.equal(config.cameras.length, 0);
+      assert.match(errors[0], /^Camera "Entrance 1": "port" /);
+      assert.match(errors[0], pattern);
+    });
+  }
+
+  it('accepts a port written as text, as the UI form may save it', () => {
+    assert.equal(parseConfig({ cameras: [{ ...good, port: '8000' }] }).config.cameras[0].port, 8000);
+  });
+
+  it('rejects wrong types for username, password and doorbell', () => {
+    const { errors } = parseConfig({
+      cameras: [{ ...good, name: 'A', username: 5 }, { ...good, name: 'B', host: 'b', password: true }, { ...good, name: 'C', host: 'c', doorbell: 'yes' }],
+    });
+    assert.deepEqual(errors, ['Camera "A": "username" must be text', 'Camera "B": "password" must be text', 'Camera "C": "doorbell" must be true or false']);
+  });
+
+  it('refuses a second camera with the same name or address', () => {
+    const { errors, config } = parseConfig({
+      cameras: [good, { ...good, host: '10.1.1.1' }, { ...good, name: 'Other' }],
+    });
+    assert.equal(config.cameras.length, 1);
+    assert.match(errors[0], /^Camera "Entrance 1": "name" is used by camera #1 too/);
+    assert.match(errors[1], /^Camera "Other": "host" 192\.168\.1\.20:80 is the same camera as #1/);
+  });
+
+  it('warns about unknown options but keeps the camera', () => {
+    const { warnings, config } = parseConfig({ cameras: [{ ...good, motionTimeout: 3 }] });
+    assert.equal(config.cameras.length, 1);
+    assert.deepEqual(warnings, ['Camera "Entrance 1": unknown option "motionTimeout" is ignored']);
+  });
+
+  it('never throws on garbage', () => {
+    for (const raw of [undefined, null, 42, 'x', [], { cameras: 'all' }, { cameras: [null, 3, 'x'] }, { videoProcessor: 7 }]) {
+      const r = parseConfig(raw);
+      assert.ok(Array.isArray(r.errors) && Array.isArray(r.config.cameras));
+    }
+    assert.deepEqual(parseConfig({ cameras: 'all' }).errors, ['"cameras" must be a list of cameras']);
+  });
+});

@@ -1,0 +1,18 @@
+import assert from 'node:assert/strict';
+import { redact, registerSecret } from '../../src/util/redact';
+
+describe('redact', () => {
+  it('removes the password from URLs with credentials', () => {
+    assert.equal(redact('rtsp://admin:p%40ss@10.0.0.2:554/Streaming/Channels/101'), 'rtsp://admin:***@10.0.0.2:554/Streaming/Channels/101');
+    assert.equal(redact('-i rtsp://u:x@h/a -i http://v:y@h/b'), '-i rtsp://u:***@h/a -i http://v:***@h/b');
+  });
+
+  it('removes registered secrets wherever they appear', () => {
+    registerSecret('Courtyard-S3cret');
+    assert.equal(redact('GET /snap.jpg?pwd=Courtyard-S3cret failed'), 'GET /snap.jpg?pwd=*** failed');
+  });
+
+  it('leaves ordinary text and URLs without credentials alone', () => {
+    assert.equal(redact('http://10.0.0.2/onvif/device_service answered 500'), 'http://10.0.0.2/onvif/device_service answered 500');
+  });
+});
