@@ -19,3 +19,23 @@ export const RETRY_JITTER_FRACTION = 0.2;
 
 /** A camera clock this far from ours is reported: WS-Security still works (we sign with the camera's time), but events carry its time. */
 export const CLOCK_OFFSET_REPORT_MS = 5_000;
+
+/** How long one PullMessages waits on the camera for events: a long-poll, so events arrive at once, not on an interval. */
+export const PULL_TIMEOUT_S = 30;
+/** HTTP reply bound for PullMessages: longer than the pull itself or every idle pull would look like a dead camera. */
+export const PULL_HTTP_MARGIN_MS = 10_000;
+/** Messages asked for per pull. */
+export const PULL_MESSAGE_LIMIT = 64;
+/** Subscription lifetime we ask for and when we renew it (Home Assistant: 10 min, renewed every 8). */
+export const SUBSCRIPTION_S = 600;
+export const RENEW_BEFORE_END_MS = 120_000;
+/** Waits after an event-service fault before subscribing again: doubled per failure, capped, jittered. */
+export const EVENTS_RETRY_MIN_MS = 2_000;
+export const EVENTS_RETRY_MAX_MS = 5 * 60_000;
+/** A pull that returns empty this much earlier than its timeout, several times in a row, means a broken subscription. */
+export const EARLY_EMPTY_PULL_FRACTION = 0.1;
+export const EARLY_EMPTY_PULLS_LIMIT = 5;
+/** Even a healthy-looking subscription is replaced this often: some cameras keep answering pulls after they stopped queueing. */
+export const SUBSCRIPTION_REFRESH_MS = 60 * 60_000;
+/** Bound for the courtesy Unsubscribe when we stop or replace a subscription. */
+export const UNSUBSCRIBE_TIMEOUT_MS = 2_000;

@@ -1,5 +1,6 @@
-import { soapRequest, SoapCredentials } from './soap';
-import { child, find, path, textAt, XmlElement } from './xml';
+import { MediaProfile, parseMedia1Profiles, parseMedia2Profiles } from './profiles';
+import { soapRequest, SoapCredentials, SoapError, SoapRequestOptions } from './soap';
+import { child, children, escapeXml, find, path, textAt, XmlElement } from './xml';
 
 /** What AccessoryInformation shows, read from GetDeviceInformation. */
 export interface DeviceInfo {
@@ -21,6 +22,8 @@ export interface OnvifDeviceOptions {
 export interface ServiceUrls {
   device: string;
   media?: string;
+  /** Media2 (ver20): present on cameras that can describe H.265 profiles. */
+  media2?: string;
   events?: string;
 }
 
@@ -62,11 +65,16 @@ export class OnvifDevice {
     return { username: this.opts.username, password: this.opts.password, clockOffsetMs: this.clockOffsetMs };
   }
 
+  /** One signed request to any of the camera's services (events use it with their subscription's address). */
+  request(url: string, body: string, opts: Omit<SoapRequestOptions, 'auth'> = {}): Promise<XmlElement> {
+    return soapRequest(url, body, { ...opts, auth: this.credentials });
+  }
+
   /**
    * Keeps the path of an XAddr but the host and port we were configured with: cameras behind NAT or with several
    * interfaces often advertise an address we cannot reach, while the configured one demonstrably answered.
    */
-  private sameHost(xaddr: string | undefined): string | undefined {
+  sameHost(xaddr: string | undefined): string | undefined {
     if (!xaddr) {
       return undefined;
     }
@@ -94,6 +102,54 @@ export class OnvifDevice {
     const c = child(caps, 'Capabilities');
     this.urls.media = this.sameHost(textAt(c, 'Media', 'XAddr'));
     this.urls.events = this.sameHost(textAt(c, 'Events', 'XAddr'));
+    // Media2 is listed only by GetServices; cameras without it answer a fault, which just means "Media (ver10) only".
+    const services = await soapRequest(this.urls.device, '<tds:GetServices><tds:IncludeCapability>false</tds:IncludeCapability></tds:GetServices>', {
+      signal, auth: this.credentials,
+    }).catch(() => undefined);
+    const media2 = children(services, 'Service').find((svc) => textAt(svc, 'Namespace') === 'http://www.onvif.org/ver20/media/wsdl');
+    this.urls.media2 = this.sameHost(textAt(media2, 'XAddr'));
+  }
+
+  /** The camera's video profiles, from Media2 when it has it (so H.265 is recognised), else Media. */
+  async getProfiles(signal?: AbortSignal): Promise<MediaProfile[]> {
+    if (this.urls.media2) {
+      const r = await soapRequest(this.urls.media2, '<tr2:GetProfiles><tr2:Type>All</tr2:Type></tr2:GetProfiles>', {
+        signal, auth: this.credentials,
+      }).catch(() => undefined);
+      const profiles = r ? parseMedia2Profiles(r) : [];
+      if (profiles.length) {
+        return profiles;
+      }
+    }
+    const r = await soapRequest(this.mediaUrl(), '<trt:GetProfiles/>', { signal, auth: this.credentials });
+    return parseMedia1Profiles(r);
+  }
+
+  /** The RTSP URL of a profile (RTP over RTSP, unicast), without credentials. */
+  async getStreamUri(profileToken: string, signal?: AbortSignal): Promise<string> {
+    const token = escapeXml(profileToken);
+    const r = await soapRequest(this.mediaUrl(), '<trt:GetStreamUri><trt:StreamSetup><tt:Stream>RTP-Unicast</tt:Stream>' +
+      `<tt:Transport><tt:Protocol>RTSP</tt:Protocol></tt:Transport></trt:StreamSetup><trt:ProfileToken>${token}</trt:ProfileToken></trt:GetStreamUri>`,
+    { signal, auth: this.credentials });
+    return this.required(textAt(r, 'MediaUri', 'Uri'), 'GetStreamUri');
+  }
+
+  /** The HTTP URL of a profile's JPEG snapshot. */
+  async getSnapshotUri(profileToken: string, signal?: AbortSignal): Promise<string> {
+    const r = await soapRequest(this.mediaUrl(), `<trt:GetSnapshotUri><trt:ProfileToken>${escapeXml(profileToken)}</trt:ProfileToken></trt:GetSnapshotUri>`,
+      { signal, auth: this.credentials });
+    return this.required(textAt(r, 'MediaUri', 'Uri'), 'GetSnapshotUri');
+  }
+
+  private mediaUrl(): string {
+    return this.urls.media ?? `http://${this.hostPort()}/onvif/media_service`;
+  }
+
+  private required(value: string | undefined, call: string): string {
+    if (!value?.trim()) {
+      throw new SoapError('bad-reply', `${call} answered no URI`);
+    }
+    return value.trim();
   }
 
   async getDeviceInformation(signal?: AbortSignal): Promise<DeviceInfo> {

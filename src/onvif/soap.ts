@@ -25,6 +25,8 @@ export interface SoapRequestOptions {
   timeoutMs?: number;
   maxBytes?: number;
   signal?: AbortSignal;
+  /** More SOAP header XML, e.g. WS-Addressing To/Action and a subscription's reference parameters. */
+  header?: string;
 }
 
 const NAMESPACES =
@@ -34,6 +36,7 @@ const NAMESPACES =
   'xmlns:tr2="http://www.onvif.org/ver20/media/wsdl" ' +
   'xmlns:tev="http://www.onvif.org/ver10/events/wsdl" ' +
   'xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2" ' +
+  'xmlns:wsa="http://www.w3.org/2005/08/addressing" ' +
   'xmlns:tt="http://www.onvif.org/ver10/schema"';
 
 /** Cameras answer faster on a kept-alive socket, and PullMessages long-polls reuse one. */
@@ -64,7 +67,7 @@ function isAuthFault(code: string, reason: string): boolean {
  * message says what happened (no camera name: the caller adds it). Bounded in time and in reply size.
  */
 export function soapRequest(url: string, body: string, opts: SoapRequestOptions = {}): Promise<XmlElement> {
-  const header = opts.auth ? securityHeader(opts.auth.username, opts.auth.password, opts.auth.clockOffsetMs) : '';
+  const header = (opts.auth ? securityHeader(opts.auth.username, opts.auth.password, opts.auth.clockOffsetMs) : '') + (opts.header ?? '');
   const payload = Buffer.from(envelope(body, header), 'utf8');
   const timeoutMs = opts.timeoutMs ?? SOAP_TIMEOUT_MS;
   const maxBytes = opts.maxBytes ?? SOAP_MAX_RESPONSE_BYTES;

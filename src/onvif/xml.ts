@@ -125,3 +125,22 @@ export function find(el: XmlElement | undefined, name: string): XmlElement | und
 export function escapeXml(s: string): string {
   return s.replace(/[<>&'"]/g, (ch) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '\'': '&apos;', '"': '&quot;' }[ch] as string));
 }
+
+/** Writes an element back as XML with its original prefixes and attributes (to echo WS-Addressing reference parameters). */
+export function serializeXml(el: XmlElement): string {
+  const tag = el.prefix ? `${el.prefix}:${el.name}` : el.name;
+  const attrs = Object.entries(el.attrs).map(([k, v]) => ` ${k}="${escapeXml(v)}"`).join('');
+  const inner = escapeXml(el.text) + el.children.map(serializeXml).join('');
+  return `<${tag}${attrs}>${inner}</${tag}>`;
+}
+
+/** Every namespace declaration in the document, prefix → URI (the first one wins: enough to resolve topic prefixes). */
+export function namespaces(el: XmlElement, into: Map<string, string> = new Map()): Map<string, string> {
+  for (const [k, v] of Object.entries(el.attrs)) {
+    if (k.startsWith('xmlns:') && !into.has(k.slice(6))) {
+      into.set(k.slice(6), v);
+    }
+  }
+  el.children.forEach((c) => namespaces(c, into));
+  return into;
+}

@@ -1,0 +1,271 @@
+import { EventEmitter } from 'node:events';
+import {
+  EARLY_EMPTY_PULL_FRACTION, EARLY_EMPTY_PULLS_LIMIT, EVENTS_RETRY_MAX_MS, EVENTS_RETRY_MIN_MS, PULL_HTTP_MARGIN_MS,
+  PULL_MESSAGE_LIMIT, PULL_TIMEOUT_S, RENEW_BEFORE_END_MS, SUBSCRIPTION_REFRESH_MS, SUBSCRIPTION_S, UNSUBSCRIBE_TIMEOUT_MS,
+} from '../settings';
+import { backoffMs } from '../util/backoff';
+import type { OnvifDevice } from './device';
+import { SoapError } from './soap';
+import { child, children, escapeXml, find, namespaces, serializeXml, textAt, XmlElement } from './xml';
+
+/** One ONVIF notification, topic normalised to the `tns1:` prefix of the ONVIF topic namespace. */
+export interface RawNotification {
+  topic: string;
+  /** Initialized (current state, after subscribing), Changed, or Deleted; absent for plain events. */
+  operation?: string;
+  utcTime?: string;
+  source: Record<string, string>;
+  data: Record<string, string>;
+}
+
+export interface EventsLog {
+  info(msg: string): void;
+  warn(msg: string): void;
+  debug(msg: string): void;
+}
+
+interface Subscription {
+  address: string;
+  /** WS-Addressing headers to send with every request on this subscription (To, and the camera's reference parameters). */
+  header: string;
+  terminatesAt: number;
+  createdAt: number;
+}
+
+const ONVIF_TOPICS = 'http://www.onvif.org/ver10/topics';
+const WSN = 'http://docs.oasis-open.org/wsn/bw-2';
+
+/** Cameras write topics with their own prefixes and quirks ("//." suffixes); rewrite them to one comparable form. */
+export function normaliseTopic(raw: string, ns: Map<string, string>): string {
+  const topic = raw.trim().replace(/[/.]+$/, '');
+  const i = topic.indexOf(':');
+  if (i > 0 && ns.get(topic.slice(0, i)) === ONVIF_TOPICS) {
+    return `tns1:${topic.slice(i + 1)}`;
+  }
+  return topic;
+}
+
+function simpleItems(el: XmlElement | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of children(el, 'SimpleItem')) {
+    if (item.attrs.Name !== undefined) {
+      out[item.attrs.Name] = item.attrs.Value ?? '';
+    }
+  }
+  return out;
+}
+
+/** The notifications in a PullMessagesResponse. */
+export function parseNotifications(reply: XmlElement): RawNotification[] {
+  const ns = namespaces(reply);
+  return children(reply, 'NotificationMessage').map((n) => {
+    const message = child(child(n, 'Message'), 'Message') ?? find(n, 'Message');
+    return {
+      topic: normaliseTopic(textAt(n, 'Topic') ?? '', ns),
+      operation: message?.attrs.PropertyOperation,
+      utcTime: message?.attrs.UtcTime,
+      source: simpleItems(child(message, 'Source')),
+      data: simpleItems(child(message, 'Data')),
+    };
+  }).filter((n) => n.topic);
+}
+
+/** xs:dateTime → ms, or undefined. */
+function timeOf(s: string | undefined): number | undefined {
+  const t = s ? Date.parse(s) : NaN;
+  return Number.isFinite(t) ? t : undefined;
+}
+
+/**
+ * The camera's PullPoint subscription, driven by us rather than by the `onvif` package (whose loop re-subscribes at once
+ * after a fault and burns a core on cameras without PullPoint). One subscription at a time, long-poll pulls, renewals
+ * well before the end, a fresh subscription after any fault with capped jittered backoff, and online/offline reports.
+ *
+ * Emits 'notification' (RawNotification), 'offline' (reason: string), 'online', 'subscribed'.
+ */
+export class PullPointEvents extends EventEmitter {
+  private subscription?: Subscription;
+  private running = false;
+  private abort?: AbortController;
+  private wake?: () => void;
+  private failures = 0;
+  private earlyEmptyPulls = 0;
+  private offlineReason?: string;
+  private loopDone: Promise<void> = Promise.resolve();
+
+  constructor(private readonly device: OnvifDevice, private readonly log: EventsLog, private readonly random = Math.random) {
+    super();
+  }
+
+  get online(): boolean {
+    return this.offlineReason === undefined;
+  }
+
+  start(): void {
+    if (this.running) {
+      return;
+    }
+    this.running = true;
+    this.loopDone = this.loop();
+  }
+
+  /** Stops pulling and unsubscribes (bounded), so the camera frees its subscription slot. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.abort?.abort();
+    this.wake?.();
+    await this.loopDone;
+    await this.unsubscribe();
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      this.abort = new AbortController();
+      try {
+        if (!this.subscription || Date.now() - this.subscription.createdAt > SUBSCRIPTION_REFRESH_MS) {
+          await this.unsubscribe();
+          await this.subscribe();
+        }
+        await this.pull();
+        if (this.subscription && this.subscription.terminatesAt - Date.now() < RENEW_BEFORE_END_MS) {
+          await this.renew();
+        }
+        this.failures = 0;
+        this.markOnline();
+      } catch (err) {
+        if (!this.running) {
+          break;
+        }
+        await this.recover(err);
+      }
+    }
+  }
+
+  private async subscribe(): Promise<void> {
+    const url = this.device.urls.events ?? this.device.sameHost('http://x/onvif/event_service')!;
+    let r: XmlElement;
+    try {
+      r = await this.device.request(url, '<tev:CreatePullPointSubscription>' +
+        `<tev:InitialTerminationTime>PT${SUBSCRIPTION_S}S</tev:InitialTerminationTime></tev:CreatePullPointSubscription>`,
+      { signal: this.abort?.signal });
+    } catch (err) {
+      // A camera that rebooted may have a new clock: learn it again before the next attempt signs with a stale offset.
+      if (err instanceof SoapError && err.kind === 'auth') {
+        await this.device.connect(this.abort?.signal).catch(() => undefined);
+      }
+      throw err;
+    }
+    const ref = child(r, 'SubscriptionReference');
+    const address = textAt(ref, 'Address')?.trim();
+    if (!address) {
+      throw new SoapError('bad-reply', 'CreatePullPointSubscription answered no subscription address');
+    }
+    const params = child(ref, 'ReferenceParameters');
+    const now = Date.now();
+    const current = timeOf(textAt(r, 'CurrentTime'));
+    const end = timeOf(textAt(r, 'TerminationTime'));
+    this.subscription = {
+      address: this.device.sameHost(address) ?? address,
+      header: `<wsa:To s:mustUnderstand="1">${escapeXml(address)}</wsa:To>${params ? params.children.map(serializeXml).join('') : ''}`,
+      terminatesAt: current !== undefined && end !== undefined ? now + (end - current) : now + SUBSCRIPTION_S * 1000,
+      createdAt: now,
+    };
+    this.earlyEmptyPulls = 0;
+    this.log.debug(`events: subscribed (${this.subscription.address})`);
+    this.emit('subscribed');
+    // Ask for the current state of every property now (ONVIF Core 9.6): otherwise a camera already in motion stays silent.
+    await this.call('<tev:SetSynchronizationPoint/>', 'http://www.onvif.org/ver10/events/wsdl/PullPointSubscription/SetSynchronizationPointRequest')
+      .catch((err: Error) => this.log.debug(`events: SetSynchronizationPoint refused (${err.message}); continuing`));
+  }
+
+  private call(body: string, action: string, timeoutMs?: number): Promise<XmlElement> {
+    const sub = this.subscription!;
+    return this.device.request(sub.address, body, {
+      signal: this.abort?.signal, timeoutMs, header: `<wsa:Action>${action}</wsa:Action>${sub.header}`,
+    });
+  }
+
+  private async pull(): Promise<void> {
+    const started = Date.now();
+    const r = await this.call(`<tev:PullMessages><tev:Timeout>PT${PULL_TIMEOUT_S}S</tev:Timeout>` +
+      `<tev:MessageLimit>${PULL_MESSAGE_LIMIT}</tev:MessageLimit></tev:PullMessages>`,
+    'http://www.onvif.org/ver10/events/wsdl/PullPointSubscription/PullMessagesRequest', PULL_TIMEOUT_S * 1000 + PULL_HTTP_MARGIN_MS);
+    const current = timeOf(textAt(r, 'CurrentTime'));
+    const end = timeOf(textAt(r, 'TerminationTime'));
+    if (current !== undefined && end !== undefined && this.subscription) {
+      this.subscription.terminatesAt = Date.now() + (end - current);
+    }
+    const notifications = parseNotifications(r);
+    // A pull that comes back empty long before its timeout, again and again, is a subscription that no longer waits:
+    // treat it as broken rather than spin.
+    if (notifications.length === 0 && Date.now() - started < PULL_TIMEOUT_S * 1000 * EARLY_EMPTY_PULL_FRACTION) {
+      if (++this.earlyEmptyPulls >= EARLY_EMPTY_PULLS_LIMIT) {
+        throw new SoapError('bad-reply', 'the camera answers pulls at once with nothing in them: subscription looks broken');
+      }
+    } else {
+      this.earlyEmptyPulls = 0;
+    }
+    for (const n of notifications) {
+      this.emit('notification', n);
+    }
+  }
+
+  private async renew(): Promise<void> {
+    await this.call(`<wsnt:Renew><wsnt:TerminationTime>PT${SUBSCRIPTION_S}S</wsnt:TerminationTime></wsnt:Renew>`,
+      `${WSN}/SubscriptionManager/RenewRequest`);
+    if (this.subscription) {
+      this.subscription.terminatesAt = Date.now() + SUBSCRIPTION_S * 1000;
+    }
+  }
+
+  private async unsubscribe(): Promise<void> {
+    if (!this.subscription) {
+      return;
+    }
+    const abort = this.abort;
+    this.abort = new AbortController();
+    await this.call('<wsnt:Unsubscribe/>', `${WSN}/SubscriptionManager/UnsubscribeRequest`, UNSUBSCRIBE_TIMEOUT_MS).catch(() => undefined);
+    this.abort = abort;
+    this.subscription = undefined;
+  }
+
+  /** After a failure: forget the subscription when the camera refused it, report offline when it did not answer, wait. */
+  private async recover(err: unknown): Promise<void> {
+    const reason = err instanceof Error ? err.message : String(err);
+    const unreachable = err instanceof SoapError && (err.kind === 'unreachable' || err.kind === 'timeout');
+    if (unreachable) {
+      this.markOffline(reason);
+      // Nothing to tell a camera that does not answer; it drops the subscription itself when it expires.
+      this.subscription = undefined;
+    } else {
+      this.log.debug(`events: ${reason}; subscribing again`);
+      // Release the slot if the camera still holds it: cameras allow few subscriptions and ONVIF cannot list them.
+      await this.unsubscribe();
+    }
+    const wait = backoffMs(this.failures++, EVENTS_RETRY_MIN_MS, EVENTS_RETRY_MAX_MS, this.random);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, wait);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wake = undefined;
+  }
+
+  private markOffline(reason: string): void {
+    if (this.offlineReason === undefined) {
+      this.offlineReason = reason;
+      this.log.warn(`not answering (${reason}); shown as not responding in Home until it is back`);
+      this.emit('offline', reason);
+    }
+  }
+
+  private markOnline(): void {
+    if (this.offlineReason !== undefined) {
+      this.offlineReason = undefined;
+      this.log.info('answering again');
+      this.emit('online');
+    }
+  }
+}
