@@ -2,6 +2,7 @@ import http from 'node:http';
 import { SOAP_MAX_RESPONSE_BYTES, SOAP_TIMEOUT_MS } from '../settings';
 import { child, parseXml, path, textAt, XmlElement, XmlError } from './xml';
 import { securityHeader } from './wsse';
+import { DigestChallenge, digestAuthorization, parseDigestChallenge } from '../util/http-digest';
 
 /** What went wrong with a SOAP call, in words the user can act on. */
 export type SoapErrorKind = 'unreachable' | 'timeout' | 'auth' | 'fault' | 'http' | 'bad-reply';
@@ -62,40 +63,43 @@ function isAuthFault(code: string, reason: string): boolean {
   return /NotAuthorized|FailedAuthentication|InvalidSecurity|Unauthorized/i.test(code) || /not authori[sz]ed/i.test(reason);
 }
 
-/**
- * Posts one SOAP 1.2 request and returns the first element of the reply's Body. Every failure becomes a SoapError whose
- * message says what happened (no camera name: the caller adds it). Bounded in time and in reply size.
- */
-export function soapRequest(url: string, body: string, opts: SoapRequestOptions = {}): Promise<XmlElement> {
-  const header = (opts.auth ? securityHeader(opts.auth.username, opts.auth.password, opts.auth.clockOffsetMs) : '') + (opts.header ?? '');
-  const payload = Buffer.from(envelope(body, header), 'utf8');
-  const timeoutMs = opts.timeoutMs ?? SOAP_TIMEOUT_MS;
-  const maxBytes = opts.maxBytes ?? SOAP_MAX_RESPONSE_BYTES;
+interface HttpReply {
+  status: number;
+  challenge?: string | string[];
+  text: string;
+}
 
-  return new Promise<XmlElement>((resolve, reject) => {
+/** One POST, bounded in time and size; resolves with the raw reply or rejects with a SoapError. */
+function post(url: string, payload: Buffer, authorization: string | undefined, timeoutMs: number, maxBytes: number,
+  signal: AbortSignal | undefined): Promise<HttpReply> {
+  return new Promise<HttpReply>((resolve, reject) => {
     let settled = false;
-    const finish = (err: SoapError | undefined, value?: XmlElement): void => {
+    const finish = (err: SoapError | undefined, reply?: HttpReply): void => {
       if (settled) {
         return;
       }
       settled = true;
       clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
+      signal?.removeEventListener('abort', onAbort);
       if (err) {
         req.destroy();
         reject(err);
       } else {
-        resolve(value!);
+        resolve(reply!);
       }
     };
-    const req = http.request(url, {
-      method: 'POST',
-      agent,
-      headers: { 'Content-Type': 'application/soap+xml; charset=utf-8', 'Content-Length': payload.length },
-    });
+    const headers: http.OutgoingHttpHeaders = { 'Content-Type': 'application/soap+xml; charset=utf-8', 'Content-Length': payload.length };
+    if (authorization) {
+      headers.Authorization = authorization;
+    }
+    const req = http.request(url, { method: 'POST', agent, headers });
     const timer = setTimeout(() => finish(new SoapError('timeout', `no answer within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
     const onAbort = (): void => finish(new SoapError('timeout', 'request cancelled'));
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) {
+      onAbort();
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
 
     req.on('error', (err: NodeJS.ErrnoException) => {
       const what = err.code === 'ECONNREFUSED' ? 'connection refused (is the ONVIF port right, and ONVIF enabled on the camera?)'
@@ -115,40 +119,74 @@ export function soapRequest(url: string, body: string, opts: SoapRequestOptions 
         chunks.push(chunk);
       });
       res.on('error', () => finish(new SoapError('unreachable', 'connection dropped while reading the reply')));
-      res.on('end', () => {
-        const status = res.statusCode ?? 0;
-        const text = Buffer.concat(chunks).toString('utf8');
-        let env: XmlElement | undefined;
-        try {
-          env = text.trim() ? parseXml(text) : undefined;
-        } catch (err) {
-          if (!(err instanceof XmlError)) {
-            throw err;
-          }
-          if (status >= 200 && status < 300) {
-            finish(new SoapError('bad-reply', `answered with unreadable XML (${err.message})`));
-            return;
-          }
-        }
-        const fault = env && readFault(env);
-        if (status === 401 || (fault && isAuthFault(fault.code, fault.reason))) {
-          finish(new SoapError('auth', 'authentication failed: check the username and password', fault?.code));
-        } else if (fault) {
-          finish(new SoapError('fault', `camera refused the request: ${fault.code || 'fault'}${fault.reason ? ` (${fault.reason})` : ''}`, fault.code));
-        } else if (status < 200 || status >= 300) {
-          finish(new SoapError('http', `answered HTTP ${status} instead of SOAP (is this the ONVIF port?)`));
-        } else if (!env || env.name !== 'Envelope' || !child(env, 'Body')) {
-          finish(new SoapError('bad-reply', 'answered something that is not a SOAP envelope (is this the ONVIF port?)'));
-        } else {
-          const first = child(env, 'Body')!.children[0];
-          if (first) {
-            finish(undefined, first);
-          } else {
-            finish(new SoapError('bad-reply', 'answered an empty SOAP body'));
-          }
-        }
-      });
+      res.on('end', () => finish(undefined, {
+        status: res.statusCode ?? 0, challenge: res.headers['www-authenticate'], text: Buffer.concat(chunks).toString('utf8'),
+      }));
     });
     req.end(payload);
   });
+}
+
+/** Turns a raw reply into the body's first element, or the SoapError that explains it. */
+function interpretReply({ status, text }: HttpReply): XmlElement {
+  let env: XmlElement | undefined;
+  try {
+    env = text.trim() ? parseXml(text) : undefined;
+  } catch (err) {
+    if (!(err instanceof XmlError)) {
+      throw err;
+    }
+    if (status >= 200 && status < 300) {
+      throw new SoapError('bad-reply', `answered with unreadable XML (${err.message})`);
+    }
+  }
+  const fault = env && readFault(env);
+  if (status === 401 || (fault && isAuthFault(fault.code, fault.reason))) {
+    throw new SoapError('auth', 'authentication failed: check the username and password', fault?.code);
+  }
+  if (fault) {
+    throw new SoapError('fault', `camera refused the request: ${fault.code || 'fault'}${fault.reason ? ` (${fault.reason})` : ''}`, fault.code);
+  }
+  if (status < 200 || status >= 300) {
+    throw new SoapError('http', `answered HTTP ${status} instead of SOAP (is this the ONVIF port?)`);
+  }
+  if (!env || env.name !== 'Envelope' || !child(env, 'Body')) {
+    throw new SoapError('bad-reply', 'answered something that is not a SOAP envelope (is this the ONVIF port?)');
+  }
+  const first = child(env, 'Body')!.children[0];
+  if (!first) {
+    throw new SoapError('bad-reply', 'answered an empty SOAP body');
+  }
+  return first;
+}
+
+/** The last Digest challenge per camera and user, so later requests authenticate at once instead of after a 401 each. */
+const digestCache = new Map<string, { challenge: DigestChallenge; nc: number }>();
+
+/**
+ * Posts one SOAP 1.2 request and returns the first element of the reply's Body. Authenticates with WS-Security and,
+ * for cameras that demand it, HTTP Digest as well. Every failure becomes a SoapError whose message says what happened
+ * (no camera name: the caller adds it). Bounded in time and in reply size.
+ */
+export async function soapRequest(url: string, body: string, opts: SoapRequestOptions = {}): Promise<XmlElement> {
+  const header = (opts.auth ? securityHeader(opts.auth.username, opts.auth.password, opts.auth.clockOffsetMs) : '') + (opts.header ?? '');
+  const payload = Buffer.from(envelope(body, header), 'utf8');
+  const timeoutMs = opts.timeoutMs ?? SOAP_TIMEOUT_MS;
+  const maxBytes = opts.maxBytes ?? SOAP_MAX_RESPONSE_BYTES;
+  const target = new URL(url);
+  const uri = `${target.pathname}${target.search}`;
+  const key = opts.auth ? `${target.host}|${opts.auth.username}` : '';
+  const authorize = (): string | undefined => {
+    const cached = key ? digestCache.get(key) : undefined;
+    return cached && opts.auth ? digestAuthorization(cached.challenge, 'POST', uri, opts.auth.username, opts.auth.password, ++cached.nc) : undefined;
+  };
+
+  let reply = await post(url, payload, authorize(), timeoutMs, maxBytes, opts.signal);
+  const challenge = reply.status === 401 && opts.auth ? parseDigestChallenge(reply.challenge) : undefined;
+  if (challenge) {
+    // A fresh (or first) challenge: answer it once. A second 401 is a wrong password, reported as such.
+    digestCache.set(key, { challenge, nc: 0 });
+    reply = await post(url, payload, authorize(), timeoutMs, maxBytes, opts.signal);
+  }
+  return interpretReply(reply);
 }

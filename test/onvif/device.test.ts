@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { CameraSim } from '../../tools/camera-sim';
+import { OnvifDevice } from '../../src/onvif/device';
+import { PullPointEvents, RawNotification } from '../../src/onvif/events';
+import { SoapError } from '../../src/onvif/soap';
+import { interpret } from '../../src/onvif/topics';
+
+const quiet = { info: () => undefined, warn: () => undefined, debug: () => undefined };
+
+/** Resolves with the first notification that matches, or rejects after the bound. */
+function next(events: PullPointEvents, match: (n: RawNotification) => boolean, ms = 10_000): Promise<RawNotification> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      events.off('notification', on);
+      reject(new Error('no matching notification within the bound'));
+    }, ms);
+    const on = (n: RawNotification): void => {
+      if (match(n)) {
+        clearTimeout(timer);
+        events.off('notification', on);
+        resolve(n);
+      }
+    };
+    events.on('notification', on);
+  });
+}
+
+describe('OnvifDevice against the simulator', function () {
+  this.timeout(30_000);
+  let sim: CameraSim;
+  before(async () => {
+    sim = await CameraSim.start({
+      media: false,
+      cameras: [
+        { name: 'Hik', vendor: 'hikvision' },
+        { name: 'Dahua', vendor: 'dahua', clockSkewMs: 2 * 3600_000 },
+        { name: 'Axis', vendor: 'axis' },
+        { name: 'Reolink', vendor: 'reolink' },
+        { name: 'Generic', vendor: 'generic' },
+        { name: 'DigestOnly', vendor: 'generic', soapAuth: 'digest', password: 'digest-pass' },
+      ],
+    });
+  });
+  after(() => sim.stop());
+
+  const deviceFor = (i: number, password?: string): OnvifDevice => {
+    const c = sim.cameras[i];
+    return new OnvifDevice({ host: c.host, port: c.port, username: c.username, password: password ?? c.password });
+  };
+
+  it('reads device information from every vendor personality', async () => {
+    for (let i = 0; i < 5; i++) {
+      const d = deviceFor(i);
+      await d.connect();
+      const info = await d.getDeviceInformation();
+      const want = sim.cameras[i].info;
+      assert.deepEqual([info.manufacturer, info.model, info.serial, info.firmware], [want.manufacturer, want.model, want.serial, want.firmware]);
+    }
+  });
+
+  it('authenticates a camera whose clock is two hours ahead, using the measured offset', async () => {
+    const d = deviceFor(1);
+    await d.connect();
+    assert.ok(Math.abs(d.clockOffsetMs - 2 * 3600_000) < 5_000, `offset ${d.clockOffsetMs}`);
+    assert.equal((await d.getDeviceInformation()).serial, sim.cameras[1].info.serial);
+  });
+
+  it('authenticates with HTTP Digest on a digest-only camera, and rejects a wrong password there too', async () => {
+    const d = deviceFor(5);
+    await d.connect();
+    assert.equal((await d.getDeviceInformation()).serial, sim.cameras[5].info.serial);
+    assert.equal((await d.getDeviceInformation()).serial, sim.cameras[5].info.serial, 'the cached challenge keeps working');
+    const wrong = deviceFor(5, 'nope-nope');
+    await assert.rejects(async () => {
+      await wrong.connect();
+      await wrong.getDeviceInformation();
+    }, (err: unknown) => err instanceof SoapError && err.kind === 'auth');
+  });
+
+  it('fails a wrong password as an auth error', async () => {
+    const d = deviceFor(0, 'wrong-password');
+    await assert.rejects(async () => {
+      await d.connect();
+      await d.getDeviceInformation();
+    }, (err: unknown) => err instanceof SoapError && err.kind === 'auth');
+  });
+
+  it('lists a main and a sub H.264 profile with stream and snapshot URIs', async () => {
+    for (let i = 0; i < sim.cameras.length; i++) {
+      const d = deviceFor(i);
+      await d.connect();
+      const profiles = await d.getProfiles();
+      const sizes = profiles.map((p) => `${p.encoding} ${p.width}x${p.height}`);
+      assert.ok(sizes.includes('H264 1920x1080') && sizes.includes('H264 640x360'), `${sim.cameras[i].vendor}: ${sizes}`);
+      assert.match(await d.getStreamUri(profiles[0].token), /^rtsp:\/\//);
+      assert.match(await d.getSnapshotUri(profiles[0].token), /^http:\/\//);
+    }
+  });
+
+  it('delivers an injected motion event through the long-poll and normalises it', async () => {
+    const d = deviceFor(0);
+    await d.connect();
+    const events = new PullPointEvents(d, quiet);
+    const subscribed = new Promise((r) => events.once('subscribed', r));
+    events.start();
+    try {
+      await subscribed;
+      const arrived = next(events, (n) => n.operation === 'Changed' && interpret(n).some((e) => e.kind === 'motion' && e.active));
+      sim.cameras[0].motion(true);
+      const n = await arrived;
+      assert.equal(n.topic, 'tns1:RuleEngine/CellMotionDetector/Motion');
+    } finally {
+      await events.stop();
+      sim.cameras[0].motion(false);
+    }
+    assert.equal(sim.cameras[0].stats().subscriptions, 0, 'stop() must release the subscription');
+  });
+
+  it('subscribes again after the camera drops its subscriptions, and after a restart', async () => {
+    const cam = sim.cameras[3];
+    const d = deviceFor(3);
+    await d.connect();
+    const events = new PullPointEvents(d, quiet, () => 0); // no jitter: shortest waits
+    let subscriptions = 0;
+    events.on('subscribed', () => subscriptions++);
+    const firstSub = new Promise((r) => events.once('subscribed', r));
+    events.start();
+    try {
+      await firstSub;
+      // Cameras report changes only, so toggle motion until the new subscription has seen one (bounded by next()'s timeout).
+      let on = false;
+      const seenAfter = async (fault: () => Promise<void> | void): Promise<void> => {
+        const before = subscriptions;
+        await fault();
+        const arrived = next(events, (n) => n.operation === 'Changed' && subscriptions > before, 20_000);
+        const pump = setInterval(() => cam.motion((on = !on)), 300);
+        await arrived.finally(() => clearInterval(pump));
+      };
+      await seenAfter(() => cam.dropSubscriptions());
+      await seenAfter(() => cam.restart());
+      assert.ok(subscriptions >= 3, `subscribed ${subscriptions} times`);
+      assert.ok(cam.stats().subscriptions <= 1, 'never more than one live subscription');
+    } finally {
+      await events.stop();
+    }
+  });
+});
