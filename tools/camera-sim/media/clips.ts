@@ -1,0 +1,132 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { aptInstallHint } from './debian-packages';
+import { AUDIO, PROFILES, SimStreamProfile, clipSeconds } from './profiles';
+import { repoRoot } from './repo-root';
+import { runProcess } from './run-process';
+
+export interface ClipFiles {
+  main: string;
+  sub: string;
+  mainJpeg: string;
+  subJpeg: string;
+}
+
+const FFMPEG = 'ffmpeg';
+/** Bump when the output changes in a way the argument lists do not show. */
+const CACHE_FORMAT = 1;
+const ENCODE_TIMEOUT_MS = 120_000;
+const SNAPSHOT_AT_SECONDS = 1;
+const OUTPUT_PLACEHOLDER = '<out>';
+const INPUT_PLACEHOLDER = '<in>';
+
+export function defaultCacheDir(): string {
+  return join(repoRoot(), '.cache', 'camera-sim');
+}
+
+/** ffmpeg arguments that encode one profile's clip: moving test picture + tone, fixed GOP, no B-frames. */
+function clipArgs(p: SimStreamProfile): string[] {
+  const seconds = clipSeconds(p);
+  return [
+    '-nostdin', '-hide_banner', '-loglevel', 'error', '-y',
+    '-f', 'lavfi', '-i', `testsrc2=size=${p.width}x${p.height}:rate=${p.fps}:duration=${seconds}`,
+    // One second more audio than video: the server cuts exactly one loop's worth of AAC frames after
+    // the encoder's priming frame, which it could not do if the audio ended with the video.
+    '-f', 'lavfi', '-i', `sine=frequency=${AUDIO.toneHz}:sample_rate=${AUDIO.sampleRate}:duration=${seconds + 1}`,
+    '-map', '0:v', '-map', '1:a',
+    '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p',
+    '-profile:v', p.h264Profile.toLowerCase(), '-level:v', p.level,
+    // Fixed keyframe interval (no scene-cut keyframes) and no B-frames, like an IP camera.
+    '-g', String(p.gopFrames), '-keyint_min', String(p.gopFrames), '-sc_threshold', '0', '-bf', '0',
+    '-b:v', `${p.bitrateKbps}k`, '-maxrate', `${p.bitrateKbps}k`, '-bufsize', `${p.bitrateKbps}k`,
+    '-c:a', 'aac', '-b:a', `${AUDIO.bitrateKbps}k`, '-ac', String(AUDIO.channels), '-ar', String(AUDIO.sampleRate),
+    '-movflags', '+faststart', '-f', 'mp4', OUTPUT_PLACEHOLDER,
+  ];
+}
+
+/** ffmpeg arguments that take one JPEG frame out of a clip (so the snapshot matches the video). */
+function jpegArgs(): string[] {
+  return [
+    '-nostdin', '-hide_banner', '-loglevel', 'error', '-y',
+    '-ss', String(SNAPSHOT_AT_SECONDS), '-i', INPUT_PLACEHOLDER,
+    '-frames:v', '1', '-c:v', 'mjpeg', '-q:v', '4', '-f', 'image2', '-update', '1', OUTPUT_PLACEHOLDER,
+  ];
+}
+
+/** The cache key: every argument that shapes the files, so a change re-encodes and nothing else does. */
+function cacheKey(p: SimStreamProfile): string {
+  const spec = JSON.stringify({ format: CACHE_FORMAT, clip: clipArgs(p), jpeg: jpegArgs() });
+  return createHash('sha256').update(spec).digest('hex').slice(0, 16);
+}
+
+function fill(args: string[], input: string, output: string): string[] {
+  return args.map((a) => (a === OUTPUT_PLACEHOLDER ? output : a === INPUT_PLACEHOLDER ? input : a));
+}
+
+function isNonEmptyFile(file: string): boolean {
+  return existsSync(file) && statSync(file).size > 0;
+}
+
+/**
+ * Runs ffmpeg into a private temp name and renames it into place: rename is atomic, so neither a
+ * crash nor a second process encoding the same file at the same time can leave a partial file.
+ */
+async function produce(final: string, args: string[], input: string): Promise<void> {
+  if (isNonEmptyFile(final)) {
+    return;
+  }
+  const temp = `${final}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    let result;
+    try {
+      result = await runProcess(FFMPEG, fill(args, input, temp), ENCODE_TIMEOUT_MS, 1024 * 1024);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new Error(`camera-sim media: ffmpeg is not installed; run: ${aptInstallHint()}`);
+      }
+      throw err;
+    }
+    if (result.code !== 0 || !isNonEmptyFile(temp)) {
+      throw new Error(`camera-sim media: ffmpeg failed to write ${final} (exit ${result.code ?? result.signal}): ${result.stderr.trim()}`);
+    }
+    renameSync(temp, final);
+  } finally {
+    rmSync(temp, { force: true });
+  }
+}
+
+async function ensureProfile(cacheDir: string, p: SimStreamProfile): Promise<{ clip: string; jpeg: string }> {
+  const base = join(cacheDir, `${p.name}-${p.width}x${p.height}-${cacheKey(p)}`);
+  const clip = `${base}.mp4`;
+  const jpeg = `${base}.jpg`;
+  await produce(clip, clipArgs(p), '');
+  await produce(jpeg, jpegArgs(), clip);
+  return { clip, jpeg };
+}
+
+const inFlight = new Map<string, Promise<ClipFiles>>();
+
+/**
+ * Encodes (once; later calls hit the cache) the main and sub clips and their JPEG snapshots.
+ * First run on 2 cores: about 2 s, mostly the 1080p encode.
+ */
+export function ensureClips(cacheDir: string = defaultCacheDir()): Promise<ClipFiles> {
+  const pending = inFlight.get(cacheDir);
+  if (pending) {
+    return pending;
+  }
+  const work = (async (): Promise<ClipFiles> => {
+    mkdirSync(cacheDir, { recursive: true });
+    const main = await ensureProfile(cacheDir, PROFILES.main);
+    const sub = await ensureProfile(cacheDir, PROFILES.sub);
+    return { main: main.clip, sub: sub.clip, mainJpeg: main.jpeg, subJpeg: sub.jpeg };
+  })();
+  inFlight.set(cacheDir, work);
+  // Only concurrent callers share a run; later calls re-check the files (cheap), so a deleted cache heals.
+  const forget = (): void => {
+    inFlight.delete(cacheDir);
+  };
+  work.then(forget, forget);
+  return work;
+}

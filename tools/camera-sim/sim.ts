@@ -1,0 +1,83 @@
+// CameraSim: N simulated cameras in this process, sharing one RTSP media server.
+import { SimCamera } from './camera';
+import { MediaServer } from './media';
+import { ProfileName } from './personalities';
+import { BUILTIN_JPEG } from './snapshot';
+import { PROFILES } from './stream-profiles';
+import { SimCameraOptions, SimOptions, VENDORS, Vendor } from './types';
+
+export const MAX_CAMERAS = 256;
+const DEFAULT_RTSP_PORT = 8554; // only printed in URIs when there is no media server
+
+function vendorFor(opts: SimOptions, cam: SimCameraOptions, index: number): Vendor {
+  if (cam.vendor) {
+    return cam.vendor;
+  }
+  if (opts.vendor === 'mixed') {
+    return VENDORS[index % VENDORS.length];
+  }
+  return opts.vendor ?? 'hikvision';
+}
+
+// The media server takes absolute paths; url(path) appends them to rtsp://host:port.
+const rtspPath = (index: number, profile: ProfileName): string => `/cam${index + 1}/${profile}`;
+
+export class CameraSim {
+  private stopping: Promise<void> | undefined;
+
+  private constructor(readonly cameras: SimCamera[], private readonly media: MediaServer | undefined) {}
+
+  static async start(opts: SimOptions): Promise<CameraSim> {
+    const list: SimCameraOptions[] = typeof opts.cameras === 'number'
+      ? Array.from({ length: opts.cameras }, () => ({})) : opts.cameras;
+    if (list.length < 1 || list.length > MAX_CAMERAS) {
+      throw new Error(`cameras must be 1..${MAX_CAMERAS}`);
+    }
+    const audioOf = (cam: SimCameraOptions): boolean => cam.audio !== false;
+    const media = opts.media === false ? undefined : await MediaServer.start({
+      host: '127.0.0.1',
+      port: opts.rtspPort,
+      cacheDir: opts.cacheDir,
+      paths: list.flatMap((cam, i) => (['main', 'sub'] as const).map((profile) =>
+        ({ path: rtspPath(i, profile), profile, audio: audioOf(cam) }))),
+    });
+    const cameras: SimCamera[] = [];
+    try {
+      for (const [i, cam] of list.entries()) {
+        cameras.push(await SimCamera.create({
+          index: i,
+          name: cam.name ?? `Sim Camera ${i + 1}`,
+          vendor: vendorFor(opts, cam, i),
+          username: cam.username ?? 'admin',
+          password: cam.password ?? 'courtyard',
+          clockSkewMs: cam.clockSkewMs ?? 0,
+          soapAuth: cam.soapAuth ?? 'wsse',
+          snapshotAuth: cam.snapshotAuth ?? 'digest',
+          audio: audioOf(cam),
+          port: cam.port ?? 0,
+          streams: PROFILES,
+          streamUri: (profile) => media
+            ? media.url(rtspPath(i, profile))
+            : `rtsp://127.0.0.1:${opts.rtspPort ?? DEFAULT_RTSP_PORT}${rtspPath(i, profile)}`,
+          snapshot: (profile) => (media ? media.snapshot(profile) : BUILTIN_JPEG),
+          rtspPaths: [rtspPath(i, 'main'), rtspPath(i, 'sub')],
+          rtspSessions: media ? () => media.sessions() : undefined,
+        }));
+      }
+    } catch (err) {
+      await Promise.all(cameras.map((c) => c.stop()));
+      await media?.stop();
+      throw err;
+    }
+    return new CameraSim(cameras, media);
+  }
+
+  /** Closes every camera port and the media server (which kills its children). Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await Promise.all(this.cameras.map((c) => c.stop()));
+      await this.media?.stop();
+    })();
+    return this.stopping;
+  }
+}

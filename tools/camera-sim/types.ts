@@ -1,0 +1,47 @@
+// Public option/result types of the camera simulator (re-exported by index.ts).
+
+export type Vendor = 'hikvision' | 'dahua' | 'axis' | 'reolink' | 'generic';
+
+export const VENDORS: readonly Vendor[] = ['hikvision', 'dahua', 'axis', 'reolink', 'generic'];
+
+export interface SimCameraOptions {
+  name?: string;            // default `Sim Camera ${i+1}`
+  vendor?: Vendor;          // default: SimOptions.vendor, else 'hikvision'
+  username?: string;        // default 'admin'
+  password?: string;        // default 'courtyard'
+  clockSkewMs?: number;     // camera clock minus real clock, default 0
+  soapAuth?: 'wsse' | 'digest' | 'any';       // how SOAP requests authenticate; default 'wsse'
+  snapshotAuth?: 'none' | 'basic' | 'digest'; // default 'digest'
+  audio?: boolean;          // default true
+  port?: number;            // ONVIF HTTP port, 0/undefined = ephemeral
+}
+
+export interface SimOptions {
+  cameras: number | SimCameraOptions[];
+  /** Vendor for cameras that do not name one; 'mixed' cycles through every vendor. Default 'hikvision'. */
+  vendor?: Vendor | 'mixed';
+  media?: boolean;          // default true
+  rtspPort?: number;
+  cacheDir?: string;
+}
+
+export interface SimEvent {
+  topic: string;
+  at: number;               // Date.now() when made available to pullers
+  seq: number;
+  /** NotificationMessages this action produced (0: a stateless topic switched "off", which real cameras never send). */
+  messages: number;
+}
+
+export interface SimStats {
+  subscriptions: number;
+  maxSubscriptions: number;
+  created: number;
+  refused: number;          // CreatePullPointSubscription refused by the subscription cap
+  expired: number;
+  pulls: number;
+  renews: number;
+  unsubscribes: number;
+  authFailures: number;
+  rtspSessions?: Record<string, number>;
+}
