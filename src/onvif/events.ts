@@ -32,17 +32,20 @@ interface Subscription {
   createdAt: number;
 }
 
-const ONVIF_TOPICS = 'http://www.onvif.org/ver10/topics';
+/** Namespaces whose topics the table names with a fixed prefix, whatever prefix the camera declared for them. */
+const TOPIC_PREFIXES: Record<string, string> = {
+  'http://www.onvif.org/ver10/topics': 'tns1',
+  'http://www.axis.com/2009/event/topics': 'tnsaxis',
+};
 const WSN = 'http://docs.oasis-open.org/wsn/bw-2';
 
 /** Cameras write topics with their own prefixes and quirks ("//." suffixes); rewrite them to one comparable form. */
 export function normaliseTopic(raw: string, ns: Map<string, string>): string {
-  const topic = raw.trim().replace(/[/.]+$/, '');
-  const i = topic.indexOf(':');
-  if (i > 0 && ns.get(topic.slice(0, i)) === ONVIF_TOPICS) {
-    return `tns1:${topic.slice(i + 1)}`;
-  }
-  return topic;
+  return raw.trim().replace(/[/.]+$/, '').split('/').map((segment) => {
+    const i = segment.indexOf(':');
+    const fixed = i > 0 ? TOPIC_PREFIXES[ns.get(segment.slice(0, i)) ?? ''] : undefined;
+    return fixed ? `${fixed}:${segment.slice(i + 1)}` : segment;
+  }).join('/');
 }
 
 function simpleItems(el: XmlElement | undefined): Record<string, string> {

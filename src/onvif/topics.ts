@@ -59,7 +59,18 @@ const RULES: TopicRule[] = [
   { topic: 'tns1:Device/Trigger/DigitalInput', kind: 'input', items: ['LogicalState'] },
   { topic: 'tns1:Device/Trigger/Relay', kind: 'relay', items: ['LogicalState'] },
   { topic: 'tns1:RuleEngine/TamperDetector/Tamper', kind: 'tamper', items: ['IsTamper', 'State'] },
+  // Axis (Kane610/axis tests/event_fixtures.py): I/O ports carry `state` 1/0, VMD profiles and Object Analytics scenarios
+  // carry `active`; Object Analytics scenarios detect humans unless the installer changed them. Tampering is stateless.
+  { topic: 'tns1:Device/tnsaxis:IO/Port', kind: 'input', items: ['state'] },
+  { topic: 'tnsaxis:CameraApplicationPlatform/VMD/*', kind: 'motion', items: ['active'] },
+  { topic: 'tnsaxis:CameraApplicationPlatform/ObjectAnalytics/*', kind: 'person', items: ['active'] },
+  { topic: 'tns1:VideoSource/tnsaxis:Tampering', kind: 'tamper', items: ['tampering'], momentary: true },
 ];
+
+/** A rule topic matches exactly, or by prefix when it ends in `/*` (vendor rules named by the installer). */
+function matches(ruleTopic: string, topic: string): boolean {
+  return ruleTopic.endsWith('/*') ? topic.startsWith(ruleTopic.slice(0, -1)) : ruleTopic === topic;
+}
 
 // Image problems live under several services (VideoSource/, AnalyticsService/, ImagingService/, RecordingService/).
 const TAMPER_IMAGE = /^tns1:(?:VideoSource|AnalyticsService|ImagingService|RecordingService)\/(?:ImageTooBlurry|ImageTooDark|ImageTooBright|GlobalSceneChange)(?:\/|$)/;
@@ -94,7 +105,7 @@ export function interpret(n: RawNotification, mappings: TopicMapping[] = []): Ca
   }
   const out: CameraEvent[] = [];
   for (const rule of RULES) {
-    if (rule.topic !== n.topic) {
+    if (!matches(rule.topic, n.topic)) {
       continue;
     }
     const item = rule.items.find((i) => n.data[i] !== undefined);
