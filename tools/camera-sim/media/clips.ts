@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { aptInstallHint } from './debian-packages';
 import { AUDIO, PROFILES, SimStreamProfile, clipSeconds } from './profiles';
@@ -105,6 +105,27 @@ async function ensureProfile(cacheDir: string, p: SimStreamProfile): Promise<{ c
   return { clip, jpeg };
 }
 
+/**
+ * Removes temp files of encodes that died with their process. Only ones older than twice the encode
+ * timeout: a younger one may belong to a live encode in another process.
+ */
+function removeStaleTemps(cacheDir: string): void {
+  const now = Date.now();
+  for (const name of readdirSync(cacheDir)) {
+    if (!name.endsWith('.tmp')) {
+      continue;
+    }
+    const file = join(cacheDir, name);
+    try {
+      if (now - statSync(file).mtimeMs > 2 * ENCODE_TIMEOUT_MS) {
+        rmSync(file, { force: true });
+      }
+    } catch {
+      // Renamed or removed by its own process meanwhile: nothing to clean.
+    }
+  }
+}
+
 const inFlight = new Map<string, Promise<ClipFiles>>();
 
 /**
@@ -118,6 +139,7 @@ export function ensureClips(cacheDir: string = defaultCacheDir()): Promise<ClipF
   }
   const work = (async (): Promise<ClipFiles> => {
     mkdirSync(cacheDir, { recursive: true });
+    removeStaleTemps(cacheDir);
     const main = await ensureProfile(cacheDir, PROFILES.main);
     const sub = await ensureProfile(cacheDir, PROFILES.sub);
     return { main: main.clip, sub: sub.clip, mainJpeg: main.jpeg, subJpeg: sub.jpeg };

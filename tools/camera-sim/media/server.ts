@@ -1,7 +1,7 @@
 import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ClipFiles, defaultCacheDir, ensureClips } from './clips';
+import { defaultCacheDir, ensureClips } from './clips';
 import { aptInstallHint } from './debian-packages';
 import { AUDIO, PROFILES } from './profiles';
 import { repoRoot } from './repo-root';
@@ -114,7 +114,6 @@ interface PendingQuery {
  */
 export class MediaServer {
   private readonly pending: PendingQuery[] = [];
-  private readonly snapshots: Record<'main' | 'sub', Buffer>;
   private stdoutRest = '';
   private stderrTail = '';
   private exited = false;
@@ -127,9 +126,8 @@ export class MediaServer {
   private constructor(
     private readonly child: ChildProcessWithoutNullStreams,
     private readonly host: string,
-    clips: ClipFiles,
+    private readonly snapshots: Record<'main' | 'sub', Buffer>,
   ) {
-    this.snapshots = { main: readFileSync(clips.mainJpeg), sub: readFileSync(clips.subJpeg) };
     this.exitPromise = new Promise((resolve) => {
       const onGone = (why: string): void => {
         this.exited = true;
@@ -173,14 +171,10 @@ export class MediaServer {
       paths: opts.paths.map((p) => ({ path: p.path, profile: p.profile, audio: p.audio })),
     };
     const script = join(repoRoot(), 'tools', 'camera-sim', 'media', 'rtsp_server.py');
+    const snapshots = { main: readFileSync(clips.mainJpeg), sub: readFileSync(clips.subJpeg) };
     const child = spawn(SYSTEM_PYTHON, [script, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let server: MediaServer;
-    try {
-      server = new MediaServer(child, host, clips);
-    } catch (err) {
-      child.kill('SIGKILL');
-      throw err;
-    }
+    // The constructor attaches every listener ('error' included) synchronously, before any event can fire.
+    const server = new MediaServer(child, host, snapshots);
     try {
       await server.waitReady();
     } catch (err) {
