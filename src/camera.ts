@@ -1,23 +1,42 @@
-import type { Logging, PlatformAccessory } from 'homebridge';
+import type { HAP, Logging, PlatformAccessory } from 'homebridge';
 import type { CameraConfig } from './config';
+import { Doorbell } from './homekit/doorbell';
+import { MotionSensor } from './homekit/motion';
 import type { FfmpegChoice } from './media/ffmpeg-path';
 import { DeviceInfo, OnvifDevice } from './onvif/device';
+import { PullPointEvents, RawNotification } from './onvif/events';
 import { SoapError } from './onvif/soap';
+import { CameraEvent, EventKind, interpret } from './onvif/topics';
+import type { EventHistory, HistoryEntry } from './store/history';
 import { CLOCK_OFFSET_REPORT_MS, CONNECT_RETRY_MAX_MS, CONNECT_RETRY_MIN_MS } from './settings';
 import { backoffMs, humanDuration } from './util/backoff';
 import { CameraLog } from './util/log';
 import { registerSecret } from './util/redact';
 
-/** What a camera needs from the platform: the HAP accessory for its identity, kept in Homebridge's cache. */
+/** What a camera needs from the platform: the HAP accessory for its identity, kept in Homebridge's cache, and the history. */
 export interface AccessoryHost {
+  readonly hap: HAP;
   accessoryFor(camera: CameraConfig, id: string, info: DeviceInfo): PlatformAccessory;
+  history(): EventHistory | undefined;
 }
+
+/** How extra sensors are called in Home. */
+const SENSOR_NAMES: Record<EventKind, string> = {
+  motion: 'Motion', person: 'Person', vehicle: 'Vehicle', animal: 'Animal', face: 'Face', field: 'Intrusion',
+  line: 'Line crossing', input: 'Input', visitor: 'Visitor', relay: 'Relay', tamper: 'Tamper',
+};
 
 /** One camera's life: connect over ONVIF (retrying until it answers), then publish it with its identity and information. */
 export class CourtyardCamera {
   readonly log: CameraLog;
   readonly device: OnvifDevice;
   accessory?: PlatformAccessory;
+  private id = '';
+  private events?: PullPointEvents;
+  private motion?: MotionSensor;
+  private readonly sensors = new Map<EventKind, MotionSensor>();
+  private doorbell?: Doorbell;
+  private readonly unknownTopics = new Set<string>();
   private readonly abort = new AbortController();
   private retryTimer?: NodeJS.Timeout;
   private attempt = 0;
@@ -40,9 +59,13 @@ export class CourtyardCamera {
     void this.connect();
   }
 
-  stop(): void {
+  /** Stops retries, timers and the event subscription (released on the camera, bounded in time). */
+  async stop(): Promise<void> {
     this.abort.abort();
     clearTimeout(this.retryTimer);
+    this.motion?.dispose();
+    this.sensors.forEach((s) => s.dispose());
+    await this.events?.stop();
   }
 
   private async connect(): Promise<void> {
@@ -54,15 +77,102 @@ export class CourtyardCamera {
       if (!id) {
         throw new Error('the camera reports neither a serial number nor a MAC address, so it cannot be given a stable identity in Home');
       }
+      this.id = id;
       this.accessory = this.host.accessoryFor(this.config, id, info);
       this.attempt = 0;
+      this.lastProblem = '';
+      this.setUpServices(this.accessory);
       this.log.info(`connected (${[info.manufacturer, info.model].filter(Boolean).join(' ') || 'ONVIF camera'}, firmware ` +
         `${info.firmware || 'unknown'}) and published in Home`);
+      // Events start last: some cameras are slow for a while after a subscription starts (Home Assistant's experience).
+      this.startEvents();
     } catch (err) {
       if (this.abort.signal.aborted) {
         return;
       }
       this.retryLater(err);
+    }
+  }
+
+  /** The motion sensor, extra sensors and doorbell this camera's config asks for; services no longer asked for are removed. */
+  private setUpServices(accessory: PlatformAccessory): void {
+    const { hap } = this.host;
+    const name = this.config.name;
+    this.motion = new MotionSensor(hap, accessory, `${name} Motion`, 'motion', this.config.motionHoldSeconds);
+    for (const kind of this.config.sensors) {
+      this.sensors.set(kind, new MotionSensor(hap, accessory, `${name} ${SENSOR_NAMES[kind]}`, kind, this.config.motionHoldSeconds));
+    }
+    const keep = new Set(['motion', ...this.config.sensors]);
+    for (const service of accessory.services.filter((s) => s.UUID === hap.Service.MotionSensor.UUID && !keep.has(s.subtype ?? ''))) {
+      accessory.removeService(service);
+    }
+    if (this.config.doorbell) {
+      this.doorbell = new Doorbell(hap, accessory, name, this.config.doorbellCooldownSeconds * 1000, this.config.doorbellSwitch);
+    } else {
+      [hap.Service.Doorbell, hap.Service.StatelessProgrammableSwitch].forEach((type) => {
+        const service = accessory.getService(type);
+        if (service) {
+          accessory.removeService(service);
+        }
+      });
+    }
+  }
+
+  private startEvents(): void {
+    const events = new PullPointEvents(this.device, {
+      info: (m) => this.log.info(m), warn: (m) => this.log.warn(m), debug: (m) => this.log.debug(m),
+    });
+    events.on('notification', (n: RawNotification) => this.onNotification(n));
+    events.on('offline', (reason: string) => this.setOnline(false, reason));
+    events.on('online', () => this.setOnline(true));
+    this.events = events;
+    events.start();
+  }
+
+  private setOnline(online: boolean, reason?: string): void {
+    this.motion?.setOnline(online);
+    this.sensors.forEach((s) => s.setOnline(online));
+    this.remember({ at: Date.now(), kind: online ? 'online' : 'offline', active: !online, source: reason });
+  }
+
+  private onNotification(n: RawNotification): void {
+    const meanings = interpret(n, this.config.events);
+    if (meanings.length === 0) {
+      // Logged once per topic, whole, so a user can map it in the config ("events") from the debug log.
+      if (!this.unknownTopics.has(n.topic)) {
+        this.unknownTopics.add(n.topic);
+        this.log.debug(`event topic not known, ignored (map it in "events" to use it): ${n.topic} ` +
+          `source ${JSON.stringify(n.source)} data ${JSON.stringify(n.data)}`);
+      }
+      return;
+    }
+    meanings.forEach((e) => this.onEvent(e));
+  }
+
+  /** Four hops from the camera end here: the event reaches the HomeKit services it means something to. */
+  private onEvent(e: CameraEvent): void {
+    // The states a camera reports right after subscribing are news only when something is going on now.
+    if (e.initial && !e.active) {
+      return;
+    }
+    this.log.debug(`${e.kind} ${e.active ? 'on' : 'off'} (${e.topic}${e.source ? ` ${e.source}` : ''})`);
+    this.remember({ at: Date.now(), kind: e.kind, active: e.active, topic: e.topic, source: e.source });
+    if (e.kind === 'motion') {
+      this.motion?.update(e.active);
+    }
+    this.sensors.get(e.kind)?.update(e.active);
+    // An initial "pressed" is a state, not a visitor: ringing on every re-subscription would be a false alarm.
+    if (this.doorbell && e.active && !e.initial && this.config.doorbellEvents.includes(e.kind) && this.doorbell.ring()) {
+      this.log.info(`doorbell rang (${e.kind})`);
+      this.remember({ at: Date.now(), kind: 'ring', active: true, topic: e.topic, source: e.source });
+      // Hubs never enable HomeKit Secure Video's doorbell trigger, only motion: the ring sets motion so the visitor is recorded.
+      this.motion?.update(true);
+    }
+  }
+
+  private remember(entry: HistoryEntry): void {
+    if (this.id) {
+      this.host.history()?.record(this.id, this.config.name, entry);
     }
   }
 

@@ -1,4 +1,5 @@
-import { DEFAULT_ONVIF_PORT } from './settings';
+import { EVENT_KINDS, EventKind, TopicMapping } from './onvif/topics';
+import { DEFAULT_DOORBELL_COOLDOWN_S, DEFAULT_DOORBELL_EVENTS, DEFAULT_MOTION_HOLD_S, DEFAULT_ONVIF_PORT } from './settings';
 
 /** One camera as the rest of the plugin sees it: validated, defaults applied. */
 export interface CameraConfig {
@@ -9,6 +10,17 @@ export interface CameraConfig {
   password: string;
   /** An entrance camera: published as a video doorbell. */
   doorbell: boolean;
+  /** The user's own meanings for ONVIF topics the table does not know, or knows differently. */
+  events: TopicMapping[];
+  /** Seconds motion stays detected after the last motion event. */
+  motionHoldSeconds: number;
+  /** Extra sensors, one per event kind (person, vehicle, line, field, ...), beside the camera's motion sensor. */
+  sensors: EventKind[];
+  /** Which event kinds ring the doorbell. */
+  doorbellEvents: EventKind[];
+  doorbellCooldownSeconds: number;
+  /** A separate stateless switch that fires with each ring, for doorbell automations. */
+  doorbellSwitch: boolean;
 }
 
 export interface CourtyardConfig {
@@ -26,7 +38,25 @@ export interface ConfigResult {
   warnings: string[];
 }
 
-const CAMERA_KEYS = new Set(['name', 'host', 'port', 'username', 'password', 'doorbell']);
+const CAMERA_KEYS = new Set(['name', 'host', 'port', 'username', 'password', 'doorbell', 'events', 'motionHoldSeconds', 'sensors',
+  'doorbellEvents', 'doorbellCooldownSeconds', 'doorbellSwitch']);
+
+/** A whole number of seconds in range, or the default when absent; a string of digits is accepted (UI forms save them). */
+function seconds(raw: unknown, min: number, max: number): number | undefined | 'bad' {
+  if (raw === undefined || raw === null || raw === '') {
+    return undefined;
+  }
+  const n = typeof raw === 'string' ? Number(raw) : raw;
+  return typeof n === 'number' && Number.isInteger(n) && n >= min && n <= max ? n : 'bad';
+}
+
+/** A list of event kinds, or 'bad'. */
+function kinds(raw: unknown): EventKind[] | undefined | 'bad' {
+  if (raw === undefined) {
+    return undefined;
+  }
+  return Array.isArray(raw) && raw.every((k) => EVENT_KINDS.includes(k as EventKind)) ? [...new Set(raw as EventKind[])] : 'bad';
+}
 
 type Raw = Record<string, unknown>;
 
@@ -85,6 +115,44 @@ function parseCamera(raw: unknown, index: number, errors: string[], warnings: st
   if (raw.doorbell !== undefined && typeof raw.doorbell !== 'boolean') {
     return fail('doorbell', 'must be true or false');
   }
+  const events: TopicMapping[] = [];
+  if (raw.events !== undefined) {
+    if (!Array.isArray(raw.events)) {
+      return fail('events', 'must be a list of {"topic", "means"} entries');
+    }
+    for (const [i, e] of raw.events.entries()) {
+      const where = `events[${i}]`;
+      if (!isObject(e) || typeof e.topic !== 'string' || !e.topic.trim()) {
+        return fail(where, 'needs a "topic", e.g. "tns1:VideoSource/Alarm"');
+      }
+      if (typeof e.means !== 'string' || !EVENT_KINDS.includes(e.means as EventKind)) {
+        return fail(`${where}.means`, `must be one of ${EVENT_KINDS.join(', ')}`);
+      }
+      if ((e.item !== undefined && typeof e.item !== 'string') || (e.value !== undefined && typeof e.value !== 'string')) {
+        return fail(where, '"item" and "value" must be text');
+      }
+      events.push({ topic: e.topic.trim(), item: e.item as string | undefined, value: e.value as string | undefined, kind: e.means as EventKind });
+    }
+  }
+  const hold = seconds(raw.motionHoldSeconds, 1, 3600);
+  if (hold === 'bad') {
+    return fail('motionHoldSeconds', 'must be a whole number of seconds from 1 to 3600');
+  }
+  const cooldown = seconds(raw.doorbellCooldownSeconds, 0, 3600);
+  if (cooldown === 'bad') {
+    return fail('doorbellCooldownSeconds', 'must be a whole number of seconds from 0 to 3600');
+  }
+  const sensors = kinds(raw.sensors);
+  if (sensors === 'bad') {
+    return fail('sensors', `must be a list of event kinds: ${EVENT_KINDS.join(', ')}`);
+  }
+  const doorbellEvents = kinds(raw.doorbellEvents);
+  if (doorbellEvents === 'bad') {
+    return fail('doorbellEvents', `must be a list of event kinds: ${EVENT_KINDS.join(', ')}`);
+  }
+  if (raw.doorbellSwitch !== undefined && typeof raw.doorbellSwitch !== 'boolean') {
+    return fail('doorbellSwitch', 'must be true or false');
+  }
   for (const key of Object.keys(raw)) {
     if (!CAMERA_KEYS.has(key)) {
       warnings.push(`${who}: unknown option "${key}" is ignored`);
@@ -97,6 +165,13 @@ function parseCamera(raw: unknown, index: number, errors: string[], warnings: st
     username: (raw.username as string | undefined) ?? '',
     password: (raw.password as string | undefined) ?? '',
     doorbell: raw.doorbell === true,
+    events,
+    motionHoldSeconds: hold ?? DEFAULT_MOTION_HOLD_S,
+    // The main motion sensor already shows motion; a second one for it would only duplicate notifications.
+    sensors: (sensors ?? []).filter((k) => k !== 'motion'),
+    doorbellEvents: doorbellEvents ?? [...DEFAULT_DOORBELL_EVENTS],
+    doorbellCooldownSeconds: cooldown ?? DEFAULT_DOORBELL_COOLDOWN_S,
+    doorbellSwitch: raw.doorbellSwitch === true,
   };
 }
 

@@ -1,9 +1,11 @@
+import { join } from 'node:path';
 import type { API, DynamicPlatformPlugin, Logging, PlatformAccessory, PlatformConfig } from 'homebridge';
 import { CourtyardCamera } from './camera';
 import { CameraConfig, CourtyardConfig, parseConfig } from './config';
 import { findFfmpeg } from './media/ffmpeg-path';
 import type { DeviceInfo } from './onvif/device';
 import { PLATFORM_NAME, PLUGIN_NAME } from './settings';
+import { EventHistory } from './store/history';
 
 /** What we keep in Homebridge's accessory cache to recognise a camera across restarts and config edits. */
 interface CameraContext {
@@ -26,8 +28,11 @@ export class CourtyardPlatform implements DynamicPlatformPlugin {
   private readonly cached = new Map<string, PlatformAccessory>();
   private readonly cameras: CourtyardCamera[] = [];
   private config: CourtyardConfig = { name: PLATFORM_NAME, cameras: [] };
+  private eventHistory?: EventHistory;
+  readonly hap: API['hap'];
 
   constructor(private readonly log: Logging, rawConfig: PlatformConfig, private readonly api: API) {
+    this.hap = api.hap;
     // Homebridge must survive whatever is in the config: nothing may escape this constructor.
     try {
       const { config, errors, warnings } = parseConfig(rawConfig);
@@ -38,7 +43,10 @@ export class CourtyardPlatform implements DynamicPlatformPlugin {
       this.log.error(`could not read the configuration: ${(err as Error).message}`);
     }
     api.on('didFinishLaunching', () => this.guarded('start-up', () => this.launch()));
-    api.on('shutdown', () => this.guarded('shut-down', () => this.cameras.forEach((c) => c.stop())));
+    api.on('shutdown', () => this.guarded('shut-down', () => {
+      this.cameras.forEach((c) => void c.stop());
+      void this.eventHistory?.flush();
+    }));
   }
 
   /** Homebridge hands back every cached accessory before didFinishLaunching. */
@@ -54,7 +62,15 @@ export class CourtyardPlatform implements DynamicPlatformPlugin {
     }
   }
 
+  history(): EventHistory | undefined {
+    return this.eventHistory;
+  }
+
   private launch(): void {
+    // History is a convenience: cameras start without waiting for it, and a storage problem is one warning.
+    EventHistory.open(join(this.api.user.storagePath(), 'courtyard'))
+      .then((h) => (this.eventHistory = h))
+      .catch((err: Error) => this.log.warn(`event history is off: cannot open its storage (${err.message})`));
     this.pruneRemovedCameras();
     const ffmpeg = findFfmpeg(this.config.videoProcessor);
     for (const camera of this.config.cameras) {

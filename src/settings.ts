@@ -39,3 +39,13 @@ export const EARLY_EMPTY_PULLS_LIMIT = 5;
 export const SUBSCRIPTION_REFRESH_MS = 60 * 60_000;
 /** Bound for the courtesy Unsubscribe when we stop or replace a subscription. */
 export const UNSUBSCRIBE_TIMEOUT_MS = 2_000;
+
+/** How long a motion sensor stays "detected" after the last motion (s): cameras that only send "on", or flap, read as one event. */
+export const DEFAULT_MOTION_HOLD_S = 10;
+/** Rings closer together than this are one visitor (s). */
+export const DEFAULT_DOORBELL_COOLDOWN_S = 10;
+/** The event kinds that ring an entrance doorbell unless the config says otherwise: a wired bell button, a vendor visitor event. */
+export const DEFAULT_DOORBELL_EVENTS = ['input', 'visitor'] as const;
+/** Events kept per camera in the history (count), and how long writes are gathered before going to disk (ms). */
+export const HISTORY_LIMIT = 100;
+export const HISTORY_WRITE_DELAY_MS = 1_000;

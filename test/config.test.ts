@@ -8,7 +8,10 @@ describe('config', () => {
     const { config, errors } = parseConfig({ platform: 'Courtyard', cameras: [good] });
     assert.deepEqual(errors, []);
     assert.equal(config.name, 'Courtyard');
-    assert.deepEqual(config.cameras, [{ ...good, port: 80, doorbell: false }]);
+    assert.deepEqual(config.cameras, [{
+      ...good, port: 80, doorbell: false, events: [], motionHoldSeconds: 10, sensors: [], doorbellEvents: ['input', 'visitor'],
+      doorbellCooldownSeconds: 10, doorbellSwitch: false,
+    }]);
   });
 
   it('names the camera and the field, skips only the broken camera', () => {
@@ -62,6 +65,23 @@ describe('config', () => {
     const { warnings, config } = parseConfig({ cameras: [{ ...good, motionTimeout: 3 }] });
     assert.equal(config.cameras.length, 1);
     assert.deepEqual(warnings, ['Camera "Entrance 1": unknown option "motionTimeout" is ignored']);
+  });
+
+  it('reads event mappings and names the bad entry', () => {
+    const mapping = { topic: 'tns1:VideoSource/Alarm', item: 'Alarm', value: 'Ring', means: 'visitor' };
+    assert.deepEqual(parseConfig({ cameras: [{ ...good, events: [mapping] }] }).config.cameras[0].events,
+      [{ topic: 'tns1:VideoSource/Alarm', item: 'Alarm', value: 'Ring', kind: 'visitor' }]);
+    const { errors } = parseConfig({ cameras: [{ ...good, events: [mapping, { topic: 'x', means: 'ring' }] }] });
+    assert.match(errors[0], /^Camera "Entrance 1": "events\[1\]\.means" must be one of motion, person/);
+  });
+
+  it('checks motion and doorbell options', () => {
+    const ok = parseConfig({ cameras: [{ ...good, motionHoldSeconds: '30', sensors: ['person', 'line', 'person'], doorbellEvents: ['line'] }] });
+    assert.deepEqual([ok.config.cameras[0].motionHoldSeconds, ok.config.cameras[0].sensors, ok.config.cameras[0].doorbellEvents],
+      [30, ['person', 'line'], ['line']]);
+    const bad = parseConfig({ cameras: [{ ...good, motionHoldSeconds: 0 }, { ...good, name: 'B', host: 'b', sensors: ['people'] }] });
+    assert.match(bad.errors[0], /^Camera "Entrance 1": "motionHoldSeconds" must be a whole number of seconds from 1 to 3600/);
+    assert.match(bad.errors[1], /^Camera "B": "sensors" must be a list of event kinds/);
   });
 
   it('never throws on garbage', () => {

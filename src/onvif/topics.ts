@@ -1,7 +1,8 @@
 import type { RawNotification } from './events';
 
 /** What an ONVIF event means, whatever the vendor called it. */
-export type EventKind = 'motion' | 'person' | 'vehicle' | 'animal' | 'face' | 'field' | 'line' | 'input' | 'visitor' | 'relay' | 'tamper';
+export const EVENT_KINDS = ['motion', 'person', 'vehicle', 'animal', 'face', 'field', 'line', 'input', 'visitor', 'relay', 'tamper'] as const;
+export type EventKind = typeof EVENT_KINDS[number];
 
 export interface CameraEvent {
   kind: EventKind;

@@ -1,0 +1,63 @@
+import type { HAP, PlatformAccessory, Service } from 'homebridge';
+
+/**
+ * A HomeKit MotionSensor fed by camera events. Motion stays detected for the hold time after the last "on", so cameras that
+ * only send "on" pulses, or flap, read as one event; "off" ends it only once the hold has passed. Offline shows as a fault.
+ */
+export class MotionSensor {
+  readonly service: Service;
+  private readonly holdMs: number;
+  private lastOn = 0;
+  private clearTimer?: NodeJS.Timeout;
+  private detected = false;
+
+  constructor(private readonly hap: HAP, accessory: PlatformAccessory, name: string, subtype: string, holdSeconds: number) {
+    this.holdMs = holdSeconds * 1000;
+    const S = hap.Service.MotionSensor;
+    this.service = accessory.getServiceById(S, subtype) ?? accessory.addService(S, name, subtype);
+    const C = hap.Characteristic;
+    this.service.setCharacteristic(C.Name, name);
+    // Start from a clean state: a cached "detected" from before a restart would never clear.
+    this.service.updateCharacteristic(C.MotionDetected, false);
+    this.service.getCharacteristic(C.StatusActive);
+    this.service.getCharacteristic(C.StatusFault);
+    this.setOnline(true);
+  }
+
+  /** Motion on (or a momentary event) starts or extends the hold; off clears once the hold has passed. */
+  update(active: boolean): void {
+    if (active) {
+      this.lastOn = Date.now();
+      this.set(true);
+      this.schedule(this.holdMs);
+    } else if (this.detected) {
+      this.schedule(Math.max(0, this.lastOn + this.holdMs - Date.now()));
+    }
+  }
+
+  setOnline(online: boolean): void {
+    const C = this.hap.Characteristic;
+    this.service.updateCharacteristic(C.StatusActive, online);
+    this.service.updateCharacteristic(C.StatusFault, online ? C.StatusFault.NO_FAULT : C.StatusFault.GENERAL_FAULT);
+  }
+
+  get isDetected(): boolean {
+    return this.detected;
+  }
+
+  dispose(): void {
+    clearTimeout(this.clearTimer);
+  }
+
+  private schedule(ms: number): void {
+    clearTimeout(this.clearTimer);
+    this.clearTimer = setTimeout(() => this.set(false), ms);
+  }
+
+  private set(detected: boolean): void {
+    if (detected !== this.detected) {
+      this.detected = detected;
+      this.service.updateCharacteristic(this.hap.Characteristic.MotionDetected, detected);
+    }
+  }
+}
