@@ -38,7 +38,7 @@ export interface ConfigResult {
   warnings: string[];
 }
 
-const CAMERA_KEYS = new Set(['name', 'host', 'port', 'username', 'password', 'doorbell', 'events', 'motionHoldSeconds', 'sensors',
+export const CAMERA_KEYS = new Set(['name', 'host', 'port', 'username', 'password', 'doorbell', 'events', 'motionHoldSeconds', 'sensors',
   'doorbellEvents', 'doorbellCooldownSeconds', 'doorbellSwitch']);
 
 /** A whole number of seconds in range, or the default when absent; a string of digits is accepted (UI forms save them). */
