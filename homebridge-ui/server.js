@@ -7,12 +7,19 @@ async function main() {
   const { HomebridgePluginUiServer, RequestError } = await import('@homebridge/plugin-ui-utils');
   const { OnvifDevice } = require(join(__dirname, '..', 'dist', 'onvif', 'device.js'));
   const { parseConfig } = require(join(__dirname, '..', 'dist', 'config.js'));
+  const { triggerToken } = require(join(__dirname, '..', 'dist', 'store', 'trigger-token.js'));
 
   class CourtyardUiServer extends HomebridgePluginUiServer {
     constructor() {
       super();
       this.onRequest('/test-camera', (camera) => this.testCamera(camera));
+      this.onRequest('/triggers-token', () => this.triggersToken());
       this.ready();
+    }
+
+    /** The manual trigger token, made on first use (the same store the plugin reads). */
+    async triggersToken() {
+      return { token: await triggerToken(join(this.homebridgeStoragePath, 'courtyard')) };
     }
 
     async testCamera(raw) {

@@ -170,6 +170,33 @@ export class CourtyardCamera {
     }
   }
 
+  /** Motion from the manual trigger endpoint; false when the camera is not in Home yet. */
+  triggerMotion(active: boolean): boolean {
+    if (!this.motion) {
+      return false;
+    }
+    this.onEvent({ kind: 'motion', active, momentary: false, topic: 'manual', source: 'http', initial: false });
+    return true;
+  }
+
+  /** A ring from the manual trigger endpoint, whatever doorbellEvents says (the user asked for exactly this). */
+  ringDoorbell(): 'rang' | 'cooldown' | 'not a doorbell' {
+    if (!this.doorbell) {
+      return 'not a doorbell';
+    }
+    if (!this.doorbell.ring()) {
+      return 'cooldown';
+    }
+    this.log.info('doorbell rang (manual trigger)');
+    this.remember({ at: Date.now(), kind: 'ring', active: true, topic: 'manual', source: 'http' });
+    this.motion?.update(true);
+    return 'rang';
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+
   private remember(entry: HistoryEntry): void {
     if (this.id) {
       this.host.history()?.record(this.id, this.config.name, entry);

@@ -1,5 +1,5 @@
 import { EVENT_KINDS, EventKind, TopicMapping } from './onvif/topics';
-import { DEFAULT_DOORBELL_COOLDOWN_S, DEFAULT_DOORBELL_EVENTS, DEFAULT_MOTION_HOLD_S, DEFAULT_ONVIF_PORT } from './settings';
+import { DEFAULT_TRIGGERS_BIND, DEFAULT_DOORBELL_COOLDOWN_S, DEFAULT_DOORBELL_EVENTS, DEFAULT_MOTION_HOLD_S, DEFAULT_ONVIF_PORT } from './settings';
 
 /** One camera as the rest of the plugin sees it: validated, defaults applied. */
 export interface CameraConfig {
@@ -26,6 +26,8 @@ export interface CameraConfig {
 export interface CourtyardConfig {
   name: string;
   cameras: CameraConfig[];
+  /** The local manual trigger endpoint, when enabled. */
+  triggers?: { port: number; bind: string };
   /** Path of the ffmpeg binary to use instead of the bundled or system one. */
   videoProcessor?: string;
 }
@@ -190,6 +192,18 @@ export function parseConfig(raw: unknown): ConfigResult {
       config.videoProcessor = block.videoProcessor.trim();
     } else {
       errors.push('"videoProcessor" must be the path of an ffmpeg binary; using the default ffmpeg instead');
+    }
+  }
+
+  if (block.triggers !== undefined && block.triggers !== null) {
+    const t = block.triggers;
+    const port = isObject(t) ? (typeof t.port === 'string' ? Number(t.port) : t.port) : undefined;
+    if (!isObject(t) || typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+      errors.push('"triggers"."port" must be a whole number from 1 to 65535; manual triggers stay off');
+    } else if (t.bind !== undefined && (typeof t.bind !== 'string' || !HOST.test(t.bind))) {
+      errors.push('"triggers"."bind" must be an IP address of this machine, e.g. 127.0.0.1; manual triggers stay off');
+    } else {
+      config.triggers = { port, bind: (t.bind as string | undefined) ?? DEFAULT_TRIGGERS_BIND };
     }
   }
 

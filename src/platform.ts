@@ -5,7 +5,9 @@ import { CameraConfig, CourtyardConfig, parseConfig } from './config';
 import { findFfmpeg } from './media/ffmpeg-path';
 import type { DeviceInfo } from './onvif/device';
 import { PLATFORM_NAME, PLUGIN_NAME } from './settings';
+import { ManualTriggers } from './manual-triggers';
 import { EventHistory } from './store/history';
+import { triggerToken } from './store/trigger-token';
 
 /** What we keep in Homebridge's accessory cache to recognise a camera across restarts and config edits. */
 interface CameraContext {
@@ -29,6 +31,7 @@ export class CourtyardPlatform implements DynamicPlatformPlugin {
   private readonly cameras: CourtyardCamera[] = [];
   private config: CourtyardConfig = { name: PLATFORM_NAME, cameras: [] };
   private eventHistory?: EventHistory;
+  private triggers?: ManualTriggers;
   readonly hap: API['hap'];
 
   constructor(private readonly log: Logging, rawConfig: PlatformConfig, private readonly api: API) {
@@ -45,6 +48,7 @@ export class CourtyardPlatform implements DynamicPlatformPlugin {
     api.on('didFinishLaunching', () => this.guarded('start-up', () => this.launch()));
     api.on('shutdown', () => this.guarded('shut-down', () => {
       this.cameras.forEach((c) => void c.stop());
+      void this.triggers?.close();
       void this.eventHistory?.flush();
     }));
   }
@@ -68,9 +72,13 @@ export class CourtyardPlatform implements DynamicPlatformPlugin {
 
   private launch(): void {
     // History is a convenience: cameras start without waiting for it, and a storage problem is one warning.
-    EventHistory.open(join(this.api.user.storagePath(), 'courtyard'))
+    const stateDir = join(this.api.user.storagePath(), 'courtyard');
+    EventHistory.open(stateDir)
       .then((h) => (this.eventHistory = h))
       .catch((err: Error) => this.log.warn(`event history is off: cannot open its storage (${err.message})`));
+    if (this.config.triggers) {
+      void this.startTriggers(stateDir, this.config.triggers);
+    }
     this.pruneRemovedCameras();
     const ffmpeg = findFfmpeg(this.config.videoProcessor);
     for (const camera of this.config.cameras) {
@@ -80,6 +88,19 @@ export class CourtyardPlatform implements DynamicPlatformPlugin {
     }
     if (this.config.cameras.length === 0) {
       this.log.info('no cameras to start');
+    }
+  }
+
+  private async startTriggers(stateDir: string, where: { port: number; bind: string }): Promise<void> {
+    try {
+      const triggers = new ManualTriggers(() => this.cameras, await triggerToken(stateDir), this.log);
+      const port = await triggers.listen(where.port, where.bind);
+      this.triggers = triggers;
+      this.log.info(`manual triggers listen on http://${where.bind}:${port} (POST /motion?camera=NAME&state=on, /doorbell?camera=NAME; ` +
+        'the token is on the plugin\'s settings page)');
+    } catch (err) {
+      this.log.error(`manual triggers are off: cannot listen on ${where.bind}:${where.port} (${(err as Error).message}); ` +
+        'choose another "triggers"."port"');
     }
   }
 

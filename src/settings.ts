@@ -49,3 +49,8 @@ export const DEFAULT_DOORBELL_EVENTS = ['input', 'visitor'] as const;
 /** Events kept per camera in the history (count), and how long writes are gathered before going to disk (ms). */
 export const HISTORY_LIMIT = 100;
 export const HISTORY_WRITE_DELAY_MS = 1_000;
+
+/** The manual trigger endpoint listens here unless the config says otherwise: only this machine can reach it. */
+export const DEFAULT_TRIGGERS_BIND = '127.0.0.1';
+/** Largest request body the trigger endpoint reads (bytes): it takes query parameters, not uploads. */
+export const TRIGGERS_MAX_BODY_BYTES = 4_096;

@@ -84,6 +84,14 @@ describe('config', () => {
     assert.match(bad.errors[1], /^Camera "B": "sensors" must be a list of event kinds/);
   });
 
+  it('turns manual triggers on only with a valid port, on loopback unless told otherwise', () => {
+    assert.equal(parseConfig({}).config.triggers, undefined);
+    assert.deepEqual(parseConfig({ triggers: { port: 8089 } }).config.triggers, { port: 8089, bind: '127.0.0.1' });
+    const bad = parseConfig({ triggers: { port: 'x' } });
+    assert.equal(bad.config.triggers, undefined);
+    assert.match(bad.errors[0], /^"triggers"\."port" must be a whole number/);
+  });
+
   it('never throws on garbage', () => {
     for (const raw of [undefined, null, 42, 'x', [], { cameras: 'all' }, { cameras: [null, 3, 'x'] }, { videoProcessor: 7 }]) {
       const r = parseConfig(raw);
