@@ -71,7 +71,7 @@ export class CourtyardCamera {
   private async connect(): Promise<void> {
     try {
       await this.device.connect(this.abort.signal);
-      this.reportClock();
+      await this.reportClock();
       const info = await this.device.getDeviceInformation(this.abort.signal);
       const id = info.serial || await this.device.getMacAddress(this.abort.signal).catch(() => undefined);
       if (!id) {
@@ -203,12 +203,24 @@ export class CourtyardCamera {
     }
   }
 
-  private reportClock(): void {
+  private async reportClock(): Promise<void> {
     const offset = this.device.clockOffsetMs;
-    if (Math.abs(offset) >= CLOCK_OFFSET_REPORT_MS) {
-      this.log.warn(`the camera's clock is ${humanDuration(offset)} ${offset > 0 ? 'ahead of' : 'behind'} this server; requests are ` +
-        'signed with the camera\'s time so it still works, but turn on NTP in the camera so its event times are right');
+    if (Math.abs(offset) < CLOCK_OFFSET_REPORT_MS) {
+      return;
     }
+    // Only a camera on manual time is ours to set: one on NTP would be fought by its own NTP client.
+    if (this.config.setClock && this.device.dateTimeType === 'Manual') {
+      try {
+        await this.device.setClockToOurs(this.abort.signal);
+        this.log.info(`set the camera's clock, which was ${humanDuration(offset)} ${offset > 0 ? 'ahead' : 'behind'} ("setClock" is on)`);
+        return;
+      } catch (err) {
+        this.log.warn(`could not set the camera's clock (${(err as Error).message}); signing requests with its time instead`);
+        return;
+      }
+    }
+    this.log.warn(`the camera's clock is ${humanDuration(offset)} ${offset > 0 ? 'ahead of' : 'behind'} this server; requests are ` +
+      'signed with the camera\'s time so it still works; turn on NTP in the camera (or "setClock") so its event times are right');
   }
 
   private retryLater(err: unknown): void {

@@ -21,6 +21,8 @@ export interface CameraConfig {
   doorbellCooldownSeconds: number;
   /** A separate stateless switch that fires with each ring, for doorbell automations. */
   doorbellSwitch: boolean;
+  /** Opt-in: set the clock of a camera on manual time when it is off by more than CLOCK_OFFSET_REPORT_MS. */
+  setClock: boolean;
 }
 
 export interface CourtyardConfig {
@@ -41,7 +43,7 @@ export interface ConfigResult {
 }
 
 export const CAMERA_KEYS = new Set(['name', 'host', 'port', 'username', 'password', 'doorbell', 'events', 'motionHoldSeconds', 'sensors',
-  'doorbellEvents', 'doorbellCooldownSeconds', 'doorbellSwitch']);
+  'doorbellEvents', 'doorbellCooldownSeconds', 'doorbellSwitch', 'setClock']);
 
 /** A whole number of seconds in range, or the default when absent; a string of digits is accepted (UI forms save them). */
 function seconds(raw: unknown, min: number, max: number): number | undefined | 'bad' {
@@ -152,8 +154,10 @@ function parseCamera(raw: unknown, index: number, errors: string[], warnings: st
   if (doorbellEvents === 'bad') {
     return fail('doorbellEvents', `must be a list of event kinds: ${EVENT_KINDS.join(', ')}`);
   }
-  if (raw.doorbellSwitch !== undefined && typeof raw.doorbellSwitch !== 'boolean') {
-    return fail('doorbellSwitch', 'must be true or false');
+  for (const field of ['doorbellSwitch', 'setClock'] as const) {
+    if (raw[field] !== undefined && typeof raw[field] !== 'boolean') {
+      return fail(field, 'must be true or false');
+    }
   }
   for (const key of Object.keys(raw)) {
     if (!CAMERA_KEYS.has(key)) {
@@ -174,6 +178,7 @@ function parseCamera(raw: unknown, index: number, errors: string[], warnings: st
     doorbellEvents: doorbellEvents ?? [...DEFAULT_DOORBELL_EVENTS],
     doorbellCooldownSeconds: cooldown ?? DEFAULT_DOORBELL_COOLDOWN_S,
     doorbellSwitch: raw.doorbellSwitch === true,
+    setClock: raw.setClock === true,
   };
 }
 

@@ -10,7 +10,7 @@ describe('config', () => {
     assert.equal(config.name, 'Courtyard');
     assert.deepEqual(config.cameras, [{
       ...good, port: 80, doorbell: false, events: [], motionHoldSeconds: 10, sensors: [], doorbellEvents: ['input', 'visitor'],
-      doorbellCooldownSeconds: 10, doorbellSwitch: false,
+      doorbellCooldownSeconds: 10, doorbellSwitch: false, setClock: false,
     }]);
   });
 

@@ -50,6 +50,8 @@ export class OnvifDevice {
   clockOffsetMs = 0;
   /** Whether the camera told us its time (some never do; then we sign with ours). */
   clockKnown = false;
+  /** NTP or Manual, as the camera reports its time source. */
+  dateTimeType?: string;
   readonly urls: ServiceUrls;
 
   constructor(private readonly opts: OnvifDeviceOptions) {
@@ -96,6 +98,7 @@ export class OnvifDevice {
       this.clockOffsetMs = camera - (sent + Date.now()) / 2;
       this.clockKnown = true;
     }
+    this.dateTimeType = textAt(find(time, 'SystemDateAndTime'), 'DateTimeType')?.trim();
     const caps = await soapRequest(this.urls.device, '<tds:GetCapabilities><tds:Category>All</tds:Category></tds:GetCapabilities>', {
       signal, auth: this.credentials,
     });
@@ -150,6 +153,18 @@ export class OnvifDevice {
       throw new SoapError('bad-reply', `${call} answered no URI`);
     }
     return value.trim();
+  }
+
+  /** Sets the camera's clock to ours, in UTC, keeping manual time (ONVIF Core SetSystemDateAndTime). Then measures again. */
+  async setClockToOurs(signal?: AbortSignal): Promise<void> {
+    const d = new Date(Date.now() + 500); // the request arrives about half a second later on a slow camera
+    const el = (tag: string, v: number): string => `<tt:${tag}>${v}</tt:${tag}>`;
+    await this.request(this.urls.device, '<tds:SetSystemDateAndTime><tds:DateTimeType>Manual</tds:DateTimeType>' +
+      '<tds:DaylightSavings>false</tds:DaylightSavings><tds:UTCDateTime><tt:Time>' +
+      el('Hour', d.getUTCHours()) + el('Minute', d.getUTCMinutes()) + el('Second', d.getUTCSeconds()) + '</tt:Time><tt:Date>' +
+      el('Year', d.getUTCFullYear()) + el('Month', d.getUTCMonth() + 1) + el('Day', d.getUTCDate()) +
+      '</tt:Date></tds:UTCDateTime></tds:SetSystemDateAndTime>', { signal });
+    await this.connect(signal);
   }
 
   async getDeviceInformation(signal?: AbortSignal): Promise<DeviceInfo> {

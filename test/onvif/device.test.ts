@@ -65,6 +65,17 @@ describe('OnvifDevice against the simulator', function () {
     assert.equal((await d.getDeviceInformation()).serial, sim.cameras[1].info.serial);
   });
 
+  it('sets the clock of a camera on manual time when asked, and measures it again', async () => {
+    sim.cameras[4].setClockSkew(-3 * 3600_000);
+    const d = deviceFor(4);
+    await d.connect();
+    assert.equal(d.dateTimeType, 'Manual');
+    assert.ok(d.clockOffsetMs < -3 * 3600_000 + 5_000);
+    await d.setClockToOurs();
+    assert.ok(Math.abs(d.clockOffsetMs) < 3_000, `offset after setting: ${d.clockOffsetMs}`);
+    assert.ok(Math.abs(sim.cameras[4].now() - Date.now()) < 3_000);
+  });
+
   it('authenticates with HTTP Digest on a digest-only camera, and rejects a wrong password there too', async () => {
     const d = deviceFor(5);
     await d.connect();

@@ -99,6 +99,7 @@ export class SimCamera extends EventEmitter implements SimControl {
       info: this.info,
       audio: setup.audio,
       get clockSkewMs(): number { return skew(); },
+      setClock: (utcMs: number) => this.setClockSkew(utcMs - Date.now()),
       get baseUrl(): string { return `http://127.0.0.1:${port()}`; },
       streams: setup.streams,
       pullPoints: this.pullPoints,

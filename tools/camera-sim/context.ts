@@ -20,6 +20,8 @@ export interface CameraContext {
   readonly info: DeviceInfo;
   readonly audio: boolean;
   readonly clockSkewMs: number;
+  /** SetSystemDateAndTime: the camera's clock becomes this UTC time (manual time, as a user setting the clock). */
+  setClock(utcMs: number): void;
   readonly baseUrl: string;                       // http://127.0.0.1:PORT
   readonly streams: Record<ProfileName, SimStreamProfile>;
   readonly pullPoints: PullPointManager;

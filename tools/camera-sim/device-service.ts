@@ -28,6 +28,19 @@ function getSystemDateAndTime({ camera }: SoapCall): SoapReply {
     '</tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>' };
 }
 
+// ONVIF Core 8.3.6 SetSystemDateAndTime: Manual type with UTCDateTime sets the clock; NTP would leave it to the NTP client.
+function setSystemDateAndTime({ camera, request }: SoapCall): SoapReply {
+  const op = request.operation;
+  const utc = child(op, 'UTCDateTime');
+  const n = (parent: string, name: string): number => Number(child(child(utc, parent), name)?.text);
+  const ms = Date.UTC(n('Date', 'Year'), n('Date', 'Month') - 1, n('Date', 'Day'), n('Time', 'Hour'), n('Time', 'Minute'), n('Time', 'Second'));
+  if (child(op, 'DateTimeType')?.text.trim() !== 'Manual' || !Number.isFinite(ms)) {
+    throw new SoapFault('Sender', ['ter:InvalidArgVal', 'ter:InvalidDateTime'], 'Manual time with a valid UTCDateTime expected');
+  }
+  camera.setClock(ms);
+  return { body: '<tds:SetSystemDateAndTimeResponse/>' };
+}
+
 const CATEGORIES = ['All', 'Analytics', 'Device', 'Events', 'Imaging', 'Media', 'PTZ'];
 
 function getCapabilities({ camera, request }: SoapCall): SoapReply {
@@ -145,4 +158,5 @@ export const DEVICE_OPERATIONS: Record<string, { handler: SoapHandler; preAuth: 
   GetDeviceInformation: { handler: getDeviceInformation, preAuth: false },
   GetScopes: { handler: getScopes, preAuth: false },
   GetNetworkInterfaces: { handler: getNetworkInterfaces, preAuth: false },
+  SetSystemDateAndTime: { handler: setSystemDateAndTime, preAuth: false },
 };
