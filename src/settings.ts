@@ -54,3 +54,9 @@ export const HISTORY_WRITE_DELAY_MS = 1_000;
 export const DEFAULT_TRIGGERS_BIND = '127.0.0.1';
 /** Largest request body the trigger endpoint reads (bytes): it takes query parameters, not uploads. */
 export const TRIGGERS_MAX_BODY_BYTES = 4_096;
+
+/** ffmpeg stop sequence: after `q` on stdin, wait this long before SIGTERM, then as long again before SIGKILL (ms). */
+export const FFMPEG_QUIT_GRACE_MS = 1_000;
+export const FFMPEG_TERM_GRACE_MS = 2_000;
+/** stderr lines kept per ffmpeg process, to explain a failure in the log. */
+export const FFMPEG_STDERR_LINES = 40;
