@@ -6,7 +6,7 @@ import type { FfmpegChoice } from './media/ffmpeg-path';
 import { DeviceInfo, OnvifDevice } from './onvif/device';
 import { PullPointEvents, RawNotification } from './onvif/events';
 import { SoapError } from './onvif/soap';
-import { CameraEvent, EventKind, interpret } from './onvif/topics';
+import { CameraEvent, EventKind, interpret, kindsOffered } from './onvif/topics';
 import type { EventHistory, HistoryEntry } from './store/history';
 import { CLOCK_OFFSET_REPORT_MS, CONNECT_RETRY_MAX_MS, CONNECT_RETRY_MIN_MS } from './settings';
 import { backoffMs, humanDuration } from './util/backoff';
@@ -84,6 +84,7 @@ export class CourtyardCamera {
       this.setUpServices(this.accessory);
       this.log.info(`connected (${[info.manufacturer, info.model].filter(Boolean).join(' ') || 'ONVIF camera'}, firmware ` +
         `${info.firmware || 'unknown'}) and published in Home`);
+      void this.checkSensorsOffered();
       // Events start last: some cameras are slow for a while after a subscription starts (Home Assistant's experience).
       this.startEvents();
     } catch (err) {
@@ -115,6 +116,25 @@ export class CourtyardCamera {
           accessory.removeService(service);
         }
       });
+    }
+  }
+
+  /** Says which configured sensors or doorbell events the camera does not list, so a sensor that never fires is explained. */
+  private async checkSensorsOffered(): Promise<void> {
+    const wanted = [...this.config.sensors, ...(this.config.doorbell ? this.config.doorbellEvents : [])]
+      .filter((k) => !this.config.events.some((m) => m.kind === k));
+    if (wanted.length === 0) {
+      return;
+    }
+    try {
+      const offered = kindsOffered(await this.device.getEventTopics(this.abort.signal));
+      const missing = [...new Set(wanted)].filter((k) => !offered.has(k));
+      if (missing.length && offered.size) {
+        this.log.warn(`the camera lists no ${missing.map((k) => SENSOR_NAMES[k].toLowerCase()).join(', ')} event; turn that detection ` +
+          'on in the camera, or map its event with "events" (unknown topics are shown with -D)');
+      }
+    } catch (err) {
+      this.log.debug(`could not read the camera's event list: ${(err as Error).message}`);
     }
   }
 

@@ -1,6 +1,7 @@
 import { MediaProfile, parseMedia1Profiles, parseMedia2Profiles } from './profiles';
 import { soapRequest, SoapCredentials, SoapError, SoapRequestOptions } from './soap';
-import { child, children, escapeXml, find, path, textAt, XmlElement } from './xml';
+import { normaliseTopic } from './events';
+import { child, children, escapeXml, find, namespaces, path, textAt, XmlElement } from './xml';
 
 /** What AccessoryInformation shows, read from GetDeviceInformation. */
 export interface DeviceInfo {
@@ -177,6 +178,33 @@ export class OnvifDevice {
       serial: t('SerialNumber'),
       hardwareId: t('HardwareId'),
     };
+  }
+
+  /** The event topics the camera lists in GetEventProperties' TopicSet, normalised like incoming notifications. */
+  async getEventTopics(signal?: AbortSignal): Promise<string[]> {
+    const url = this.urls.events ?? this.sameHost('http://x/onvif/event_service')!;
+    const r = await this.request(url, '<tev:GetEventProperties/>', { signal });
+    const set = child(r, 'TopicSet');
+    if (!set) {
+      return [];
+    }
+    const ns = namespaces(r);
+    const topics: string[] = [];
+    // Each element is one topic segment; a leaf (or any element marked wstop:topic="true") is a topic.
+    const walk = (el: XmlElement, trail: string[]): void => {
+      if (el.name === 'MessageDescription') {
+        return;
+      }
+      const segment = el.prefix ? `${el.prefix}:${el.name}` : el.name;
+      const here = [...trail, segment];
+      const branches = el.children.filter((c) => c.name !== 'MessageDescription');
+      if (branches.length === 0 || Object.entries(el.attrs).some(([k, v]) => k.endsWith(':topic') && v === 'true')) {
+        topics.push(normaliseTopic(here.join('/'), ns));
+      }
+      branches.forEach((c) => walk(c, here));
+    };
+    set.children.forEach((c) => walk(c, []));
+    return [...new Set(topics)];
   }
 
   /** The first network interface's MAC address: the stable identity of a camera that reports no serial number. */

@@ -123,3 +123,15 @@ export function interpret(n: RawNotification, mappings: TopicMapping[] = []): Ca
   }
   return out;
 }
+
+/** The kinds a camera can report, judged from the topics it lists in GetEventProperties (data items are not known there). */
+export function kindsOffered(topics: string[]): Set<EventKind> {
+  const kinds = new Set<EventKind>();
+  for (const topic of topics) {
+    RULES.filter((r) => matches(r.topic, topic)).forEach((r) => kinds.add(r.kind));
+    if (TAMPER_IMAGE.test(topic)) {
+      kinds.add('tamper');
+    }
+  }
+  return kinds;
+}

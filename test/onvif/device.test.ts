@@ -3,7 +3,7 @@ import { CameraSim } from '../../tools/camera-sim';
 import { OnvifDevice } from '../../src/onvif/device';
 import { PullPointEvents, RawNotification } from '../../src/onvif/events';
 import { SoapError } from '../../src/onvif/soap';
-import { interpret } from '../../src/onvif/topics';
+import { interpret, kindsOffered } from '../../src/onvif/topics';
 
 const quiet = { info: () => undefined, warn: () => undefined, debug: () => undefined };
 
@@ -94,6 +94,22 @@ describe('OnvifDevice against the simulator', function () {
       await d.connect();
       await d.getDeviceInformation();
     }, (err: unknown) => err instanceof SoapError && err.kind === 'auth');
+  });
+
+  it('reads the event topics each camera offers and knows what they mean', async () => {
+    const want: Record<string, string[]> = {
+      hikvision: ['motion', 'input', 'line', 'field', 'tamper'], dahua: ['motion', 'input', 'line', 'field', 'tamper'],
+      axis: ['motion', 'input', 'line', 'person', 'tamper'], reolink: ['motion', 'visitor', 'line', 'person'],
+      generic: ['motion', 'input', 'line', 'field', 'tamper'],
+    };
+    for (let i = 0; i < 5; i++) {
+      const d = deviceFor(i);
+      await d.connect();
+      const offered = kindsOffered(await d.getEventTopics());
+      for (const kind of want[sim.cameras[i].vendor]) {
+        assert.ok(offered.has(kind as 'motion'), `${sim.cameras[i].vendor} should offer ${kind}: ${[...offered]}`);
+      }
+    }
   });
 
   it('lists a main and a sub H.264 profile with stream and snapshot URIs', async () => {
