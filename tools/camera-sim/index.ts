@@ -7,3 +7,5 @@ export { MAX_BODY_BYTES } from './http-server';
 export type { DeviceInfo } from './context';
 export type { Vendor, SimCameraOptions, SimOptions, SimEvent, SimStats } from './types';
 export { VENDORS } from './types';
+export { startDiscoveryResponder, endpointOf } from './discovery';
+export type { DiscoveryResponder } from './discovery';
