@@ -4,7 +4,8 @@ import { Doorbell } from './homekit/doorbell';
 import { MotionSensor } from './homekit/motion';
 import type { FfmpegChoice } from './media/ffmpeg-path';
 import { DeviceInfo, OnvifDevice } from './onvif/device';
-import { PullPointEvents, RawNotification } from './onvif/events';
+import { EventsLog, PullPointEvents, RawNotification } from './onvif/events';
+import { NotificationReceiver, PushEvents } from './onvif/push';
 import { SoapError } from './onvif/soap';
 import { CameraEvent, EventKind, interpret, kindsOffered } from './onvif/topics';
 import type { EventHistory, HistoryEntry } from './store/history';
@@ -18,6 +19,8 @@ export interface AccessoryHost {
   readonly hap: HAP;
   accessoryFor(camera: CameraConfig, id: string, info: DeviceInfo): PlatformAccessory;
   history(): EventHistory | undefined;
+  /** The plugin's push receiver when the user turned push on; cameras without push fall back to PullPoint. */
+  notificationReceiver(): NotificationReceiver | undefined;
 }
 
 /** How extra sensors are called in Home. */
@@ -32,7 +35,7 @@ export class CourtyardCamera {
   readonly device: OnvifDevice;
   accessory?: PlatformAccessory;
   private id = '';
-  private events?: PullPointEvents;
+  private events?: PullPointEvents | PushEvents;
   private motion?: MotionSensor;
   private readonly sensors = new Map<EventKind, MotionSensor>();
   private doorbell?: Doorbell;
@@ -138,15 +141,32 @@ export class CourtyardCamera {
     }
   }
 
+  /** Push when the user turned it on and the camera verifiably delivers; PullPoint otherwise (and after any push failure). */
   private startEvents(): void {
-    const events = new PullPointEvents(this.device, {
-      info: (m) => this.log.info(m), warn: (m) => this.log.warn(m), debug: (m) => this.log.debug(m),
+    const log: EventsLog = { info: (m) => this.log.info(m), warn: (m) => this.log.warn(m), debug: (m) => this.log.debug(m) };
+    const receiver = this.host.notificationReceiver();
+    if (!receiver) {
+      this.listen(new PullPointEvents(this.device, log));
+      return;
+    }
+    const push = this.listen(new PushEvents(this.device, receiver, log));
+    push.once('fallback', (reason: string) => {
+      this.log.info(`events: push is not working with this camera (${reason}); using PullPoint`);
+      void push.stop().then(() => {
+        if (!this.abort.signal.aborted) {
+          this.listen(new PullPointEvents(this.device, log));
+        }
+      });
     });
+  }
+
+  private listen<T extends PullPointEvents | PushEvents>(events: T): T {
     events.on('notification', (n: RawNotification) => this.onNotification(n));
     events.on('offline', (reason: string) => this.setOnline(false, reason));
     events.on('online', () => this.setOnline(true));
     this.events = events;
     events.start();
+    return events;
   }
 
   private setOnline(online: boolean, reason?: string): void {

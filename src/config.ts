@@ -30,6 +30,8 @@ export interface CourtyardConfig {
   cameras: CameraConfig[];
   /** The local manual trigger endpoint, when enabled. */
   triggers?: { port: number; bind: string };
+  /** Opt-in ONVIF push: cameras call this port with their events (PullPoint stays the fallback per camera). */
+  push?: { port: number; advertiseHost?: string };
   /** Path of the ffmpeg binary to use instead of the bundled or system one. */
   videoProcessor?: string;
 }
@@ -209,6 +211,18 @@ export function parseConfig(raw: unknown): ConfigResult {
       errors.push('"triggers"."bind" must be an IP address of this machine, e.g. 127.0.0.1; manual triggers stay off');
     } else {
       config.triggers = { port, bind: (t.bind as string | undefined) ?? DEFAULT_TRIGGERS_BIND };
+    }
+  }
+
+  if (block.push !== undefined && block.push !== null) {
+    const p = block.push;
+    const port = isObject(p) ? (typeof p.port === 'string' ? Number(p.port) : p.port) : undefined;
+    if (!isObject(p) || typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+      errors.push('"push"."port" must be a whole number from 1 to 65535; cameras use PullPoint instead');
+    } else if (p.advertiseHost !== undefined && p.advertiseHost !== '' && (typeof p.advertiseHost !== 'string' || !HOST.test(p.advertiseHost))) {
+      errors.push('"push"."advertiseHost" must be this machine\'s address as the cameras reach it; cameras use PullPoint instead');
+    } else {
+      config.push = { port, advertiseHost: (p.advertiseHost as string | undefined) || undefined };
     }
   }
 

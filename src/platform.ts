@@ -6,6 +6,7 @@ import { findFfmpeg } from './media/ffmpeg-path';
 import type { DeviceInfo } from './onvif/device';
 import { PLATFORM_NAME, PLUGIN_NAME } from './settings';
 import { ManualTriggers } from './manual-triggers';
+import { NotificationReceiver } from './onvif/push';
 import { EventHistory } from './store/history';
 import { triggerToken } from './store/trigger-token';
 
@@ -32,6 +33,7 @@ export class CourtyardPlatform implements DynamicPlatformPlugin {
   private config: CourtyardConfig = { name: PLATFORM_NAME, cameras: [] };
   private eventHistory?: EventHistory;
   private triggers?: ManualTriggers;
+  private receiver?: NotificationReceiver;
   readonly hap: API['hap'];
 
   constructor(private readonly log: Logging, rawConfig: PlatformConfig, private readonly api: API) {
@@ -45,10 +47,13 @@ export class CourtyardPlatform implements DynamicPlatformPlugin {
     } catch (err) {
       this.log.error(`could not read the configuration: ${(err as Error).message}`);
     }
-    api.on('didFinishLaunching', () => this.guarded('start-up', () => this.launch()));
+    api.on('didFinishLaunching', () => this.guarded('start-up', () => {
+      this.launch().catch((err: Error) => this.log.error(`unexpected error during start-up: ${err.stack ?? err}`));
+    }));
     api.on('shutdown', () => this.guarded('shut-down', () => {
       this.cameras.forEach((c) => void c.stop());
       void this.triggers?.close();
+      void this.receiver?.close();
       void this.eventHistory?.flush();
     }));
   }
@@ -70,7 +75,14 @@ export class CourtyardPlatform implements DynamicPlatformPlugin {
     return this.eventHistory;
   }
 
-  private launch(): void {
+  notificationReceiver(): NotificationReceiver | undefined {
+    return this.receiver;
+  }
+
+  private async launch(): Promise<void> {
+    if (this.config.push) {
+      await this.startReceiver(this.config.push);
+    }
     // History is a convenience: cameras start without waiting for it, and a storage problem is one warning.
     const stateDir = join(this.api.user.storagePath(), 'courtyard');
     EventHistory.open(stateDir)
@@ -88,6 +100,18 @@ export class CourtyardPlatform implements DynamicPlatformPlugin {
     }
     if (this.config.cameras.length === 0) {
       this.log.info('no cameras to start');
+    }
+  }
+
+  /** One HTTP receiver for every camera's push events; when it cannot listen, cameras simply use PullPoint. */
+  private async startReceiver(where: { port: number; advertiseHost?: string }): Promise<void> {
+    const receiver = new NotificationReceiver(this.log, { advertiseHost: where.advertiseHost });
+    try {
+      await receiver.listen(where.port, '0.0.0.0');
+      this.receiver = receiver;
+      this.log.info(`push events: cameras deliver to port ${where.port}; any camera that does not falls back to PullPoint`);
+    } catch (err) {
+      this.log.error(`push events are off: cannot listen on port ${where.port} (${(err as Error).message}); choose another "push"."port"`);
     }
   }
 

@@ -60,3 +60,18 @@ export const FFMPEG_QUIT_GRACE_MS = 1_000;
 export const FFMPEG_TERM_GRACE_MS = 2_000;
 /** stderr lines kept per ffmpeg process, to explain a failure in the log. */
 export const FFMPEG_STDERR_LINES = 40;
+
+/** Push events (WS-BaseNotification, the camera calls us): the first Notify must arrive this soon after Subscribe (ms),
+ *  else push is taken as not working here (firewall, NAT, firmware) and the camera falls back to PullPoint. */
+export const PUSH_VERIFY_MS = 15_000;
+/** Push subscriptions are renewed this often (ms): far inside their SUBSCRIPTION_S lifetime, and often enough that a
+ *  camera that went away or rebooted (forgetting us) is noticed within a minute, as a PullPoint long-poll would be. */
+export const PUSH_RENEW_INTERVAL_MS = 60_000;
+/** Largest Notify body the receiver reads (bytes); one message is about a KiB, cameras send a few per Notify. */
+export const PUSH_MAX_BODY_BYTES = 256 * 1024;
+/** A Notify request must arrive complete within this (ms): cameras send at once, a stuck peer is cut off. */
+export const PUSH_REQUEST_TIMEOUT_MS = 10_000;
+/** Connections the receiver holds open at once (count): a handful per camera at most. */
+export const PUSH_MAX_CONNECTIONS = 64;
+/** Bound for finding our own address on the route to a camera, the address it is told to call (ms). */
+export const PUSH_ROUTE_LOOKUP_TIMEOUT_MS = 2_000;

@@ -92,6 +92,11 @@ describe('config', () => {
     assert.match(bad.errors[0], /^"triggers"\."port" must be a whole number/);
   });
 
+  it('turns push on only with a valid port', () => {
+    assert.deepEqual(parseConfig({ push: { port: '8090' } }).config.push, { port: 8090, advertiseHost: undefined });
+    assert.match(parseConfig({ push: { port: 8090, advertiseHost: 'http://x' } }).errors[0], /^"push"\."advertiseHost"/);
+  });
+
   it('never throws on garbage', () => {
     for (const raw of [undefined, null, 42, 'x', [], { cameras: 'all' }, { cameras: [null, 3, 'x'] }, { videoProcessor: 7 }]) {
       const r = parseConfig(raw);

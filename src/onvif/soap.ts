@@ -153,9 +153,18 @@ function interpretReply({ status, text }: HttpReply): XmlElement {
   if (!env || env.name !== 'Envelope' || !child(env, 'Body')) {
     throw new SoapError('bad-reply', 'answered something that is not a SOAP envelope (is this the ONVIF port?)');
   }
-  const first = child(env, 'Body')!.children[0];
+  const body = child(env, 'Body')!;
+  const first = body.children[0];
   if (!first) {
     throw new SoapError('bad-reply', 'answered an empty SOAP body');
+  }
+  // Cameras often declare topic prefixes on the Envelope; carry them down so the returned element can resolve them.
+  for (const holder of [body, env]) {
+    for (const [k, v] of Object.entries(holder.attrs)) {
+      if (k.startsWith('xmlns:') && !(k in first.attrs)) {
+        first.attrs[k] = v;
+      }
+    }
   }
   return first;
 }

@@ -171,3 +171,15 @@ describe('parseXml', () => {
     assert.throws(() => parseXml('<!DOCTYPE x SYSTEM "file:///etc/passwd"><x/>'), XmlError);
   });
 });
+
+describe('soapRequest namespaces', () => {
+  const cam = fakeCamera();
+  after(() => cam.close());
+
+  it('keeps prefixes declared on the Envelope resolvable from the returned element', async () => {
+    cam.reply((_q, res) => res.end('<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:t="http://www.onvif.org/ver10/topics">' +
+      '<env:Body><r:Reply xmlns:r="urn:r"/></env:Body></env:Envelope>'));
+    const el = await soapRequest(cam.url(), '<x/>');
+    assert.equal(el.attrs['xmlns:t'], 'http://www.onvif.org/ver10/topics');
+  });
+});

@@ -9,6 +9,7 @@ import { PullPointManager } from './events';
 import { CameraHttpServer } from './http-server';
 import { RenderedMessage, renderNotification } from './messages';
 import { PERSONALITIES, Personality, ProfileName, SimAction, topicSpec } from './personalities';
+import { PUSH_SUPPORT, PushCounters, PushManager, PushSupport, attachPush } from './push';
 import { handleSnapshot, snapshotProfile, SnapshotAuthMode } from './snapshot-endpoint';
 import { SoapAuthMode, handleSoap } from './soap-endpoint';
 import { SimStreamProfile } from './stream-profiles';
@@ -55,6 +56,7 @@ export class SimCamera extends EventEmitter implements SimControl {
 
   private readonly personality: Personality;
   private readonly pullPoints = new PullPointManager(MAX_SUBSCRIPTIONS, QUEUE_LIMIT);
+  private readonly push: PushManager;
   private readonly http: CameraHttpServer;
   private readonly states = new Map<string, boolean>();   // property topic -> current state
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -81,6 +83,7 @@ export class SimCamera extends EventEmitter implements SimControl {
     this.skewMs = setup.clockSkewMs;
     this.personality = PERSONALITIES[setup.vendor];
     const p = this.personality;
+    this.push = new PushManager(PUSH_SUPPORT[setup.vendor], p.envelope);
     const mac = macFor(p, setup.index);
     const serial = p.serial(setup.index, mac);
     this.info = { manufacturer: p.manufacturer, model: p.model, firmware: p.firmware, serial, hardwareId: p.hardwareId, mac };
@@ -106,6 +109,7 @@ export class SimCamera extends EventEmitter implements SimControl {
       streamUri: setup.streamUri,
       initializedStates: () => this.initializedStates(),
     };
+    attachPush(this.context, this.push);
     const onAuthFailure = (): void => {
       this.authFailures++;
     };
@@ -198,6 +202,7 @@ export class SimCamera extends EventEmitter implements SimControl {
   async restart(): Promise<void> {
     this.setOffline(true);
     this.pullPoints.clear();
+    this.push.clear();
     if (this.doorbellTimer) {
       this.clearTimer(this.doorbellTimer);
       this.doorbellTimer = undefined;
@@ -213,6 +218,17 @@ export class SimCamera extends EventEmitter implements SimControl {
   /** Forgets subscriptions: pending and later pulls/renews get the vendor's unknown-subscription fault. */
   dropSubscriptions(): void {
     this.pullPoints.clear();
+    this.push.clear();
+  }
+
+  /** Push (WS-BaseNotification) subscriptions and deliveries; see push.ts for what each counter means. */
+  pushStats(): PushCounters & { subscriptions: number } {
+    return { ...this.push.counters, subscriptions: this.push.size };
+  }
+
+  /** Overrides the vendor's push behaviour: 'refuse' Subscribe, or accept it and stay 'silent'. */
+  setPushSupport(mode: PushSupport): void {
+    this.push.support = mode;
   }
 
   setClockSkew(ms: number): void {
@@ -254,6 +270,7 @@ export class SimCamera extends EventEmitter implements SimControl {
     this.doorbellTimer = undefined;
     await this.http.close();
     this.pullPoints.clear();
+    this.push.clear();
     await this.listening;
     await this.http.close(); // a relisten that raced stop() is closed too
   }
@@ -283,6 +300,7 @@ export class SimCamera extends EventEmitter implements SimControl {
       }
       if (message) {
         this.pullPoints.publish(message);
+        this.push.publish(message);
         messages++;
       }
     }

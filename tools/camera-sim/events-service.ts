@@ -4,6 +4,7 @@ import { CameraContext, SoapCall, SoapHandler, SoapReply, cameraNow } from './co
 import { isoUtc, parseDuration, parseTermination } from './clock';
 import { Subscription } from './events';
 import { parseTopicFilter, renderTopicSet } from './messages';
+import { pushSubscriptionOf, renewPush, subscribe, synchronizePush, unsubscribePush } from './push';
 import { SoapFault, invalidArgVal } from './soap';
 
 export const MAX_SUBSCRIPTIONS = 10;        // real cameras cap pull points (one reports MaxPullPoints 8: eyetowers/gonvif#1)
@@ -131,6 +132,10 @@ async function pullMessages(call: SoapCall): Promise<SoapReply> {
 }
 
 function renew(call: SoapCall): SoapReply {
+  const push = pushSubscriptionOf(call);
+  if (push) {
+    return renewPush(call, push);
+  }
   const { camera, request } = call;
   const sub = subscriptionOf(call);
   const at = terminationFrom(camera, child(request.operation, 'TerminationTime')?.text,
@@ -144,11 +149,19 @@ function renew(call: SoapCall): SoapReply {
 }
 
 function unsubscribe(call: SoapCall): SoapReply {
+  const push = pushSubscriptionOf(call);
+  if (push) {
+    return unsubscribePush(call, push);
+  }
   call.camera.pullPoints.unsubscribe(subscriptionOf(call));
   return { body: '<wsnt:UnsubscribeResponse/>', action: `${BW2}/SubscriptionManager/UnsubscribeResponse` };
 }
 
 function setSynchronizationPoint(call: SoapCall): SoapReply {
+  const push = pushSubscriptionOf(call);
+  if (push) {
+    return synchronizePush(call, push);
+  }
   const sub = subscriptionOf(call);
   call.camera.pullPoints.requeue(sub, call.camera.initializedStates());
   return { body: '<tev:SetSynchronizationPointResponse/>',
@@ -163,8 +176,9 @@ export const EVENT_OPERATIONS: Record<string, { handler: SoapHandler; preAuth: b
   SetSynchronizationPoint: { handler: setSynchronizationPoint, preAuth: false },
 };
 
-/** WS-BaseNotification subscription manager operations (wsnt namespace). */
+/** WS-BaseNotification operations (wsnt namespace): Subscribe (push, push.ts) and the subscription manager's. */
 export const SUBSCRIPTION_MANAGER_OPERATIONS: Record<string, { handler: SoapHandler; preAuth: boolean }> = {
+  Subscribe: { handler: subscribe, preAuth: false },
   Renew: { handler: renew, preAuth: false },
   Unsubscribe: { handler: unsubscribe, preAuth: false },
 };

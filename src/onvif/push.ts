@@ -1,0 +1,563 @@
+// Push events: the camera calls us (WS-BaseNotification Subscribe + Notify, ONVIF Core "Basic Notification Interface").
+// Optional and self-checking: it is used only while Notify messages verifiably arrive, otherwise it reports 'fallback'
+// and the caller runs PullPointEvents instead. Home Assistant does the same (homeassistant/components/onvif/event.py,
+// WebHookManager: the webhook replaces PullPoint only once a notification has actually been received).
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { isIPv6, Socket } from 'node:net';
+import {
+  EVENTS_RETRY_MAX_MS, EVENTS_RETRY_MIN_MS, PUSH_MAX_BODY_BYTES, PUSH_MAX_CONNECTIONS, PUSH_RENEW_INTERVAL_MS,
+  PUSH_REQUEST_TIMEOUT_MS, PUSH_ROUTE_LOOKUP_TIMEOUT_MS, PUSH_VERIFY_MS, SUBSCRIPTION_REFRESH_MS, SUBSCRIPTION_S,
+  UNSUBSCRIBE_TIMEOUT_MS,
+} from '../settings';
+import { backoffMs } from '../util/backoff';
+import type { OnvifDevice } from './device';
+import { EventsLog, parseNotifications } from './events';
+import { SoapError } from './soap';
+import { child, escapeXml, parseXml, serializeXml, textAt, XmlElement } from './xml';
+
+/** Where cameras POST their Notify messages: NOTIFY_PATH + an unguessable id per subscription. */
+export const NOTIFY_PATH = '/onvif/notify/';
+const WSN = 'http://docs.oasis-open.org/wsn/bw-2';
+// 12 random bytes: unguessable on a LAN, yet a short URL (HA shortened its webhook id because some cameras limit its length).
+const ID_BYTES = 12;
+const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::', '[::]']);
+
+/** Gets a parsed Notify element; its own namespace declarations include those of the envelope around it. */
+export type NotifyHandler = (notify: XmlElement) => void;
+
+export interface NotificationReceiverOptions {
+  /** The address cameras should call; default: the listen address, or when that is a wildcard, our address on the route to each camera. */
+  advertiseHost?: string;
+  maxBodyBytes?: number;
+}
+
+/** Counts of what the receiver saw, for diagnostics and tests. */
+export interface ReceiverCounters {
+  delivered: number;
+  refused: number;
+}
+
+function hostForUrl(host: string): string {
+  return isIPv6(host) ? `[${host}]` : host;
+}
+
+/**
+ * Our source address on the route to `host`: the address a camera there can reach us on. A connected UDP socket
+ * sends nothing; connect() only makes the kernel choose the route and the local address for it.
+ */
+export function localAddressToward(host: string, timeoutMs = PUSH_ROUTE_LOOKUP_TIMEOUT_MS): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = dgram.createSocket(isIPv6(host) ? 'udp6' : 'udp4');
+    let settled = false;
+    const finish = (err: Error | undefined, address?: string): void => {
+      if (settled) {
+        return;
+      }
+      settled = true;
+      clearTimeout(timer);
+      try {
+        socket.close();
+      } catch {
+        // never bound: nothing to close
+      }
+      if (err) {
+        reject(err);
+      } else {
+        resolve(address!);
+      }
+    };
+    const timer = setTimeout(() => finish(new Error(`no route to ${host} found within ${timeoutMs} ms`)), timeoutMs);
+    socket.on('error', (err) => finish(err));
+    socket.connect(9, host, () => finish(undefined, socket.address().address));
+  });
+}
+
+/** The Notify element of a SOAP envelope, carrying the envelope's and body's namespace declarations (for topic prefixes). */
+function notifyOf(envelope: XmlElement): XmlElement | undefined {
+  const body = child(envelope, 'Body');
+  const notify = child(body, 'Notify');
+  if (envelope.name !== 'Envelope' || !notify) {
+    return undefined;
+  }
+  const declared = (el: XmlElement | undefined): Record<string, string> =>
+    Object.fromEntries(Object.entries(el?.attrs ?? {}).filter(([k]) => k.startsWith('xmlns:')));
+  // The nearest declaration wins, as in XML: the Notify's own attributes are spread last.
+  return { ...notify, attrs: { ...declared(envelope), ...declared(body), ...notify.attrs } };
+}
+
+/**
+ * One HTTP server per plugin that cameras POST their Notify messages to. Each PushEvents registers a handler under a
+ * random id per subscription, so a LAN peer cannot inject events without the URL, and a stale subscription we failed
+ * to cancel meets a 404 instead of delivering duplicates. Bodies are capped and requests bounded in time; a Notify is
+ * answered 202 at once (a one-way SOAP operation: WS-I Basic Profile allows 200 or 202 with no envelope).
+ */
+export class NotificationReceiver {
+  readonly counters: ReceiverCounters = { delivered: 0, refused: 0 };
+  private readonly server: Server;
+  private readonly handlers = new Map<string, NotifyHandler>();
+  private readonly sockets = new Set<Socket>();
+  private readonly maxBodyBytes: number;
+  private boundHost = '';
+  private boundPort = 0;
+
+  constructor(private readonly log: EventsLog, private readonly opts: NotificationReceiverOptions = {}) {
+    this.maxBodyBytes = opts.maxBodyBytes ?? PUSH_MAX_BODY_BYTES;
+    this.server = createServer({
+      requestTimeout: PUSH_REQUEST_TIMEOUT_MS,
+      headersTimeout: PUSH_REQUEST_TIMEOUT_MS,
+      // How often Node checks the two timeouts above (default 30 s would let a stuck peer hold a slot that long).
+      connectionsCheckingInterval: Math.min(PUSH_REQUEST_TIMEOUT_MS, 5_000),
+    }, (req, res) => this.onRequest(req, res));
+    this.server.maxConnections = PUSH_MAX_CONNECTIONS;
+    this.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+  }
+
+  get listening(): boolean {
+    return this.server.listening;
+  }
+
+  /** The bound port (0 before listen). */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** Listens on host:port (port 0 = any free port; cameras are told the real one with each Subscribe). */
+  listen(port: number, host = '0.0.0.0'): Promise<number> {
+    if (this.server.listening) {
+      return Promise.resolve(this.boundPort);
+    }
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        const addr = this.server.address();
+        this.boundPort = typeof addr === 'object' && addr ? addr.port : port;
+        this.boundHost = host;
+        resolve(this.boundPort);
+      });
+    });
+  }
+
+  /** Routes Notify POSTs on a fresh id to `handler`; returns the id. */
+  register(handler: NotifyHandler): string {
+    let id: string;
+    do {
+      id = randomBytes(ID_BYTES).toString('hex');
+    } while (this.handlers.has(id));
+    this.handlers.set(id, handler);
+    return id;
+  }
+
+  unregister(id: string): void {
+    this.handlers.delete(id);
+  }
+
+  /** The consumer address for a subscription id, as a camera at `cameraHost` must call it. */
+  async urlFor(id: string, cameraHost: string): Promise<string> {
+    if (!this.server.listening) {
+      throw new Error('the notification receiver is not listening');
+    }
+    const host = this.opts.advertiseHost
+      ?? (WILDCARD_HOSTS.has(this.boundHost) ? await localAddressToward(cameraHost.replace(/^\[|\]$/g, '')) : this.boundHost);
+    return `http://${hostForUrl(host)}:${this.boundPort}${NOTIFY_PATH}${id}`;
+  }
+
+  /** Stops listening and cuts open connections. Idempotent. */
+  close(): Promise<void> {
+    for (const s of this.sockets) {
+      s.destroy();
+    }
+    this.sockets.clear();
+    if (!this.server.listening) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '';
+    const id = url.startsWith(NOTIFY_PATH) ? url.slice(NOTIFY_PATH.length).split(/[?#]/)[0] : '';
+    const handler = id ? this.handlers.get(id) : undefined;
+    if (!handler) {
+      this.refuse(req, res, 404, 'no such subscription');
+      return;
+    }
+    if (req.method !== 'POST') {
+      this.refuse(req, res, 405, 'Notify takes POST', { Allow: 'POST' });
+      return;
+    }
+    if (Number(req.headers['content-length'] ?? '0') > this.maxBodyBytes) {
+      this.refuse(req, res, 413, 'body too large');
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let refused = false;
+    req.on('data', (chunk: Buffer) => {
+      if (refused) {
+        return;
+      }
+      size += chunk.length;
+      if (size > this.maxBodyBytes) {
+        refused = true;
+        this.refuse(req, res, 413, 'body too large');
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', () => req.socket.destroy());
+    req.on('end', () => {
+      if (!refused) {
+        this.accept(req, res, handler, Buffer.concat(chunks));
+      }
+    });
+  }
+
+  private accept(req: IncomingMessage, res: ServerResponse, handler: NotifyHandler, body: Buffer): void {
+    let notify: XmlElement | undefined;
+    let problem = 'not a SOAP Notify';
+    try {
+      notify = notifyOf(parseXml(body.toString('utf8')));
+    } catch (err) {
+      problem = (err as Error).message;
+    }
+    if (!notify) {
+      this.counters.refused++;
+      this.log.debug(`push: ignored a POST from ${req.socket.remoteAddress ?? '?'} (${problem})`);
+      res.writeHead(400, { 'Content-Type': 'text/plain' });
+      res.end('expected a SOAP envelope with a wsnt:Notify body');
+      return;
+    }
+    this.counters.delivered++;
+    res.writeHead(202);
+    res.end();
+    try {
+      handler(notify);
+    } catch (err) {
+      // A listener bug must not take the receiver (and every other camera's events) down with it.
+      this.log.debug(`push: a Notify handler failed: ${(err as Error).message}`);
+    }
+  }
+
+  // The rest of a refused body is not read: answer, then close the connection once the answer is out.
+  private refuse(req: IncomingMessage, res: ServerResponse, status: number, text: string, extra: Record<string, string> = {}): void {
+    this.counters.refused++;
+    res.writeHead(status, { 'Content-Type': 'text/plain', Connection: 'close', ...extra });
+    res.end(text, () => req.socket.destroy());
+  }
+}
+
+/** Tunables of one PushEvents, defaulting to settings.ts (tests shorten them). */
+export interface PushEventsOptions {
+  /** How long the first Notify may take after Subscribe before we give up on push (ms). */
+  verifyMs?: number;
+  /** Renew period (ms); also how soon a vanished or rebooted camera is noticed. */
+  renewIntervalMs?: number;
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  random?: () => number;
+}
+
+interface PushSubscription {
+  address: string;
+  /** WS-Addressing headers for every request on this subscription (To, and the camera's reference parameters). */
+  header: string;
+  terminatesAt: number;
+  createdAt: number;
+}
+
+/** Push cannot work with this camera here: the caller should use PullPoint. */
+class PushUnavailable extends Error {}
+
+/** xs:dateTime → ms, or undefined. */
+function timeOf(s: string | undefined): number | undefined {
+  const t = s ? Date.parse(s) : NaN;
+  return Number.isFinite(t) ? t : undefined;
+}
+
+/**
+ * Events of one camera by WS-BaseNotification push. Subscribes with the receiver's URL as ConsumerReference, requires
+ * a Notify within `verifyMs` (cameras send the current property states, PropertyOperation="Initialized", after
+ * subscribing; we also ask for them with SetSynchronizationPoint, ONVIF Core "Synchronization Point"), renews every
+ * `renewIntervalMs`, subscribes afresh after faults with capped jittered backoff, and unsubscribes on stop.
+ *
+ * Emits what PullPointEvents emits — 'notification' (RawNotification), 'subscribed' (here: once the first Notify of a
+ * new subscription arrived), 'offline' (reason), 'online' — plus 'renewed', and 'fallback' (reason) once when push
+ * does not work: the camera refused Subscribe, or no Notify arrived in time (a firewall, NAT, or a firmware that
+ * accepts and never calls). After 'fallback' this object has released its subscription and stopped; the caller
+ * switches to PullPointEvents. After an outage the existing subscription is renewed first (no slot leaked).
+ */
+export class PushEvents extends EventEmitter {
+  private subscription?: PushSubscription;
+  private receiverId?: string;
+  private delivered = false;
+  private awaitingDelivery = false;
+  private running = false;
+  private abort?: AbortController;
+  private wake?: () => void;
+  private failures = 0;
+  /** After the camera stopped answering: try the subscription we have at once, it may have survived the outage. */
+  private renewAtOnce = false;
+  private offlineReason?: string;
+  private loopDone: Promise<void> = Promise.resolve();
+  private readonly verifyMs: number;
+  private readonly renewIntervalMs: number;
+  private readonly retryMinMs: number;
+  private readonly retryMaxMs: number;
+  private readonly random: () => number;
+
+  constructor(private readonly device: OnvifDevice, private readonly receiver: NotificationReceiver,
+    private readonly log: EventsLog, opts: PushEventsOptions = {}) {
+    super();
+    this.verifyMs = opts.verifyMs ?? PUSH_VERIFY_MS;
+    this.renewIntervalMs = opts.renewIntervalMs ?? PUSH_RENEW_INTERVAL_MS;
+    this.retryMinMs = opts.retryMinMs ?? EVENTS_RETRY_MIN_MS;
+    this.retryMaxMs = opts.retryMaxMs ?? EVENTS_RETRY_MAX_MS;
+    this.random = opts.random ?? Math.random;
+  }
+
+  get online(): boolean {
+    return this.offlineReason === undefined;
+  }
+
+  start(): void {
+    if (this.running) {
+      return;
+    }
+    this.running = true;
+    this.loopDone = this.loop();
+  }
+
+  /** Stops and unsubscribes (bounded), so the camera frees its subscription slot and stops calling. Idempotent. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.abort?.abort();
+    this.wake?.();
+    await this.loopDone;
+    await this.release(true);
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      this.abort = new AbortController();
+      try {
+        const sub = this.subscription;
+        const now = Date.now();
+        // Replaced now and then, like the pull point: each new subscription must prove again that Notify arrives.
+        if (!sub || sub.terminatesAt <= now || now - sub.createdAt > SUBSCRIPTION_REFRESH_MS) {
+          await this.release(sub !== undefined && sub.terminatesAt > now);
+          await this.subscribe();
+          this.markOnline();
+          if (!(await this.verify())) {
+            if (this.running) {
+              await this.fallBack(`no Notify arrived within ${Math.round(this.verifyMs / 1000)} s of subscribing ` +
+                '(the camera cannot reach us, or does not call)');
+            }
+            break;
+          }
+          // Only now: 'subscribed' means events are flowing, not merely that the camera said yes.
+          this.emit('subscribed');
+        } else {
+          if (!this.renewAtOnce) {
+            await this.wait(this.renewDelay());
+          }
+          this.renewAtOnce = false;
+          if (!this.running) {
+            break;
+          }
+          await this.renew();
+          this.markOnline();
+        }
+        this.failures = 0;
+      } catch (err) {
+        if (!this.running) {
+          break;
+        }
+        if (err instanceof PushUnavailable) {
+          await this.fallBack(err.message);
+          break;
+        }
+        await this.recover(err);
+      }
+    }
+  }
+
+  private async subscribe(): Promise<void> {
+    const id = this.receiver.register((notify) => this.onNotify(id, notify));
+    this.receiverId = id;
+    this.delivered = false;
+    let consumer: string;
+    try {
+      consumer = await this.receiver.urlFor(id, new URL(this.device.urls.device).hostname);
+    } catch (err) {
+      throw new PushUnavailable(`no address the camera could call us on (${(err as Error).message})`);
+    }
+    const url = this.device.urls.events ?? this.device.sameHost('http://x/onvif/event_service')!;
+    let r: XmlElement;
+    try {
+      r = await this.device.request(url, '<wsnt:Subscribe><wsnt:ConsumerReference>' +
+        `<wsa:Address>${escapeXml(consumer)}</wsa:Address></wsnt:ConsumerReference>` +
+        `<wsnt:InitialTerminationTime>PT${SUBSCRIPTION_S}S</wsnt:InitialTerminationTime></wsnt:Subscribe>`,
+      { signal: this.abort?.signal, header: `<wsa:Action>${WSN}/NotificationProducer/SubscribeRequest</wsa:Action>` });
+    } catch (err) {
+      // A camera that answers Subscribe with a fault (typically ter:ActionNotSupported) or non-SOAP does not push.
+      if (err instanceof SoapError && (err.kind === 'fault' || err.kind === 'http' || err.kind === 'bad-reply')) {
+        throw new PushUnavailable(`the camera refused Subscribe: ${err.message}`);
+      }
+      throw err;
+    }
+    const ref = child(r, 'SubscriptionReference');
+    const address = textAt(ref, 'Address')?.trim();
+    if (!address) {
+      throw new PushUnavailable('Subscribe answered no subscription address');
+    }
+    const params = child(ref, 'ReferenceParameters');
+    const now = Date.now();
+    const current = timeOf(textAt(r, 'CurrentTime'));
+    const end = timeOf(textAt(r, 'TerminationTime'));
+    this.subscription = {
+      address: this.device.sameHost(address) ?? address,
+      header: `<wsa:To s:mustUnderstand="1">${escapeXml(address)}</wsa:To>${params ? params.children.map(serializeXml).join('') : ''}`,
+      // The camera's own clock only in differences: a skewed camera still renews on time.
+      terminatesAt: current !== undefined && end !== undefined ? now + (end - current) : now + SUBSCRIPTION_S * 1000,
+      createdAt: now,
+    };
+    this.log.debug(`push events: subscribed (${this.subscription.address})`);
+    await this.call('<tev:SetSynchronizationPoint/>',
+      'http://www.onvif.org/ver10/events/wsdl/PullPointSubscription/SetSynchronizationPointRequest')
+      .catch((err: Error) => this.log.debug(`push events: SetSynchronizationPoint refused (${err.message}); continuing`));
+  }
+
+  /** True once a Notify for the current subscription arrived, waiting at most verifyMs for it. */
+  private async verify(): Promise<boolean> {
+    if (!this.delivered && this.running) {
+      this.awaitingDelivery = true;
+      await this.wait(this.verifyMs);
+      this.awaitingDelivery = false;
+    }
+    return this.delivered;
+  }
+
+  private onNotify(id: string, notify: XmlElement): void {
+    if (id !== this.receiverId) {
+      return; // a subscription we already let go of
+    }
+    this.delivered = true;
+    if (this.awaitingDelivery) {
+      this.wake?.();
+    }
+    for (const n of parseNotifications(notify)) {
+      this.emit('notification', n);
+    }
+  }
+
+  /** Half the remaining lifetime when the camera granted less than we asked, else the renew interval; never a spin. */
+  private renewDelay(): number {
+    const left = (this.subscription?.terminatesAt ?? 0) - Date.now();
+    return Math.max(Math.min(this.renewIntervalMs, 1_000), Math.min(this.renewIntervalMs, left / 2));
+  }
+
+  private call(body: string, action: string, timeoutMs?: number, signal = this.abort?.signal): Promise<XmlElement> {
+    const sub = this.subscription!;
+    return this.device.request(sub.address, body, { signal, timeoutMs, header: `<wsa:Action>${action}</wsa:Action>${sub.header}` });
+  }
+
+  private async renew(): Promise<void> {
+    const r = await this.call(`<wsnt:Renew><wsnt:TerminationTime>PT${SUBSCRIPTION_S}S</wsnt:TerminationTime></wsnt:Renew>`,
+      `${WSN}/SubscriptionManager/RenewRequest`);
+    const current = timeOf(textAt(r, 'CurrentTime'));
+    const end = timeOf(textAt(r, 'TerminationTime'));
+    if (this.subscription) {
+      this.subscription.terminatesAt = Date.now() + (current !== undefined && end !== undefined ? end - current : SUBSCRIPTION_S * 1000);
+    }
+    this.emit('renewed');
+  }
+
+  /** Forgets the current subscription: late Notifies for it get 404; `tellCamera` also sends a bounded Unsubscribe. */
+  private async release(tellCamera: boolean): Promise<void> {
+    if (this.receiverId) {
+      this.receiver.unregister(this.receiverId);
+      this.receiverId = undefined;
+    }
+    const sub = this.subscription;
+    if (!sub) {
+      return;
+    }
+    if (tellCamera) {
+      // A fresh signal: the loop's may already be aborted by stop(), and the camera should still free its slot.
+      await this.call('<wsnt:Unsubscribe/>', `${WSN}/SubscriptionManager/UnsubscribeRequest`, UNSUBSCRIBE_TIMEOUT_MS,
+        new AbortController().signal).catch(() => undefined);
+    }
+    this.subscription = undefined;
+  }
+
+  private async fallBack(reason: string): Promise<void> {
+    this.running = false;
+    await this.release(true);
+    this.log.info(`push events unavailable (${reason}); using PullPoint instead`);
+    this.emit('fallback', reason);
+  }
+
+  /** After a failure: report offline when the camera did not answer, reconnect after an auth fault, forget, wait. */
+  private async recover(err: unknown): Promise<void> {
+    const reason = err instanceof Error ? err.message : String(err);
+    const unreachable = err instanceof SoapError && (err.kind === 'unreachable' || err.kind === 'timeout');
+    if (unreachable) {
+      this.markOffline(reason);
+      // Keep the subscription: after a network blip the camera still has it (and no slot is leaked); after a reboot
+      // the renewal fails with a fault and we subscribe afresh.
+      this.renewAtOnce = this.subscription !== undefined;
+    } else {
+      this.log.debug(`push events: ${reason}; subscribing again`);
+      if (err instanceof SoapError && err.kind === 'auth') {
+        // A camera that rebooted may have a new clock: learn it again before signing with a stale offset.
+        await this.device.connect(this.abort?.signal).catch(() => undefined);
+      }
+      await this.release(true);
+    }
+    await this.wait(backoffMs(this.failures++, this.retryMinMs, this.retryMaxMs, this.random));
+  }
+
+  /** A delay that stop() (and, while verifying, the first Notify) cuts short. */
+  private wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.running) {
+        resolve();
+        return;
+      }
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+    });
+  }
+
+  private markOffline(reason: string): void {
+    if (this.offlineReason === undefined) {
+      this.offlineReason = reason;
+      this.log.warn(`not answering (${reason}); shown as not responding in Home until it is back`);
+      this.emit('offline', reason);
+    }
+  }
+
+  private markOnline(): void {
+    if (this.offlineReason !== undefined) {
+      this.offlineReason = undefined;
+      this.log.info('answering again');
+      this.emit('online');
+    }
+  }
+}
