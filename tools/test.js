@@ -159,7 +159,7 @@ function checkSystemDeps() {
 
 async function buildAndLint() {
   const started = Date.now();
-  const lintTargets = ['src', 'test', 'tools', 'bench'].filter((dir) => existsSync(join(ROOT, dir)));
+  const lintTargets = ['src', 'test', 'tools', 'bench', 'homebridge-ui'].filter((dir) => existsSync(join(ROOT, dir)));
   const lintWanted = process.env.COURTYARD_LINT !== '0';
   // The three are independent: run them side by side, report in a fixed order.
   const [plugin, all, lint] = await Promise.all([
