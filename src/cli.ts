@@ -2,6 +2,7 @@
 // The package's bin: parses the command line and runs a command; the commands themselves live in src/cli/.
 import { parseArgs, USAGE, UsageError } from './cli/args';
 import { runDiscover } from './cli/discover';
+import { runEvents } from './cli/events';
 import { consoleOutput, EXIT_FAILED, EXIT_OK, messageOf } from './cli/output';
 import { runProbe } from './cli/probe';
 
@@ -20,6 +21,9 @@ async function main(): Promise<number> {
   if (args.command === 'help') {
     out.line(USAGE);
     return EXIT_OK;
+  }
+  if (args.command === 'events') {
+    return runEvents(args, out);
   }
   // First Ctrl-C: stop listening, unsubscribe, print the summary. Second: leave at once.
   const abort = new AbortController();

@@ -1,4 +1,6 @@
 // Command-line parsing for the homebridge-courtyard bin, by hand: two commands and a few options need no dependency.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { DEFAULT_ONVIF_PORT } from '../settings';
 
 /** Read when --password is not given, so the password stays out of the shell history and the process list. */
@@ -6,6 +8,7 @@ export const PASSWORD_ENV = 'COURTYARD_PASSWORD';
 export const DEFAULT_EVENTS_S = 10;
 const MAX_EVENTS_S = 3_600;
 export const DEFAULT_DISCOVER_TIMEOUT_S = 3;
+export const DEFAULT_EVENTS_LIMIT = 20;
 const MAX_DISCOVER_TIMEOUT_S = 60;
 
 export interface ProbeArgs {
@@ -28,7 +31,16 @@ export interface DiscoverArgs {
   json: boolean;
 }
 
-export type CliArgs = ProbeArgs | DiscoverArgs | { command: 'help' };
+export interface EventsArgs {
+  command: 'events';
+  /** The Homebridge storage path (the plugin keeps its history in <storage>/courtyard). */
+  storage: string;
+  camera?: string;
+  limit: number;
+  json: boolean;
+}
+
+export type CliArgs = ProbeArgs | DiscoverArgs | EventsArgs | { command: 'help' };
 
 /** Wrong command line: the message says what, and the caller points at --help. */
 export class UsageError extends Error {}
@@ -36,6 +48,7 @@ export class UsageError extends Error {}
 export const USAGE = `Usage:
   homebridge-courtyard probe --host HOST [--port PORT] --user USER --password PASSWORD [--events SECONDS] [--json]
   homebridge-courtyard discover [--timeout SECONDS] [--user USER --password PASSWORD] [--target ADDRESS:PORT] [--json]
+  homebridge-courtyard events [--storage DIR] [--camera NAME] [--limit N] [--json]
   homebridge-courtyard --help
 
 probe     Checks one ONVIF camera the way the plugin will use it: device information, clock offset, every
@@ -47,6 +60,9 @@ probe     Checks one ONVIF camera the way the plugin will use it: device informa
 discover  Lists the ONVIF cameras on this network (WS-Discovery) and, given a user and password, whether they work.
             --timeout   seconds to wait for answers (default ${DEFAULT_DISCOVER_TIMEOUT_S})
             --target    send the probe to this address instead of the multicast group
+events    Shows each camera's recent events (motion, detections, rings, offline/online) as the plugin kept them.
+            --storage   the Homebridge storage path (default ~/.homebridge)
+            --camera    only this camera; --limit  the newest N events (default ${DEFAULT_EVENTS_LIMIT})
 
 The password may come from the ${PASSWORD_ENV} environment variable instead of --password.
 Passwords are never printed. --json prints one JSON document instead of text.
@@ -54,14 +70,17 @@ Exit status: 0 all went well, 2 the camera refused the user name or password, 1 
 
 type Flags = Map<string, string | true>;
 
-const VALUE_OPTIONS: Record<'probe' | 'discover', string[]> = {
+type Command = 'probe' | 'discover' | 'events';
+
+const VALUE_OPTIONS: Record<Command, string[]> = {
   probe: ['host', 'port', 'user', 'password', 'events'],
   discover: ['timeout', 'user', 'password', 'target'],
+  events: ['storage', 'camera', 'limit'],
 };
 const ALIASES: Record<string, string> = { username: 'user', h: 'help' };
 
 /** `--name value`, `--name=value` and the flags --json / --help; anything else is a UsageError. */
-function readFlags(command: 'probe' | 'discover', argv: string[]): Flags {
+function readFlags(command: Command, argv: string[]): Flags {
   const flags: Flags = new Map();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -174,12 +193,21 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = {}): CliArgs 
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     return { command: 'help' };
   }
-  if (command !== 'probe' && command !== 'discover') {
+  if (command !== 'probe' && command !== 'discover' && command !== 'events') {
     throw new UsageError(`unknown command "${command}"`);
   }
   const flags = readFlags(command, rest);
   if (flags.has('help')) {
     return { command: 'help' };
+  }
+  if (command === 'events') {
+    return {
+      command: 'events',
+      storage: text(flags, 'storage') ?? join(env.HOME ?? homedir(), '.homebridge'),
+      camera: text(flags, 'camera'),
+      limit: number(flags, 'limit', 1, 1_000, DEFAULT_EVENTS_LIMIT),
+      json: flags.has('json'),
+    };
   }
   return command === 'probe' ? parseProbe(flags, env) : parseDiscover(flags, env);
 }
