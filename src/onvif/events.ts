@@ -1,10 +1,10 @@
-import { EventEmitter } from 'node:events';
 import {
   EARLY_EMPTY_PULL_FRACTION, EARLY_EMPTY_PULLS_LIMIT, EVENTS_RETRY_MAX_MS, EVENTS_RETRY_MIN_MS, PULL_HTTP_MARGIN_MS,
   PULL_MESSAGE_LIMIT, PULL_TIMEOUT_S, RENEW_BEFORE_END_MS, SUBSCRIPTION_REFRESH_MS, SUBSCRIPTION_S, UNSUBSCRIBE_TIMEOUT_MS,
 } from '../settings';
 import { backoffMs } from '../util/backoff';
 import type { OnvifDevice } from './device';
+import { CameraEventSource, EventsLog } from './event-source';
 import { SoapError } from './soap';
 import { child, children, escapeXml, find, namespaces, serializeXml, textAt, XmlElement } from './xml';
 
@@ -18,11 +18,7 @@ export interface RawNotification {
   data: Record<string, string>;
 }
 
-export interface EventsLog {
-  info(msg: string): void;
-  warn(msg: string): void;
-  debug(msg: string): void;
-}
+export type { EventsLog } from './event-source';
 
 interface Subscription {
   address: string;
@@ -86,42 +82,20 @@ function timeOf(s: string | undefined): number | undefined {
  *
  * Emits 'notification' (RawNotification), 'offline' (reason: string), 'online', 'subscribed'.
  */
-export class PullPointEvents extends EventEmitter {
+export class PullPointEvents extends CameraEventSource {
   private subscription?: Subscription;
-  private running = false;
-  private abort?: AbortController;
-  private wake?: () => void;
   private failures = 0;
   private earlyEmptyPulls = 0;
-  private offlineReason?: string;
-  private loopDone: Promise<void> = Promise.resolve();
 
-  constructor(private readonly device: OnvifDevice, private readonly log: EventsLog, private readonly random = Math.random) {
-    super();
+  constructor(device: OnvifDevice, log: EventsLog, private readonly random = Math.random) {
+    super(device, log);
   }
 
-  get online(): boolean {
-    return this.offlineReason === undefined;
+  protected release(): Promise<void> {
+    return this.unsubscribe();
   }
 
-  start(): void {
-    if (this.running) {
-      return;
-    }
-    this.running = true;
-    this.loopDone = this.loop();
-  }
-
-  /** Stops pulling and unsubscribes (bounded), so the camera frees its subscription slot. */
-  async stop(): Promise<void> {
-    this.running = false;
-    this.abort?.abort();
-    this.wake?.();
-    await this.loopDone;
-    await this.unsubscribe();
-  }
-
-  private async loop(): Promise<void> {
+  protected async loop(): Promise<void> {
     while (this.running) {
       this.abort = new AbortController();
       try {
@@ -152,10 +126,7 @@ export class PullPointEvents extends EventEmitter {
         `<tev:InitialTerminationTime>PT${SUBSCRIPTION_S}S</tev:InitialTerminationTime></tev:CreatePullPointSubscription>`,
       { signal: this.abort?.signal });
     } catch (err) {
-      // A camera that rebooted may have a new clock: learn it again before the next attempt signs with a stale offset.
-      if (err instanceof SoapError && err.kind === 'auth') {
-        await this.device.connect(this.abort?.signal).catch(() => undefined);
-      }
+      await this.relearnClockAfter(err);
       throw err;
     }
     const ref = child(r, 'SubscriptionReference');
@@ -245,30 +216,6 @@ export class PullPointEvents extends EventEmitter {
       // Release the slot if the camera still holds it: cameras allow few subscriptions and ONVIF cannot list them.
       await this.unsubscribe();
     }
-    const wait = backoffMs(this.failures++, EVENTS_RETRY_MIN_MS, EVENTS_RETRY_MAX_MS, this.random);
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, wait);
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
-    this.wake = undefined;
-  }
-
-  private markOffline(reason: string): void {
-    if (this.offlineReason === undefined) {
-      this.offlineReason = reason;
-      this.log.warn(`not answering (${reason}); shown as not responding in Home until it is back`);
-      this.emit('offline', reason);
-    }
-  }
-
-  private markOnline(): void {
-    if (this.offlineReason !== undefined) {
-      this.offlineReason = undefined;
-      this.log.info('answering again');
-      this.emit('online');
-    }
+    await this.wait(backoffMs(this.failures++, EVENTS_RETRY_MIN_MS, EVENTS_RETRY_MAX_MS, this.random));
   }
 }

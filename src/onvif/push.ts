@@ -4,7 +4,6 @@
 // WebHookManager: the webhook replaces PullPoint only once a notification has actually been received).
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
-import { EventEmitter } from 'node:events';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { isIPv6, Socket } from 'node:net';
 import {
@@ -14,7 +13,8 @@ import {
 } from '../settings';
 import { backoffMs } from '../util/backoff';
 import type { OnvifDevice } from './device';
-import { EventsLog, parseNotifications } from './events';
+import { CameraEventSource, EventsLog } from './event-source';
+import { parseNotifications } from './events';
 import { SoapError } from './soap';
 import { child, escapeXml, parseXml, serializeXml, textAt, XmlElement } from './xml';
 
@@ -297,28 +297,22 @@ function timeOf(s: string | undefined): number | undefined {
  * accepts and never calls). After 'fallback' this object has released its subscription and stopped; the caller
  * switches to PullPointEvents. After an outage the existing subscription is renewed first (no slot leaked).
  */
-export class PushEvents extends EventEmitter {
+export class PushEvents extends CameraEventSource {
   private subscription?: PushSubscription;
   private receiverId?: string;
   private delivered = false;
   private awaitingDelivery = false;
-  private running = false;
-  private abort?: AbortController;
-  private wake?: () => void;
   private failures = 0;
   /** After the camera stopped answering: try the subscription we have at once, it may have survived the outage. */
   private renewAtOnce = false;
-  private offlineReason?: string;
-  private loopDone: Promise<void> = Promise.resolve();
   private readonly verifyMs: number;
   private readonly renewIntervalMs: number;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
   private readonly random: () => number;
 
-  constructor(private readonly device: OnvifDevice, private readonly receiver: NotificationReceiver,
-    private readonly log: EventsLog, opts: PushEventsOptions = {}) {
-    super();
+  constructor(device: OnvifDevice, private readonly receiver: NotificationReceiver, log: EventsLog, opts: PushEventsOptions = {}) {
+    super(device, log);
     this.verifyMs = opts.verifyMs ?? PUSH_VERIFY_MS;
     this.renewIntervalMs = opts.renewIntervalMs ?? PUSH_RENEW_INTERVAL_MS;
     this.retryMinMs = opts.retryMinMs ?? EVENTS_RETRY_MIN_MS;
@@ -326,28 +320,7 @@ export class PushEvents extends EventEmitter {
     this.random = opts.random ?? Math.random;
   }
 
-  get online(): boolean {
-    return this.offlineReason === undefined;
-  }
-
-  start(): void {
-    if (this.running) {
-      return;
-    }
-    this.running = true;
-    this.loopDone = this.loop();
-  }
-
-  /** Stops and unsubscribes (bounded), so the camera frees its subscription slot and stops calling. Idempotent. */
-  async stop(): Promise<void> {
-    this.running = false;
-    this.abort?.abort();
-    this.wake?.();
-    await this.loopDone;
-    await this.release(true);
-  }
-
-  private async loop(): Promise<void> {
+  protected async loop(): Promise<void> {
     while (this.running) {
       this.abort = new AbortController();
       try {
@@ -484,7 +457,8 @@ export class PushEvents extends EventEmitter {
   }
 
   /** Forgets the current subscription: late Notifies for it get 404; `tellCamera` also sends a bounded Unsubscribe. */
-  private async release(tellCamera: boolean): Promise<void> {
+  /** Unsubscribes (bounded) so the camera frees its slot and stops calling; `tellCamera` false only forgets it. */
+  protected async release(tellCamera = true): Promise<void> {
     if (this.receiverId) {
       this.receiver.unregister(this.receiverId);
       this.receiverId = undefined;
@@ -519,45 +493,9 @@ export class PushEvents extends EventEmitter {
       this.renewAtOnce = this.subscription !== undefined;
     } else {
       this.log.debug(`push events: ${reason}; subscribing again`);
-      if (err instanceof SoapError && err.kind === 'auth') {
-        // A camera that rebooted may have a new clock: learn it again before signing with a stale offset.
-        await this.device.connect(this.abort?.signal).catch(() => undefined);
-      }
+      await this.relearnClockAfter(err);
       await this.release(true);
     }
     await this.wait(backoffMs(this.failures++, this.retryMinMs, this.retryMaxMs, this.random));
-  }
-
-  /** A delay that stop() (and, while verifying, the first Notify) cuts short. */
-  private wait(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.running) {
-        resolve();
-        return;
-      }
-      const done = (): void => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-    });
-  }
-
-  private markOffline(reason: string): void {
-    if (this.offlineReason === undefined) {
-      this.offlineReason = reason;
-      this.log.warn(`not answering (${reason}); shown as not responding in Home until it is back`);
-      this.emit('offline', reason);
-    }
-  }
-
-  private markOnline(): void {
-    if (this.offlineReason !== undefined) {
-      this.offlineReason = undefined;
-      this.log.info('answering again');
-      this.emit('online');
-    }
   }
 }
