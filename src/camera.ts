@@ -9,7 +9,7 @@ import { NotificationReceiver, PushEvents } from './onvif/push';
 import { SoapError } from './onvif/soap';
 import { CameraEvent, EventKind, interpret, kindsOffered } from './onvif/topics';
 import type { EventHistory, HistoryEntry } from './store/history';
-import { CLOCK_OFFSET_REPORT_MS, CONNECT_RETRY_MAX_MS, CONNECT_RETRY_MIN_MS } from './settings';
+import { CLOCK_OFFSET_REPORT_MS, CONNECT_RETRY_MAX_MS, CONNECT_RETRY_MIN_MS, HISTORY_DUPLICATE_MS } from './settings';
 import { backoffMs, humanDuration } from './util/backoff';
 import { CameraLog } from './util/log';
 import { registerSecret } from './util/redact';
@@ -124,17 +124,27 @@ export class CourtyardCamera {
 
   /** Says which configured sensors or doorbell events the camera does not list, so a sensor that never fires is explained. */
   private async checkSensorsOffered(): Promise<void> {
-    const wanted = [...this.config.sensors, ...(this.config.doorbell ? this.config.doorbellEvents : [])]
-      .filter((k) => !this.config.events.some((m) => m.kind === k));
-    if (wanted.length === 0) {
+    const mapped = (k: EventKind): boolean => this.config.events.some((m) => m.kind === k);
+    const sensors = this.config.sensors.filter((k) => !mapped(k));
+    const bell = this.config.doorbell && !this.config.doorbellEvents.some(mapped) ? this.config.doorbellEvents : [];
+    if (sensors.length === 0 && bell.length === 0) {
       return;
     }
     try {
       const offered = kindsOffered(await this.device.getEventTopics(this.abort.signal));
-      const missing = [...new Set(wanted)].filter((k) => !offered.has(k));
-      if (missing.length && offered.size) {
-        this.log.warn(`the camera lists no ${missing.map((k) => SENSOR_NAMES[k].toLowerCase()).join(', ')} event; turn that detection ` +
-          'on in the camera, or map its event with "events" (unknown topics are shown with -D)');
+      if (offered.size === 0) {
+        return;
+      }
+      const names = (kinds: EventKind[]): string => kinds.map((k) => SENSOR_NAMES[k].toLowerCase()).join(', ');
+      const missing = sensors.filter((k) => !offered.has(k));
+      if (missing.length) {
+        this.log.warn(`"sensors": the camera lists no ${names(missing)} event; turn that detection on in the camera, or map its ` +
+          'event with "events" (unknown topics are shown with -D)');
+      }
+      // Any one of the doorbell kinds is enough to ring.
+      if (bell.length && !bell.some((k) => offered.has(k))) {
+        this.log.warn(`"doorbellEvents": the camera lists no ${names(bell)} event, so nothing will ring the doorbell; choose ` +
+          'another event (e.g. "line" or "person") or map the bell\'s event with "events"');
       }
     } catch (err) {
       this.log.debug(`could not read the camera's event list: ${(err as Error).message}`);
@@ -198,15 +208,15 @@ export class CourtyardCamera {
     this.log.debug(`${e.kind} ${e.active ? 'on' : 'off'} (${e.topic}${e.source ? ` ${e.source}` : ''})`);
     this.remember({ at: Date.now(), kind: e.kind, active: e.active, topic: e.topic, source: e.source });
     if (e.kind === 'motion') {
-      this.motion?.update(e.active);
+      this.motion?.update(e.active, e.momentary);
     }
-    this.sensors.get(e.kind)?.update(e.active);
+    this.sensors.get(e.kind)?.update(e.active, e.momentary);
     // An initial "pressed" is a state, not a visitor: ringing on every re-subscription would be a false alarm.
     if (this.doorbell && e.active && !e.initial && this.config.doorbellEvents.includes(e.kind) && this.doorbell.ring()) {
       this.log.info(`doorbell rang (${e.kind})`);
       this.remember({ at: Date.now(), kind: 'ring', active: true, topic: e.topic, source: e.source });
       // Hubs never enable HomeKit Secure Video's doorbell trigger, only motion: the ring sets motion so the visitor is recorded.
-      this.motion?.update(true);
+      this.motion?.update(true, true);
     }
   }
 
@@ -229,7 +239,7 @@ export class CourtyardCamera {
     }
     this.log.info('doorbell rang (manual trigger)');
     this.remember({ at: Date.now(), kind: 'ring', active: true, topic: 'manual', source: 'http' });
-    this.motion?.update(true);
+    this.motion?.update(true, true);
     return 'rang';
   }
 
@@ -237,7 +247,15 @@ export class CourtyardCamera {
     return this.config.name;
   }
 
+  private lastRemembered?: HistoryEntry;
+
   private remember(entry: HistoryEntry): void {
+    // Cameras often report one motion on two topics (Hikvision, Reolink): keep one line, not two.
+    const last = this.lastRemembered;
+    if (last && last.kind === entry.kind && last.active === entry.active && entry.at - last.at < HISTORY_DUPLICATE_MS) {
+      return;
+    }
+    this.lastRemembered = entry;
     if (this.id) {
       this.host.history()?.record(this.id, this.config.name, entry);
     }

@@ -83,11 +83,14 @@ export class CourtyardPlatform implements DynamicPlatformPlugin {
     if (this.config.push) {
       await this.startReceiver(this.config.push);
     }
-    // History is a convenience: cameras start without waiting for it, and a storage problem is one warning.
+    // Opened before the cameras start, so the states they report right after subscribing are kept too; a storage
+    // problem is one warning and the cameras run without history.
     const stateDir = join(this.api.user.storagePath(), 'courtyard');
-    EventHistory.open(stateDir)
-      .then((h) => (this.eventHistory = h))
-      .catch((err: Error) => this.log.warn(`event history is off: cannot open its storage (${err.message})`));
+    this.eventHistory = await EventHistory.open(stateDir)
+      .catch((err: Error) => {
+        this.log.warn(`event history is off: cannot open its storage (${err.message})`);
+        return undefined;
+      });
     if (this.config.triggers) {
       void this.startTriggers(stateDir, this.config.triggers);
     }

@@ -42,6 +42,10 @@ export const UNSUBSCRIBE_TIMEOUT_MS = 2_000;
 
 /** How long a motion sensor stays "detected" after the last motion (s): cameras that only send "on", or flap, read as one event. */
 export const DEFAULT_MOTION_HOLD_S = 10;
+/** Longest a camera's own "motion on" keeps the sensor on without a new event (ms): a lost "off" must not hold it forever. */
+export const MOTION_MAX_ON_MS = 5 * 60_000;
+/** The same kind and state again within this time is one event for the history (ms): cameras send motion on two topics. */
+export const HISTORY_DUPLICATE_MS = 2_000;
 /** Rings closer together than this are one visitor (s). */
 export const DEFAULT_DOORBELL_COOLDOWN_S = 10;
 /** The event kinds that ring an entrance doorbell unless the config says otherwise: a wired bell button, a vendor visitor event. */

@@ -1,8 +1,11 @@
 import type { HAP, PlatformAccessory, Service } from 'homebridge';
+import { MOTION_MAX_ON_MS } from '../settings';
 
 /**
  * A HomeKit MotionSensor fed by camera events. Motion stays detected for the hold time after the last "on", so cameras that
- * only send "on" pulses, or flap, read as one event; "off" ends it only once the hold has passed. Offline shows as a fault.
+ * only send "on" pulses, or flap, read as one event; "off" ends it only once the hold has passed. A camera that has shown
+ * it reports "off" keeps motion on for as long as it reports motion (HKSV records while motion is on), up to a cap in case
+ * an "off" is lost. Offline shows as a fault.
  */
 export class MotionSensor {
   readonly service: Service;
@@ -10,6 +13,10 @@ export class MotionSensor {
   private lastOn = 0;
   private clearTimer?: NodeJS.Timeout;
   private detected = false;
+  /** The camera's own state, as last reported (momentary events do not change it). */
+  private reportedOn = false;
+  /** This camera sends "off" events, so its "on" can be trusted to last until one comes. */
+  private sendsOff = false;
 
   constructor(private readonly hap: HAP, accessory: PlatformAccessory, name: string, subtype: string, holdSeconds: number) {
     this.holdMs = holdSeconds * 1000;
@@ -25,13 +32,18 @@ export class MotionSensor {
   }
 
   /** Motion on (or a momentary event) starts or extends the hold; off clears once the hold has passed. */
-  update(active: boolean): void {
+  update(active: boolean, momentary = false): void {
     if (active) {
       this.lastOn = Date.now();
+      this.reportedOn ||= !momentary;
       this.set(true);
       this.schedule(this.holdMs);
-    } else if (this.detected) {
-      this.schedule(Math.max(0, this.lastOn + this.holdMs - Date.now()));
+    } else {
+      this.sendsOff = true;
+      this.reportedOn = false;
+      if (this.detected) {
+        this.schedule(Math.max(0, this.lastOn + this.holdMs - Date.now()));
+      }
     }
   }
 
@@ -51,7 +63,17 @@ export class MotionSensor {
 
   private schedule(ms: number): void {
     clearTimeout(this.clearTimer);
-    this.clearTimer = setTimeout(() => this.set(false), ms);
+    this.clearTimer = setTimeout(() => this.holdEnded(), ms);
+  }
+
+  private holdEnded(): void {
+    const still = MOTION_MAX_ON_MS - (Date.now() - this.lastOn);
+    if (this.reportedOn && this.sendsOff && still > 0) {
+      this.schedule(still);
+      return;
+    }
+    this.reportedOn = false;
+    this.set(false);
   }
 
   private set(detected: boolean): void {

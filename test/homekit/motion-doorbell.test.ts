@@ -47,6 +47,31 @@ describe('MotionSensor', () => {
     assert.deepEqual(changes, [true, false]);
   });
 
+  it('keeps motion on while a camera that reports "off" still reports motion, up to the cap', () => {
+    const m = new MotionSensor(hap, accessory(), 'Cam Motion', 'motion', 10);
+    m.update(true);
+    m.update(false); // now known to send "off"
+    clock.tick(10_000);
+    assert.equal(detected(m), false);
+    m.update(true);
+    clock.tick(60_000);
+    assert.equal(detected(m), true, 'a 60 s motion is 60 s in Home, not the 10 s hold');
+    m.update(false);
+    clock.tick(0);
+    assert.equal(detected(m), false);
+    m.update(true);
+    clock.tick(5 * 60_000);
+    assert.equal(detected(m), false, 'a lost "off" does not hold motion forever');
+  });
+
+  it('lets momentary events (a ring, a line crossing) clear after the hold', () => {
+    const m = new MotionSensor(hap, accessory(), 'Cam Motion', 'motion', 10);
+    m.update(false);
+    m.update(true, true);
+    clock.tick(10_000);
+    assert.equal(detected(m), false);
+  });
+
   it('shows a camera offline as inactive with a fault, and recovers', () => {
     const m = new MotionSensor(hap, accessory(), 'Cam Motion', 'motion', 10);
     m.setOnline(false);
