@@ -95,18 +95,18 @@ function post(url: string, payload: Buffer, authorization: string | undefined, t
     const req = http.request(url, { method: 'POST', agent, headers });
     const timer = setTimeout(() => finish(new SoapError('timeout', `no answer within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
     const onAbort = (): void => finish(new SoapError('timeout', 'request cancelled'));
-    if (signal?.aborted) {
-      onAbort();
-      return;
-    }
-    signal?.addEventListener('abort', onAbort, { once: true });
-
+    // The error listener comes first: destroying a request (timeout, abort) emits 'error', and an unheard one crashes the process.
     req.on('error', (err: NodeJS.ErrnoException) => {
       const what = err.code === 'ECONNREFUSED' ? 'connection refused (is the ONVIF port right, and ONVIF enabled on the camera?)'
         : err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' || err.code === 'ENOTFOUND' ? `not reachable (${err.code})`
           : `network error (${err.code ?? err.message})`;
       finish(new SoapError('unreachable', what));
     });
+    if (signal?.aborted) {
+      onAbort();
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       let size = 0;

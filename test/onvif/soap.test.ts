@@ -183,3 +183,31 @@ describe('soapRequest namespaces', () => {
     assert.equal(el.attrs['xmlns:t'], 'http://www.onvif.org/ver10/topics');
   });
 });
+
+describe('soapRequest with an already cancelled signal', () => {
+  it('rejects at once without sending, and without an unhandled socket error', async () => {
+    let requests = 0;
+    const server = http.createServer((_q, res) => {
+      requests++;
+      res.end();
+    }).listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const ac = new AbortController();
+    ac.abort();
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown): void => {
+      uncaught.push(err);
+    };
+    process.on('uncaughtException', onUncaught);
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/onvif/device_service`;
+      await assert.rejects(soapRequest(url, '<x/>', { signal: ac.signal }), /request cancelled/);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(uncaught, []);
+      assert.equal(requests, 0);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      server.close();
+    }
+  });
+});
