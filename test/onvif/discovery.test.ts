@@ -60,7 +60,7 @@ describe('WS-Discovery', function () {
   this.timeout(30_000);
   let sim: CameraSim;
   let responder: DiscoveryResponder;
-  const credentials = { username: 'admin', password: 'courtyard' };
+  const credentials = { username: 'admin', password: 'Sim-Pass-4821' };
 
   before(async () => {
     sim = await CameraSim.start({

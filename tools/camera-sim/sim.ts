@@ -49,7 +49,8 @@ export class CameraSim {
           name: cam.name ?? `Sim Camera ${i + 1}`,
           vendor: vendorFor(opts, cam, i),
           username: cam.username ?? 'admin',
-          password: cam.password ?? 'courtyard',
+          // Not a word that appears in logs for other reasons: redaction replaces the password wherever it occurs.
+          password: cam.password ?? 'Sim-Pass-4821',
           clockSkewMs: cam.clockSkewMs ?? 0,
           soapAuth: cam.soapAuth ?? 'wsse',
           snapshotAuth: cam.snapshotAuth ?? 'digest',

@@ -8,7 +8,7 @@ export interface SimCameraOptions {
   name?: string;            // default `Sim Camera ${i+1}`
   vendor?: Vendor;          // default: SimOptions.vendor, else 'hikvision'
   username?: string;        // default 'admin'
-  password?: string;        // default 'courtyard'
+  password?: string;        // default 'Sim-Pass-4821'
   clockSkewMs?: number;     // camera clock minus real clock, default 0
   soapAuth?: 'wsse' | 'digest' | 'any';       // how SOAP requests authenticate; default 'wsse'
   snapshotAuth?: 'none' | 'basic' | 'digest'; // default 'digest'
