@@ -1,11 +1,52 @@
 import { EventEmitter } from 'node:events';
+import { SUBSCRIPTION_S } from '../settings';
 import type { OnvifDevice } from './device';
 import { SoapError } from './soap';
+import { child, escapeXml, serializeXml, textAt, XmlElement } from './xml';
 
 export interface EventsLog {
   info(msg: string): void;
   warn(msg: string): void;
   debug(msg: string): void;
+}
+
+/** A subscription the camera granted, pull or push. */
+export interface Subscription {
+  address: string;
+  /** WS-Addressing headers to send with every request on it (To, and the camera's reference parameters). */
+  header: string;
+  terminatesAt: number;
+  createdAt: number;
+}
+
+/** xs:dateTime → ms, or undefined. */
+export function timeOf(s: string | undefined): number | undefined {
+  const t = s ? Date.parse(s) : NaN;
+  return Number.isFinite(t) ? t : undefined;
+}
+
+/** When a subscription ends by our clock, from a reply's CurrentTime and TerminationTime (the camera's clock only in differences). */
+export function endFrom(reply: XmlElement, now = Date.now()): number {
+  const current = timeOf(textAt(reply, 'CurrentTime'));
+  const end = timeOf(textAt(reply, 'TerminationTime'));
+  return now + (current !== undefined && end !== undefined ? end - current : SUBSCRIPTION_S * 1000);
+}
+
+/** The subscription in a CreatePullPointSubscription or Subscribe reply, or undefined when it names no address. */
+export function subscriptionFrom(reply: XmlElement, device: OnvifDevice): Subscription | undefined {
+  const ref = child(reply, 'SubscriptionReference');
+  const address = textAt(ref, 'Address')?.trim();
+  if (!address) {
+    return undefined;
+  }
+  const params = child(ref, 'ReferenceParameters');
+  const now = Date.now();
+  return {
+    address: device.sameHost(address) ?? address,
+    header: `<wsa:To s:mustUnderstand="1">${escapeXml(address)}</wsa:To>${params ? params.children.map(serializeXml).join('') : ''}`,
+    terminatesAt: endFrom(reply, now),
+    createdAt: now,
+  };
 }
 
 /**

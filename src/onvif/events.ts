@@ -4,9 +4,9 @@ import {
 } from '../settings';
 import { backoffMs } from '../util/backoff';
 import type { OnvifDevice } from './device';
-import { CameraEventSource, EventsLog } from './event-source';
+import { CameraEventSource, endFrom, EventsLog, Subscription, subscriptionFrom } from './event-source';
 import { SoapError } from './soap';
-import { child, children, escapeXml, find, namespaces, serializeXml, textAt, XmlElement } from './xml';
+import { child, children, find, namespaces, textAt, XmlElement } from './xml';
 
 /** One ONVIF notification, topic normalised to the `tns1:` prefix of the ONVIF topic namespace. */
 export interface RawNotification {
@@ -20,13 +20,6 @@ export interface RawNotification {
 
 export type { EventsLog } from './event-source';
 
-interface Subscription {
-  address: string;
-  /** WS-Addressing headers to send with every request on this subscription (To, and the camera's reference parameters). */
-  header: string;
-  terminatesAt: number;
-  createdAt: number;
-}
 
 /** Namespaces whose topics the table names with a fixed prefix, whatever prefix the camera declared for them. */
 const TOPIC_PREFIXES: Record<string, string> = {
@@ -69,11 +62,6 @@ export function parseNotifications(reply: XmlElement): RawNotification[] {
   }).filter((n) => n.topic);
 }
 
-/** xs:dateTime → ms, or undefined. */
-function timeOf(s: string | undefined): number | undefined {
-  const t = s ? Date.parse(s) : NaN;
-  return Number.isFinite(t) ? t : undefined;
-}
 
 /**
  * The camera's PullPoint subscription, driven by us rather than by the `onvif` package (whose loop re-subscribes at once
@@ -129,21 +117,11 @@ export class PullPointEvents extends CameraEventSource {
       await this.relearnClockAfter(err);
       throw err;
     }
-    const ref = child(r, 'SubscriptionReference');
-    const address = textAt(ref, 'Address')?.trim();
-    if (!address) {
+    const subscription = subscriptionFrom(r, this.device);
+    if (!subscription) {
       throw new SoapError('bad-reply', 'CreatePullPointSubscription answered no subscription address');
     }
-    const params = child(ref, 'ReferenceParameters');
-    const now = Date.now();
-    const current = timeOf(textAt(r, 'CurrentTime'));
-    const end = timeOf(textAt(r, 'TerminationTime'));
-    this.subscription = {
-      address: this.device.sameHost(address) ?? address,
-      header: `<wsa:To s:mustUnderstand="1">${escapeXml(address)}</wsa:To>${params ? params.children.map(serializeXml).join('') : ''}`,
-      terminatesAt: current !== undefined && end !== undefined ? now + (end - current) : now + SUBSCRIPTION_S * 1000,
-      createdAt: now,
-    };
+    this.subscription = subscription;
     this.earlyEmptyPulls = 0;
     this.log.debug(`events: subscribed (${this.subscription.address})`);
     this.emit('subscribed');
@@ -164,10 +142,8 @@ export class PullPointEvents extends CameraEventSource {
     const r = await this.call(`<tev:PullMessages><tev:Timeout>PT${PULL_TIMEOUT_S}S</tev:Timeout>` +
       `<tev:MessageLimit>${PULL_MESSAGE_LIMIT}</tev:MessageLimit></tev:PullMessages>`,
     'http://www.onvif.org/ver10/events/wsdl/PullPointSubscription/PullMessagesRequest', PULL_TIMEOUT_S * 1000 + PULL_HTTP_MARGIN_MS);
-    const current = timeOf(textAt(r, 'CurrentTime'));
-    const end = timeOf(textAt(r, 'TerminationTime'));
-    if (current !== undefined && end !== undefined && this.subscription) {
-      this.subscription.terminatesAt = Date.now() + (end - current);
+    if (this.subscription && textAt(r, 'TerminationTime')) {
+      this.subscription.terminatesAt = endFrom(r);
     }
     const notifications = parseNotifications(r);
     // A pull that comes back empty long before its timeout, again and again, is a subscription that no longer waits:

@@ -13,10 +13,10 @@ import {
 } from '../settings';
 import { backoffMs } from '../util/backoff';
 import type { OnvifDevice } from './device';
-import { CameraEventSource, EventsLog } from './event-source';
+import { CameraEventSource, endFrom, EventsLog, Subscription, subscriptionFrom } from './event-source';
 import { parseNotifications } from './events';
 import { SoapError } from './soap';
-import { child, escapeXml, parseXml, serializeXml, textAt, XmlElement } from './xml';
+import { child, escapeXml, parseXml, XmlElement } from './xml';
 
 /** Where cameras POST their Notify messages: NOTIFY_PATH + an unguessable id per subscription. */
 export const NOTIFY_PATH = '/onvif/notify/';
@@ -268,22 +268,10 @@ export interface PushEventsOptions {
   random?: () => number;
 }
 
-interface PushSubscription {
-  address: string;
-  /** WS-Addressing headers for every request on this subscription (To, and the camera's reference parameters). */
-  header: string;
-  terminatesAt: number;
-  createdAt: number;
-}
 
 /** Push cannot work with this camera here: the caller should use PullPoint. */
 class PushUnavailable extends Error {}
 
-/** xs:dateTime → ms, or undefined. */
-function timeOf(s: string | undefined): number | undefined {
-  const t = s ? Date.parse(s) : NaN;
-  return Number.isFinite(t) ? t : undefined;
-}
 
 /**
  * Events of one camera by WS-BaseNotification push. Subscribes with the receiver's URL as ConsumerReference, requires
@@ -298,7 +286,7 @@ function timeOf(s: string | undefined): number | undefined {
  * switches to PullPointEvents. After an outage the existing subscription is renewed first (no slot leaked).
  */
 export class PushEvents extends CameraEventSource {
-  private subscription?: PushSubscription;
+  private subscription?: Subscription;
   private receiverId?: string;
   private delivered = false;
   private awaitingDelivery = false;
@@ -389,22 +377,11 @@ export class PushEvents extends CameraEventSource {
       }
       throw err;
     }
-    const ref = child(r, 'SubscriptionReference');
-    const address = textAt(ref, 'Address')?.trim();
-    if (!address) {
+    const subscription = subscriptionFrom(r, this.device);
+    if (!subscription) {
       throw new PushUnavailable('Subscribe answered no subscription address');
     }
-    const params = child(ref, 'ReferenceParameters');
-    const now = Date.now();
-    const current = timeOf(textAt(r, 'CurrentTime'));
-    const end = timeOf(textAt(r, 'TerminationTime'));
-    this.subscription = {
-      address: this.device.sameHost(address) ?? address,
-      header: `<wsa:To s:mustUnderstand="1">${escapeXml(address)}</wsa:To>${params ? params.children.map(serializeXml).join('') : ''}`,
-      // The camera's own clock only in differences: a skewed camera still renews on time.
-      terminatesAt: current !== undefined && end !== undefined ? now + (end - current) : now + SUBSCRIPTION_S * 1000,
-      createdAt: now,
-    };
+    this.subscription = subscription;
     this.log.debug(`push events: subscribed (${this.subscription.address})`);
     await this.call('<tev:SetSynchronizationPoint/>',
       'http://www.onvif.org/ver10/events/wsdl/PullPointSubscription/SetSynchronizationPointRequest')
@@ -448,10 +425,8 @@ export class PushEvents extends CameraEventSource {
   private async renew(): Promise<void> {
     const r = await this.call(`<wsnt:Renew><wsnt:TerminationTime>PT${SUBSCRIPTION_S}S</wsnt:TerminationTime></wsnt:Renew>`,
       `${WSN}/SubscriptionManager/RenewRequest`);
-    const current = timeOf(textAt(r, 'CurrentTime'));
-    const end = timeOf(textAt(r, 'TerminationTime'));
     if (this.subscription) {
-      this.subscription.terminatesAt = Date.now() + (current !== undefined && end !== undefined ? end - current : SUBSCRIPTION_S * 1000);
+      this.subscription.terminatesAt = endFrom(r);
     }
     this.emit('renewed');
   }
