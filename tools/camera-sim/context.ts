@@ -2,15 +2,12 @@
 import { PullPointManager } from './events';
 import { RenderedMessage } from './messages';
 import { Personality, ProfileName } from './personalities';
+import type { DeviceInfo as OnvifDeviceInfo } from '../../src/onvif/device';
 import { SoapRequest } from './soap';
 import { SimStreamProfile } from './stream-profiles';
 
-export interface DeviceInfo {
-  manufacturer: string;
-  model: string;
-  firmware: string;
-  serial: string;
-  hardwareId: string;
+/** What GetDeviceInformation answers (the plugin's own type), plus the MAC GetNetworkInterfaces reports. */
+export interface DeviceInfo extends OnvifDeviceInfo {
   mac: string;
 }
 

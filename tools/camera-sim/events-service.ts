@@ -1,16 +1,15 @@
 // ONVIF Events service (tev + WS-BaseNotification) operations: properties, pull points, long-poll pulls.
 import { child, escapeXml, find } from '../../src/onvif/xml';
 import { CameraContext, SoapCall, SoapHandler, SoapReply, cameraNow } from './context';
-import { isoUtc, parseDuration, parseTermination } from './clock';
+import { isoUtc, parseDuration } from './clock';
 import { Subscription } from './events';
 import { parseTopicFilter, renderTopicSet } from './messages';
 import { pushSubscriptionOf, renewPush, subscribe, synchronizePush, unsubscribePush } from './push';
+import { terminationFrom } from './termination';
 import { SoapFault, invalidArgVal } from './soap';
 
 export const MAX_SUBSCRIPTIONS = 10;        // real cameras cap pull points (one reports MaxPullPoints 8: eyetowers/gonvif#1)
 export const QUEUE_LIMIT = 100;             // per subscription; oldest dropped beyond it
-const DEFAULT_TERMINATION_MS = 60_000;      // when InitialTerminationTime/Renew TerminationTime is absent
-const MAX_TERMINATION_MS = 24 * 3600_000;   // longer requests are clamped, as firmwares do
 const MAX_PULL_WAIT_MS = 10 * 60_000;       // bound on a long-poll whatever Timeout says
 const DEFAULT_MESSAGE_LIMIT = 100;
 const MAX_MESSAGE_LIMIT = 1024;
@@ -42,16 +41,6 @@ function getEventProperties({ camera }: SoapCall): SoapReply {
       '</tev:GetEventPropertiesResponse>',
     action: `${TEV}/EventPortType/GetEventPropertiesResponse`,
   };
-}
-
-/** Real-clock termination instant from an xs:duration or camera-clock xs:dateTime (absent: the default). */
-function terminationFrom(camera: CameraContext, text: string | undefined, faultName: string): number {
-  const now = cameraNow(camera);
-  const at = text === undefined || text.trim() === '' ? now + DEFAULT_TERMINATION_MS : parseTermination(text, now);
-  if (at === undefined || at <= now) {
-    throw new SoapFault('Sender', [`wsnt:${faultName}`], 'Unacceptable termination time');
-  }
-  return Math.min(at, now + MAX_TERMINATION_MS) - camera.clockSkewMs;
 }
 
 function times(camera: CameraContext, sub: Subscription, prefix: string): string {

@@ -4,9 +4,10 @@
 // SetSynchronizationPoint are served on the subscription address (the manager returned in SubscribeResponse).
 import http from 'node:http';
 import { child, escapeXml, find } from '../../src/onvif/xml';
-import { isoUtc, parseTermination } from './clock';
+import { isoUtc } from './clock';
 import { CameraContext, SoapCall, SoapReply, cameraNow } from './context';
 import { RenderedMessage, TopicFilter, parseTopicFilter } from './messages';
+import { terminationFrom } from './termination';
 import { EnvelopeStyle, SoapFault, actionNotSupported, envelope } from './soap';
 import { Vendor } from './types';
 
@@ -31,8 +32,6 @@ export const PUSH_QUEUE_LIMIT = 100;          // per subscription; the oldest ar
 export const PUSH_POST_TIMEOUT_MS = 2_000;    // one Notify POST, connect to last byte of the answer
 const PUSH_BATCH = 16;                        // messages per Notify
 const MAX_REPLY_BYTES = 16 * 1024;            // a consumer's answer is read and discarded up to this
-const DEFAULT_TERMINATION_MS = 60_000;        // as for pull points (events-service.ts)
-const MAX_TERMINATION_MS = 24 * 3600_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const BW2 = 'http://docs.oasis-open.org/wsn/bw-2';
 const TEV = 'http://www.onvif.org/ver10/events/wsdl';
@@ -259,16 +258,6 @@ function pushOf(camera: CameraContext): PushManager {
     throw actionNotSupported();
   }
   return push;
-}
-
-/** Real-clock termination instant, by the same rules as the pull points' (events-service.ts). */
-function terminationFrom(camera: CameraContext, text: string | undefined, faultName: string): number {
-  const now = cameraNow(camera);
-  const at = text === undefined || text.trim() === '' ? now + DEFAULT_TERMINATION_MS : parseTermination(text, now);
-  if (at === undefined || at <= now) {
-    throw new SoapFault('Sender', [`wsnt:${faultName}`], 'Unacceptable termination time');
-  }
-  return Math.min(at, now + MAX_TERMINATION_MS) - camera.clockSkewMs;
 }
 
 const creationFailed = (reason: string): SoapFault => new SoapFault('Receiver', ['wsnt:SubscribeCreationFailedFault'], reason);
