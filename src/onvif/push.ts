@@ -12,6 +12,7 @@ import {
   UNSUBSCRIBE_TIMEOUT_MS,
 } from '../settings';
 import { backoffMs } from '../util/backoff';
+import { closeServer } from '../util/close-server';
 import type { OnvifDevice } from './device';
 import { CameraEventSource, endFrom, EventsLog, Subscription, subscriptionFrom } from './event-source';
 import { parseNotifications } from './events';
@@ -171,17 +172,7 @@ export class NotificationReceiver {
 
   /** Stops listening and cuts open connections. Idempotent. */
   close(): Promise<void> {
-    for (const s of this.sockets) {
-      s.destroy();
-    }
-    this.sockets.clear();
-    if (!this.server.listening) {
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    return closeServer(this.server, this.sockets);
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {

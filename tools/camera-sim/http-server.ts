@@ -2,6 +2,7 @@
 // behaves like a camera losing power (listener closed, every open connection destroyed).
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
+import { closeServer } from '../../src/util/close-server';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -50,17 +51,7 @@ export class CameraHttpServer {
 
   /** Stops accepting and destroys every open connection (pending long-polls included). */
   close(): Promise<void> {
-    for (const s of this.sockets) {
-      s.destroy();
-    }
-    this.sockets.clear();
-    if (!this.server.listening) {
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    return closeServer(this.server, this.sockets);
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
