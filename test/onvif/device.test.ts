@@ -1,29 +1,10 @@
 import assert from 'node:assert/strict';
 import { CameraSim } from '../../tools/camera-sim';
 import { OnvifDevice } from '../../src/onvif/device';
-import { PullPointEvents, RawNotification } from '../../src/onvif/events';
+import { PullPointEvents } from '../../src/onvif/events';
 import { SoapError } from '../../src/onvif/soap';
 import { interpret, kindsOffered } from '../../src/onvif/topics';
-
-const quiet = { info: () => undefined, warn: () => undefined, debug: () => undefined };
-
-/** Resolves with the first notification that matches, or rejects after the bound. */
-function next(events: PullPointEvents, match: (n: RawNotification) => boolean, ms = 10_000): Promise<RawNotification> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      events.off('notification', on);
-      reject(new Error('no matching notification within the bound'));
-    }, ms);
-    const on = (n: RawNotification): void => {
-      if (match(n)) {
-        clearTimeout(timer);
-        events.off('notification', on);
-        resolve(n);
-      }
-    };
-    events.on('notification', on);
-  });
-}
+import { nextNotification, quiet } from './wait-for';
 
 describe('OnvifDevice against the simulator', function () {
   this.timeout(30_000);
@@ -132,7 +113,7 @@ describe('OnvifDevice against the simulator', function () {
     events.start();
     try {
       await subscribed;
-      const arrived = next(events, (n) => n.operation === 'Changed' && interpret(n).some((e) => e.kind === 'motion' && e.active));
+      const arrived = nextNotification(events, (n) => n.operation === 'Changed' && interpret(n).some((e) => e.kind === 'motion' && e.active));
       sim.cameras[0].motion(true);
       const n = await arrived;
       assert.equal(n.topic, 'tns1:RuleEngine/CellMotionDetector/Motion');
@@ -159,7 +140,7 @@ describe('OnvifDevice against the simulator', function () {
       const seenAfter = async (fault: () => Promise<void> | void): Promise<void> => {
         const before = subscriptions;
         await fault();
-        const arrived = next(events, (n) => n.operation === 'Changed' && subscriptions > before, 20_000);
+        const arrived = nextNotification(events, (n) => n.operation === 'Changed' && subscriptions > before, 20_000);
         const pump = setInterval(() => cam.motion((on = !on)), 300);
         await arrived.finally(() => clearInterval(pump));
       };
@@ -209,7 +190,7 @@ describe('every event class of every vendor personality, end to end through Pull
           if (!kind) {
             continue;
           }
-          const arrived = next(events, (n) => n.operation !== 'Initialized' && interpret(n).some((e) => e.kind === kind && e.active));
+          const arrived = nextNotification(events, (n) => n.operation !== 'Initialized' && interpret(n).some((e) => e.kind === kind && e.active));
           inject();
           const n = await arrived;
           assert.ok(n.topic, `${vendor} ${action}`);

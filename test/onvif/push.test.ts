@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import { CameraSim, SimCamera } from '../../tools/camera-sim';
 import { OnvifDevice } from '../../src/onvif/device';
@@ -7,42 +6,7 @@ import { parseNotifications, RawNotification } from '../../src/onvif/events';
 import { localAddressToward, NOTIFY_PATH, NotificationReceiver, PushEvents, PushEventsOptions } from '../../src/onvif/push';
 import { interpret } from '../../src/onvif/topics';
 import { XmlElement } from '../../src/onvif/xml';
-
-const quiet = { info: () => undefined, warn: () => undefined, debug: () => undefined };
-const BOUND_MS = 10_000;
-
-/** Resolves with the arguments of the next `event`, or rejects after the bound. */
-function nextEvent<T = unknown>(emitter: EventEmitter, event: string, ms = BOUND_MS): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      emitter.off(event, on);
-      reject(new Error(`no '${event}' within the bound`));
-    }, ms);
-    const on = (value: T): void => {
-      clearTimeout(timer);
-      resolve(value);
-    };
-    emitter.once(event, on);
-  });
-}
-
-/** Resolves with the first notification that matches, or rejects after the bound. */
-function nextNotification(events: EventEmitter, match: (n: RawNotification) => boolean, ms = BOUND_MS): Promise<RawNotification> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      events.off('notification', on);
-      reject(new Error('no matching notification within the bound'));
-    }, ms);
-    const on = (n: RawNotification): void => {
-      if (match(n)) {
-        clearTimeout(timer);
-        events.off('notification', on);
-        resolve(n);
-      }
-    };
-    events.on('notification', on);
-  });
-}
+import { BOUND_MS, nextEvent, nextNotification, quiet } from './wait-for';
 
 /** Polls a condition every 20 ms until it holds, or rejects after the bound. */
 async function until(what: string, condition: () => boolean, ms = BOUND_MS): Promise<void> {

@@ -1,0 +1,30 @@
+// Bounded waits on the event sources under test: a test that waits forever is a test that cannot fail.
+import { EventEmitter } from 'node:events';
+import type { RawNotification } from '../../src/onvif/events';
+
+export const quiet = { info: () => undefined, warn: () => undefined, debug: () => undefined };
+export const BOUND_MS = 10_000;
+
+/** Resolves with the first `event` whose value matches, or rejects after the bound. */
+export function nextEvent<T = unknown>(emitter: EventEmitter, event: string, match: (value: T) => boolean = () => true,
+  ms = BOUND_MS): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      emitter.off(event, on);
+      reject(new Error(`no matching '${event}' within the bound`));
+    }, ms);
+    const on = (value: T): void => {
+      if (match(value)) {
+        clearTimeout(timer);
+        emitter.off(event, on);
+        resolve(value);
+      }
+    };
+    emitter.on(event, on);
+  });
+}
+
+/** Resolves with the first notification that matches, or rejects after the bound. */
+export function nextNotification(events: EventEmitter, match: (n: RawNotification) => boolean, ms = BOUND_MS): Promise<RawNotification> {
+  return nextEvent<RawNotification>(events, 'notification', match, ms);
+}
