@@ -79,3 +79,39 @@ export const PUSH_REQUEST_TIMEOUT_MS = 10_000;
 export const PUSH_MAX_CONNECTIONS = 64;
 /** Bound for finding our own address on the route to a camera, the address it is told to call (ms). */
 export const PUSH_ROUTE_LOOKUP_TIMEOUT_MS = 2_000;
+
+// ---- Media source: the one RTSP read per camera profile that live view, recording and snapshots share ----
+/** The upstream keeps reading this long after its last consumer leaves (ms): a viewer who reopens the tile starts at once. */
+export const SOURCE_IDLE_STOP_MS = 10_000;
+/** Waits before reading the camera again after its stream failed: doubled per failure, capped, jittered (ms). */
+export const SOURCE_RETRY_MIN_MS = 1_000;
+export const SOURCE_RETRY_MAX_MS = 60_000;
+/** No bytes from the camera for this long means a stalled stream: the read is restarted (ms). */
+export const SOURCE_STALL_MS = 10_000;
+/** RTSP socket I/O bound handed to ffmpeg (ms): a camera that stops answering is noticed, not waited on forever. */
+export const RTSP_IO_TIMEOUT_MS = 10_000;
+/** Most bytes of video kept per camera profile for late joiners and the prebuffer: about 40 s of a 2 Mbps stream. */
+export const SOURCE_CACHE_MAX_BYTES = 10 * 1024 * 1024;
+/** A consumer this many bytes behind is cut off rather than growing memory without bound (a stuck ffmpeg). */
+export const CONSUMER_MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
+/** How long a caller waits for the first keyframe of a stream that is starting (ms); cameras send one every 1–4 s. */
+export const FIRST_KEYFRAME_TIMEOUT_MS = 10_000;
+
+// ---- Snapshots: the still image HomeKit shows on a camera tile ----
+/** The whole snapshot answer, fetch + fallback + scaling (ms): HAP warns at 5 s; the rest is margin for HAP and a busy CPU. */
+export const SNAPSHOT_ANSWER_MS = 4_500;
+/** Getting the full-size image (snapshot URL, then the video-stream fallback) ends by then (ms), leaving 0.7 s to scale it. */
+export const SNAPSHOT_SOURCE_MS = 3_800;
+/** The camera's snapshot URL gets this long (ms): cameras answer in well under 1 s; the rest is left for the stream fallback. */
+export const SNAPSHOT_URI_TIMEOUT_MS = 2_500;
+/** A fetched image is reused this long (ms): phones, tablets and hubs asking for several sizes at once cost the camera one fetch. */
+export const SNAPSHOT_CACHE_MS = 4_000;
+/** After a failed fetch, answer from the last image for this long before asking the camera again (ms): short, so a
+ *  quick retry works, yet two sizes asked back to back do not both wait out a dead camera. */
+export const SNAPSHOT_FAILURE_HOLD_MS = 2_000;
+/** Largest snapshot read or produced (bytes): a 4K JPEG is 1–3 MB; more is not a snapshot. */
+export const SNAPSHOT_MAX_BYTES = 16 * 1024 * 1024;
+/** JPEG quality of scaled and decoded snapshots (ffmpeg -q:v, 2 best … 31 worst): 4 is visually clean on a tile and about 30 % smaller than 2. */
+export const SNAPSHOT_JPEG_QUALITY = 4;
+/** Scaled sizes kept per image (count): HomeKit asks for two or three widths; the widths come from the controller, so bounded. */
+export const SNAPSHOT_SCALED_KEEP = 4;

@@ -19,7 +19,8 @@ export interface FfmpegExit {
 
 /**
  * One ffmpeg process: spawned from an argument array (never a shell), stderr kept in a small ring and sent to the debug log,
- * stopped with `q`, then SIGTERM, then SIGKILL, so it never outlives its stream. Emits 'exit' (FfmpegExit) once.
+ * stopped with `q`, then SIGTERM, then SIGKILL, so it never outlives its stream. Emits 'exit' (FfmpegExit) once and 'line'
+ * (string, redacted) per stderr line, for callers that read what ffmpeg found in its input.
  */
 export class FfmpegProcess extends EventEmitter {
   readonly process: ChildProcess;
@@ -109,6 +110,7 @@ export class FfmpegProcess extends EventEmitter {
       return;
     }
     this.log.debug(`${this.label}: ${clean}`);
+    this.emit('line', clean);
     this.tail.push(clean);
     if (this.tail.length > FFMPEG_STDERR_LINES) {
       this.tail.shift();

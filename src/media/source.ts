@@ -1,0 +1,503 @@
+// The one place that reads a camera's RTSP stream (one ffmpeg per profile, copying, never decoding) and fans it out as
+// MPEG-TS to every consumer: live viewers, the HKSV prebuffer, snapshot fallbacks. Cheap cameras allow 2–4 RTSP
+// sessions and fail silently beyond, so however many residents watch, the camera sees one session per profile.
+import { EventEmitter } from 'node:events';
+import type { Writable } from 'node:stream';
+import {
+  CONSUMER_MAX_BACKLOG_BYTES, FIRST_KEYFRAME_TIMEOUT_MS, RTSP_IO_TIMEOUT_MS, SOURCE_CACHE_MAX_BYTES, SOURCE_IDLE_STOP_MS,
+  SOURCE_RETRY_MAX_MS, SOURCE_RETRY_MIN_MS, SOURCE_STALL_MS,
+} from '../settings';
+import { backoffMs, humanDuration } from '../util/backoff';
+import { FfmpegExit, FfmpegProcess } from './ffmpeg';
+import { TsPacketInfo, TsReader } from './mpegts';
+
+export interface SourceLog {
+  debug(msg: string): void;
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+/** What the camera actually sends, read from the stream (not from what ONVIF claims): decides copy or transcode. */
+export interface StreamFacts {
+  /** ffmpeg's codec name: h264, hevc, ... */
+  codec?: string;
+  width?: number;
+  height?: number;
+  fps?: number;
+  /** From the H.264 SPS: 66 Baseline, 77 Main, 100 High; level_idc 31 = 3.1, 40 = 4.0. */
+  profileIdc?: number;
+  levelIdc?: number;
+  /** Measured between the last keyframes (ms). */
+  keyframeIntervalMs?: number;
+  /** Audio as carried to consumers (after any conversion at the source): aac, or undefined for none. */
+  audio?: string;
+  audioSampleRateHz?: number;
+}
+
+export interface SourceOptions {
+  /** "Porch main": for log lines. */
+  label: string;
+  /** The RTSP URL with credentials (registered for redaction by the caller). */
+  url: string;
+  ffmpegPath: string;
+  log: SourceLog;
+  /** The camera's audio as ONVIF describes it: AAC is copied, G.711 and others become AAC (MPEG-TS cannot carry G.711). */
+  audio: 'copy' | 'aac' | 'none';
+}
+
+export interface AttachOptions {
+  /** Start this far back (ms), on the keyframe at or before that time (the HKSV prebuffer); 0 = the newest keyframe. */
+  backMs?: number;
+  /** Called once if the consumer is cut off (it fell too far behind) or the source is stopped for good. */
+  onEnd?: (reason: string) => void;
+}
+
+export interface Attachment {
+  detach(): void;
+}
+
+interface Gop {
+  /** Wall-clock arrival of the keyframe (ms). */
+  at: number;
+  pts?: number;
+  packets: Buffer[];
+  bytes: number;
+}
+
+interface Sink {
+  out: Writable;
+  options: AttachOptions;
+  /** Waiting for the first keyframe: nothing useful can be sent before it. */
+  waiting: boolean;
+  ended: boolean;
+}
+
+export interface SourceStats {
+  running: boolean;
+  consumers: number;
+  holds: number;
+  /** Upstream reads started (1 = never restarted). */
+  starts: number;
+  bytesIn: number;
+  cachedGops: number;
+  cachedBytes: number;
+}
+
+/** One camera profile's stream, read at most once at a time, with a keyframe-aligned cache. */
+export class MediaSource extends EventEmitter {
+  private upstream?: FfmpegProcess;
+  private reader = new TsReader();
+  private readonly sinks = new Set<Sink>();
+  private holds = new Map<symbol, number>();
+  private gops: Gop[] = [];
+  private cachedBytes = 0;
+  private pat?: Buffer;
+  private pmt?: Buffer;
+  private streamFacts: StreamFacts = {};
+  private idleTimer?: NodeJS.Timeout;
+  private retryTimer?: NodeJS.Timeout;
+  private stallTimer?: NodeJS.Timeout;
+  private failures = 0;
+  private starts = 0;
+  private bytesIn = 0;
+  private stopped = false;
+  private lastFailure = '';
+
+  constructor(private readonly options: SourceOptions) {
+    super();
+    this.setMaxListeners(64);
+  }
+
+  /** Send this stream to `out` from a keyframe (cached, so at once when the source is running), then live. */
+  attach(out: Writable, options: AttachOptions = {}): Attachment {
+    const sink: Sink = { out, options, waiting: true, ended: false };
+    this.sinks.add(sink);
+    out.on('error', () => this.drop(sink, undefined));
+    out.on('close', () => this.drop(sink, undefined));
+    this.want();
+    const start = this.startGop(options.backMs ?? 0);
+    if (start >= 0) {
+      sink.waiting = false;
+      this.send(sink, this.header());
+      for (const gop of this.gops.slice(start)) {
+        gop.packets.forEach((p) => this.send(sink, p));
+      }
+    }
+    return { detach: () => this.drop(sink, undefined) };
+  }
+
+  /** Keep reading (and keep `backMs` of history) with no consumer attached: the HKSV prebuffer. Returns the release. */
+  hold(backMs: number): () => void {
+    const key = Symbol('hold');
+    this.holds.set(key, backMs);
+    this.want();
+    return () => {
+      if (this.holds.delete(key)) {
+        this.trim();
+        this.maybeIdle();
+      }
+    };
+  }
+
+  /** PAT + PMT + the newest GOP: what a decoder needs for one picture (the snapshot fallback). Starts the read if needed. */
+  async keyframe(signal?: AbortSignal): Promise<Buffer | undefined> {
+    const release = this.hold(0);
+    try {
+      await this.firstKeyframe(signal);
+      const gop = this.gops.at(-1);
+      return gop && Buffer.concat([this.header(), ...gop.packets]);
+    } catch {
+      return undefined;
+    } finally {
+      release();
+    }
+  }
+
+  /** What the camera sends, once a keyframe has arrived (starting the read if needed, bounded in time). */
+  async facts(signal?: AbortSignal): Promise<StreamFacts> {
+    const release = this.hold(0);
+    try {
+      await this.firstKeyframe(signal);
+      if (this.streamFacts.profileIdc === undefined && this.streamFacts.codec === 'h264') {
+        // The SPS trails the keyframe's first packet by a few packets: at most a frame's time.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, SPS_WAIT_MS);
+          function done(): void {
+            clearTimeout(timer);
+            resolve();
+          }
+          this.once('sps', done);
+        });
+      }
+      return { ...this.streamFacts };
+    } finally {
+      release();
+    }
+  }
+
+  stats(): SourceStats {
+    return {
+      running: this.upstream !== undefined, consumers: this.sinks.size, holds: this.holds.size, starts: this.starts,
+      bytesIn: this.bytesIn, cachedGops: this.gops.length, cachedBytes: this.cachedBytes,
+    };
+  }
+
+  /** Ends every consumer and the read, for good (the camera is going away). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.retryTimer);
+    [...this.sinks].forEach((s) => this.drop(s, 'the camera stopped'));
+    this.holds.clear();
+    await this.stopUpstream();
+  }
+
+  private firstKeyframe(signal?: AbortSignal): Promise<void> {
+    if (this.gops.length) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const done = (err?: Error): void => {
+        clearTimeout(timer);
+        this.off('keyframe', onKey);
+        signal?.removeEventListener('abort', onAbort);
+        if (err) {
+          reject(err);
+        } else {
+          resolve();
+        }
+      };
+      const onKey = (): void => done();
+      const onAbort = (): void => done(new Error('aborted'));
+      const timer = setTimeout(() => done(new Error(`no picture from the camera within ${FIRST_KEYFRAME_TIMEOUT_MS / 1000} s` +
+        (this.lastFailure ? ` (${this.lastFailure})` : ''))), FIRST_KEYFRAME_TIMEOUT_MS);
+      this.on('keyframe', onKey);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private want(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (!this.upstream && !this.retryTimer && !this.stopped) {
+      this.startUpstream();
+    }
+  }
+
+  private get needed(): boolean {
+    return this.sinks.size > 0 || this.holds.size > 0;
+  }
+
+  private maybeIdle(): void {
+    if (this.needed || this.idleTimer) {
+      return;
+    }
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (!this.needed) {
+        clearTimeout(this.retryTimer);
+        this.retryTimer = undefined;
+        void this.stopUpstream();
+      }
+    }, SOURCE_IDLE_STOP_MS);
+  }
+
+  private startUpstream(): void {
+    const { ffmpegPath, url, label, log, audio } = this.options;
+    const audioArgs = audio === 'none' ? [] : ['-map', '0:a:0?', ...(audio === 'copy' ? ['-c:a', 'copy'] : ['-c:a', 'aac', '-b:a', '64k'])];
+    const args = [
+      '-hide_banner', '-nostats', '-loglevel', 'info',
+      '-rtsp_transport', 'tcp', '-timeout', String(RTSP_IO_TIMEOUT_MS * 1000),
+      '-analyzeduration', '1000000', '-probesize', '1000000',
+      '-i', url,
+      '-map', '0:v:0', '-c:v', 'copy', ...audioArgs,
+      '-f', 'mpegts', '-muxdelay', '0', '-muxpreload', '0', '-flush_packets', '1', 'pipe:1',
+    ];
+    this.starts++;
+    this.reader = new TsReader();
+    this.streamFacts = {};
+    const proc = new FfmpegProcess(ffmpegPath, args, { debug: (m) => log.debug(m), error: (m) => log.debug(m) }, `${label} source`);
+    this.upstream = proc;
+    proc.on('line', (line: string) => this.readFacts(line));
+    proc.process.stdout?.on('data', (chunk: Buffer) => this.onData(chunk));
+    proc.once('exit', (exit: FfmpegExit) => this.onExit(proc, exit));
+    this.armStall();
+  }
+
+  private async stopUpstream(): Promise<void> {
+    const proc = this.upstream;
+    this.upstream = undefined;
+    clearTimeout(this.stallTimer);
+    this.clearCache();
+    await proc?.stop();
+  }
+
+  private onExit(proc: FfmpegProcess, exit: FfmpegExit): void {
+    if (this.upstream !== proc) {
+      return; // a stop we asked for
+    }
+    this.upstream = undefined;
+    clearTimeout(this.stallTimer);
+    this.clearCache();
+    if (this.stopped || !this.needed) {
+      return;
+    }
+    const wait = backoffMs(this.failures++, SOURCE_RETRY_MIN_MS, SOURCE_RETRY_MAX_MS);
+    const why = explainExit(exit);
+    // A new reason is said out loud once; the same again goes to the debug log.
+    const line = `${this.options.label} stream: ${why}; reading it again in ${humanDuration(wait)}`;
+    if (why !== this.lastFailure) {
+      this.options.log.warn(line);
+    } else {
+      this.options.log.debug(line);
+    }
+    this.lastFailure = why;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.needed && !this.stopped) {
+        this.startUpstream();
+      }
+    }, wait);
+  }
+
+  /** No bytes for SOURCE_STALL_MS: the camera hung without closing; kill the read so onExit retries it. */
+  private armStall(): void {
+    clearTimeout(this.stallTimer);
+    const proc = this.upstream;
+    this.stallTimer = setTimeout(() => {
+      if (proc && this.upstream === proc) {
+        this.options.log.debug(`${this.options.label} stream: no data for ${SOURCE_STALL_MS / 1000} s, restarting the read`);
+        void proc.stop();
+      }
+    }, SOURCE_STALL_MS);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.bytesIn += chunk.length;
+    this.armStall();
+    const packets = this.reader.push(chunk);
+    let batch: Buffer[] = [];
+    const flush = (): void => {
+      if (batch.length) {
+        const data = batch.length === 1 ? batch[0] : Buffer.concat(batch);
+        this.sinks.forEach((s) => !s.waiting && this.send(s, data));
+        batch = [];
+      }
+    };
+    for (const info of packets) {
+      this.note(info);
+      if (info.isKeyframe) {
+        flush();
+        this.onKeyframe(info);
+      }
+      if (this.gops.length) {
+        const gop = this.gops[this.gops.length - 1];
+        gop.packets.push(info.packet);
+        gop.bytes += info.packet.length;
+        this.cachedBytes += info.packet.length;
+        batch.push(info.packet);
+        // The SPS follows the keyframe's start within a few packets (after an SEI, for x264 streams).
+        if (gop.packets.length <= SPS_SEARCH_PACKETS && info.pid === this.reader.video) {
+          if (readSps(info.packet, this.streamFacts)) {
+            this.emit('sps');
+          }
+        }
+      }
+    }
+    flush();
+    this.trim();
+  }
+
+  private note(info: TsPacketInfo): void {
+    if (info.isTable) {
+      if (info.pid === 0) {
+        this.pat = Buffer.from(info.packet);
+      } else {
+        this.pmt = Buffer.from(info.packet);
+      }
+    }
+  }
+
+  private onKeyframe(info: TsPacketInfo): void {
+    const last = this.gops.at(-1);
+    if (last?.pts !== undefined && info.pts !== undefined && info.pts > last.pts) {
+      this.streamFacts.keyframeIntervalMs = Math.round((info.pts - last.pts) / 90);
+    }
+    this.gops.push({ at: Date.now(), pts: info.pts, packets: [], bytes: 0 });
+    if (this.gops.length === 1) {
+      this.failures = 0;
+      this.lastFailure = '';
+    }
+    // Consumers waiting for a picture start here, with the tables a decoder needs first.
+    for (const sink of this.sinks) {
+      if (sink.waiting) {
+        sink.waiting = false;
+        this.send(sink, this.header());
+      }
+    }
+    this.emit('keyframe');
+  }
+
+  /** Keeps the GOPs the longest hold (or a live joiner: the newest GOP) needs, within the memory bound. */
+  private trim(): void {
+    const backMs = Math.max(0, ...this.holds.values(), ...[...this.sinks].map((s) => s.options.backMs ?? 0));
+    const now = Date.now();
+    while (this.gops.length > 1) {
+      const second = this.gops[1];
+      const enoughWithoutOldest = now - second.at >= backMs;
+      if (!enoughWithoutOldest && this.cachedBytes <= SOURCE_CACHE_MAX_BYTES) {
+        break;
+      }
+      this.cachedBytes -= this.gops.shift()?.bytes ?? 0;
+    }
+  }
+
+  /** Index of the GOP to start from: the newest keyframe at least `backMs` old, else the oldest kept; -1 when none. */
+  private startGop(backMs: number): number {
+    if (this.gops.length === 0) {
+      return -1;
+    }
+    const cutoff = Date.now() - backMs;
+    for (let i = this.gops.length - 1; i >= 0; i--) {
+      if (this.gops[i].at <= cutoff) {
+        return i;
+      }
+    }
+    return 0;
+  }
+
+  private header(): Buffer {
+    return Buffer.concat([this.pat, this.pmt].filter((b): b is Buffer => b !== undefined));
+  }
+
+  private send(sink: Sink, data: Buffer): void {
+    if (sink.ended) {
+      return;
+    }
+    if (sink.out.writableLength > CONSUMER_MAX_BACKLOG_BYTES) {
+      this.drop(sink, `it fell more than ${CONSUMER_MAX_BACKLOG_BYTES >> 20} MiB behind the camera`);
+      return;
+    }
+    if (sink.out.writable) {
+      sink.out.write(data);
+    }
+  }
+
+  private drop(sink: Sink, reason: string | undefined): void {
+    if (sink.ended) {
+      return;
+    }
+    sink.ended = true;
+    this.sinks.delete(sink);
+    if (reason) {
+      sink.options.onEnd?.(reason);
+    }
+    this.trim();
+    this.maybeIdle();
+  }
+
+  private clearCache(): void {
+    this.gops = [];
+    this.cachedBytes = 0;
+    // Consumers still attached wait for the next read's first keyframe.
+    this.sinks.forEach((s) => { s.waiting = true; });
+  }
+
+  /** ffmpeg's own description of its input: "Stream #0:0: Video: h264 (Main), yuv420p(progressive), 1920x1080, 15 fps, ..." */
+  private readFacts(line: string): void {
+    const video = /Stream #0:\d+.*?: Video: (\w+)[^,]*,.*?(\d{2,5})x(\d{2,5})/.exec(line);
+    if (video && !line.includes('Output')) {
+      this.streamFacts.codec = video[1];
+      this.streamFacts.width = Number(video[2]);
+      this.streamFacts.height = Number(video[3]);
+      const fps = /([\d.]+) fps/.exec(line) ?? /([\d.]+) tbr/.exec(line);
+      this.streamFacts.fps = fps ? Math.round(Number(fps[1])) : undefined;
+      return;
+    }
+    const audio = /Stream #0:\d+.*?: Audio: (\w+).*?(\d+) Hz/.exec(line);
+    if (audio && this.options.audio !== 'none') {
+      this.streamFacts.audio = this.options.audio === 'aac' ? 'aac' : audio[1];
+      this.streamFacts.audioSampleRateHz = Number(audio[2]);
+    }
+  }
+}
+
+const SPS_SEARCH_PACKETS = 8;
+const SPS_WAIT_MS = 1_000;
+
+/** profile_idc and level_idc from an SPS NAL (they are its first bytes). */
+function readSps(packet: Buffer, facts: StreamFacts): boolean {
+  for (let i = 4; i + 6 < packet.length; i++) {
+    if (packet[i] === 0 && packet[i + 1] === 0 && packet[i + 2] === 1 && (packet[i + 3] & 0x1f) === 7) {
+      facts.profileIdc = packet[i + 4];
+      facts.levelIdc = packet[i + 6];
+      return true;
+    }
+  }
+  return false;
+}
+
+/** One sentence a user can act on, from how the read ended. */
+function explainExit(exit: FfmpegExit): string {
+  const tail = exit.tail.join(' ');
+  if (/401|Unauthorized/i.test(tail)) {
+    return 'the camera refused the user name or password for its RTSP stream';
+  }
+  if (/404|Not Found/i.test(tail)) {
+    return 'the camera has no stream at the address ONVIF gave (404)';
+  }
+  if (/Connection refused/i.test(tail)) {
+    return 'the camera refused the RTSP connection (is RTSP turned on in the camera?)';
+  }
+  if (/timed out|Operation timed out/i.test(tail)) {
+    return 'the camera stopped sending video';
+  }
+  if (/maximum|453|Not Enough Bandwidth|busy/i.test(tail)) {
+    return 'the camera allows no more RTSP sessions (close other apps or NVRs reading it)';
+  }
+  if (exit.stopped) {
+    return 'the camera stopped sending video';
+  }
+  return `the stream ended (${exit.tail.slice(-1)[0] ?? `ffmpeg exit ${exit.signal ?? exit.code}`})`;
+}

@@ -1,0 +1,113 @@
+// The per-camera media source against the simulator's real RTSP server: one upstream session whatever the number of
+// consumers, every consumer starts on a keyframe, the prebuffer reaches back, idle stops the read, a dropped camera is read again.
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { MediaSource, SourceLog } from '../../src/media/source';
+import { TsReader } from '../../src/media/mpegts';
+import { MediaServer } from '../../tools/camera-sim/media';
+import { PROFILES } from '../../tools/camera-sim/media/profiles';
+import { pollFor } from './poll';
+
+const silent: SourceLog = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** Reads what a consumer got: its first video frame must be a keyframe and timestamps must be readable. */
+function collector(): { out: PassThrough; frames: { key: boolean; pts?: number }[]; bytes: () => number } {
+  const out = new PassThrough();
+  const reader = new TsReader();
+  const frames: { key: boolean; pts?: number }[] = [];
+  let bytes = 0;
+  out.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+    for (const p of reader.push(chunk)) {
+      if (p.isVideoFrameStart) {
+        frames.push({ key: p.isKeyframe, pts: p.pts });
+      }
+    }
+  });
+  return { out, frames, bytes: () => bytes };
+}
+
+describe('media source', function () {
+  this.timeout(60_000);
+  let server: MediaServer;
+  let source: MediaSource | undefined;
+
+  before(async () => {
+    server = await MediaServer.start({ paths: [{ path: '/cam1/main', profile: 'main', audio: true }, { path: '/cam1/sub', profile: 'sub', audio: false }] });
+  });
+  afterEach(async () => {
+    await source?.stop();
+    source = undefined;
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  const sessions = async (path: string): Promise<number> => (await server.stats()).sessions[path] ?? 0;
+
+  it('fans one RTSP session out to three consumers, each starting on a keyframe, and reads the stream facts', async () => {
+    source = new MediaSource({ label: 'Test main', url: server.url('/cam1/main'), ffmpegPath: 'ffmpeg', log: silent, audio: 'copy' });
+    const consumers = [collector(), collector(), collector()];
+    source.attach(consumers[0].out);
+    const facts = await source.facts();
+    assert.equal(facts.codec, 'h264');
+    assert.equal(facts.width, PROFILES.main.width);
+    assert.equal(facts.height, PROFILES.main.height);
+    assert.equal(facts.profileIdc, 77, 'Main profile from the SPS');
+    assert.equal(facts.levelIdc, 40);
+    assert.equal(facts.audio, 'aac');
+    source.attach(consumers[1].out);
+    source.attach(consumers[2].out);
+    await pollFor(() => consumers.every((c) => c.frames.length >= 20), 15_000, 'every consumer gets frames');
+    for (const c of consumers) {
+      assert.equal(c.frames[0].key, true, 'first frame a keyframe');
+    }
+    assert.equal(await sessions('/cam1/main'), 1, 'one upstream session for three consumers');
+    assert.equal(source.stats().starts, 1);
+  });
+
+  it('a late joiner starts on the cached keyframe at once; backMs reaches back to an older keyframe', async () => {
+    source = new MediaSource({ label: 'Test main', url: server.url('/cam1/main'), ffmpegPath: 'ffmpeg', log: silent, audio: 'none' });
+    const release = source.hold(5_000);
+    // Two keyframes (GOP 4 s) arrive after about 4–5 s.
+    await pollFor(() => (source?.stats().cachedGops ?? 0) >= 2, 20_000, 'two GOPs cached');
+    const facts = await source.facts();
+    assert.ok(facts.keyframeIntervalMs && Math.abs(facts.keyframeIntervalMs - 4000) < 100, `GOP ${facts.keyframeIntervalMs} ms`);
+    const live = collector();
+    const prebuffered = collector();
+    source.attach(live.out);
+    source.attach(prebuffered.out, { backMs: 4_000 });
+    await pollFor(() => live.frames.length > 0 && prebuffered.frames.length > 0, 2_000, 'frames at once');
+    assert.equal(live.frames[0].key, true);
+    assert.equal(prebuffered.frames[0].key, true);
+    const livePts = live.frames[0].pts ?? 0;
+    const backPts = prebuffered.frames[0].pts ?? 0;
+    assert.ok(livePts - backPts >= 3_900 * 90, `prebuffer starts ${(livePts - backPts) / 90} ms before the live keyframe`);
+    release();
+  });
+
+  it('stops reading after the idle time when nobody needs it, and reads again on demand', async () => {
+    source = new MediaSource({ label: 'Test sub', url: server.url('/cam1/sub'), ffmpegPath: 'ffmpeg', log: silent, audio: 'none' });
+    const frame = await source.keyframe();
+    assert.ok(frame && frame.length > 188);
+    assert.equal(await sessions('/cam1/sub'), 1);
+    await pollFor(async () => (await sessions('/cam1/sub')) === 0, 20_000, 'idle source lets the session go');
+    assert.equal(source.stats().running, false);
+    const again = collector();
+    source.attach(again.out);
+    await pollFor(() => again.frames.length > 0, 10_000, 'frames after restart');
+    assert.equal(source.stats().starts, 2);
+  });
+
+  it('reads again with backoff when the camera drops the stream, and explains a wrong address', async () => {
+    const warnings: string[] = [];
+    const log = { ...silent, warn: (m: string) => warnings.push(m) };
+    source = new MediaSource({ label: 'Test bad', url: server.url('/nope'), ffmpegPath: 'ffmpeg', log, audio: 'none' });
+    const c = collector();
+    source.attach(c.out);
+    await pollFor(() => warnings.length > 0, 15_000, 'a warning');
+    assert.match(warnings[0], /Test bad stream: the camera has no stream at the address ONVIF gave \(404\); reading it again in/);
+    await pollFor(() => (source?.stats().starts ?? 0) >= 2, 10_000, 'retried');
+    assert.equal(warnings.length, 1, 'the same failure is said once');
+  });
+});
