@@ -5,10 +5,10 @@ import { MediaProfile } from '../onvif/profiles';
 import { SoapError } from '../onvif/soap';
 import { CLOCK_OFFSET_REPORT_MS } from '../settings';
 import { humanDuration } from '../util/backoff';
+import { httpGet } from '../util/http-get';
 import { registerSecret } from '../util/redact';
 import type { ProbeArgs } from './args';
-import { httpGet } from './http-get';
-import { jpegSize } from './jpeg';
+import { jpegSize } from '../util/jpeg';
 import { EXIT_AUTH, EXIT_FAILED, EXIT_OK, Output, isAuthError, jsonText, messageOf, redacting } from './output';
 import { EventsReport, listenForEvents } from './probe-events';
 

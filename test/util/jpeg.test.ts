@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { jpegSize } from '../../src/cli/jpeg';
+import { jpegSize } from '../../src/util/jpeg';
 import { BUILTIN_JPEG } from '../../tools/camera-sim/snapshot';
 
 /** A marker segment: FF, marker, 16-bit length (payload + 2), payload. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
-import { HttpGetError, httpGet } from '../../src/cli/http-get';
+import { HttpGetError, httpGet } from '../../src/util/http-get';
 
 const USER = 'viewer';
 const PASS = 'Get-Secret-9';

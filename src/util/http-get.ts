@@ -1,7 +1,7 @@
 // One HTTP(S) GET of a camera resource (a snapshot), answering a Basic or Digest challenge, bounded in time and size.
 import http from 'node:http';
 import https from 'node:https';
-import { digestAuthorization, parseDigestChallenge } from '../util/http-digest';
+import { digestAuthorization, parseDigestChallenge } from './http-digest';
 
 export type HttpGetErrorKind = 'unreachable' | 'timeout' | 'auth' | 'http' | 'too-large';
 
@@ -71,7 +71,7 @@ function explain(err: unknown, timeoutMs: number, deadline: AbortSignal, caller:
     return new HttpGetError('timeout', 'cancelled');
   }
   if (deadline.aborted) {
-    return new HttpGetError('timeout', `no answer within ${timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)} s`}`);
+    return new HttpGetError('timeout', `no answer within ${timeoutMs < 1000 ? `${timeoutMs} ms` : `${Number((timeoutMs / 1000).toFixed(1))} s`}`);
   }
   const code = (err as NodeJS.ErrnoException).code;
   return new HttpGetError('unreachable', code === 'ECONNREFUSED' ? 'connection refused' : `network error (${code ?? (err as Error).message})`);
