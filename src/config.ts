@@ -1,5 +1,8 @@
 import { EVENT_KINDS, EventKind, TopicMapping } from './onvif/topics';
-import { DEFAULT_TRIGGERS_BIND, DEFAULT_DOORBELL_COOLDOWN_S, DEFAULT_DOORBELL_EVENTS, DEFAULT_MOTION_HOLD_S, DEFAULT_ONVIF_PORT } from './settings';
+import {
+  DEFAULT_DOORBELL_COOLDOWN_S, DEFAULT_DOORBELL_EVENTS, DEFAULT_MAX_RECORDING_S, DEFAULT_MAX_STREAMS, DEFAULT_MOTION_HOLD_S,
+  DEFAULT_ONVIF_PORT, DEFAULT_TRIGGERS_BIND, DEFAULT_VIDEO_ENCODER, MAX_PREBUFFER_S, MAX_STREAMS_LIMIT, MIN_PREBUFFER_S,
+} from './settings';
 
 /** One camera as the rest of the plugin sees it: validated, defaults applied. */
 export interface CameraConfig {
@@ -23,6 +26,16 @@ export interface CameraConfig {
   doorbellSwitch: boolean;
   /** Opt-in: set the clock of a camera on manual time when it is off by more than CLOCK_OFFSET_REPORT_MS. */
   setClock: boolean;
+  /** Camera audio in live view and recordings. */
+  audio: boolean;
+  /** HomeKit live streams at once (each viewer is one). */
+  maxStreams: number;
+  /** Offer HomeKit Secure Video recording (the home hub records on motion). */
+  recording: boolean;
+  /** Seconds before the motion that a recording starts with. */
+  prebufferSeconds: number;
+  /** Longest recording of one event (s): a camera that never reports motion ending must not record forever. */
+  maxRecordingSeconds: number;
 }
 
 export interface CourtyardConfig {
@@ -34,6 +47,8 @@ export interface CourtyardConfig {
   push?: { port: number; advertiseHost?: string };
   /** Path of the ffmpeg binary to use instead of the bundled or system one. */
   videoProcessor?: string;
+  /** ffmpeg H.264 encoder for the cases the camera's video cannot be copied (libx264, h264_vaapi, h264_qsv, ...). */
+  videoEncoder: string;
 }
 
 export interface ConfigResult {
@@ -45,7 +60,8 @@ export interface ConfigResult {
 }
 
 export const CAMERA_KEYS = new Set(['name', 'host', 'port', 'username', 'password', 'doorbell', 'events', 'motionHoldSeconds', 'sensors',
-  'doorbellEvents', 'doorbellCooldownSeconds', 'doorbellSwitch', 'setClock']);
+  'doorbellEvents', 'doorbellCooldownSeconds', 'doorbellSwitch', 'setClock', 'audio', 'maxStreams', 'recording', 'prebufferSeconds',
+  'maxRecordingSeconds']);
 
 /** A whole number of seconds in range, or the default when absent; a string of digits is accepted (UI forms save them). */
 function seconds(raw: unknown, min: number, max: number): number | undefined | 'bad' {
@@ -156,7 +172,19 @@ function parseCamera(raw: unknown, index: number, errors: string[], warnings: st
   if (doorbellEvents === 'bad') {
     return fail('doorbellEvents', `must be a list of event kinds: ${EVENT_KINDS.join(', ')}`);
   }
-  for (const field of ['doorbellSwitch', 'setClock'] as const) {
+  const maxStreams = seconds(raw.maxStreams, 1, MAX_STREAMS_LIMIT);
+  if (maxStreams === 'bad') {
+    return fail('maxStreams', `must be a whole number of viewers from 1 to ${MAX_STREAMS_LIMIT}`);
+  }
+  const prebuffer = seconds(raw.prebufferSeconds, MIN_PREBUFFER_S, MAX_PREBUFFER_S);
+  if (prebuffer === 'bad') {
+    return fail('prebufferSeconds', `must be a whole number of seconds from ${MIN_PREBUFFER_S} (what home hubs ask for) to ${MAX_PREBUFFER_S}`);
+  }
+  const maxRecording = seconds(raw.maxRecordingSeconds, 10, 3600);
+  if (maxRecording === 'bad') {
+    return fail('maxRecordingSeconds', 'must be a whole number of seconds from 10 to 3600');
+  }
+  for (const field of ['doorbellSwitch', 'setClock', 'audio', 'recording'] as const) {
     if (raw[field] !== undefined && typeof raw[field] !== 'boolean') {
       return fail(field, 'must be true or false');
     }
@@ -181,6 +209,11 @@ function parseCamera(raw: unknown, index: number, errors: string[], warnings: st
     doorbellCooldownSeconds: cooldown ?? DEFAULT_DOORBELL_COOLDOWN_S,
     doorbellSwitch: raw.doorbellSwitch === true,
     setClock: raw.setClock === true,
+    audio: raw.audio !== false,
+    maxStreams: maxStreams ?? DEFAULT_MAX_STREAMS,
+    recording: raw.recording !== false,
+    prebufferSeconds: prebuffer ?? MIN_PREBUFFER_S,
+    maxRecordingSeconds: maxRecording ?? DEFAULT_MAX_RECORDING_S,
   };
 }
 
@@ -192,7 +225,15 @@ export function parseConfig(raw: unknown): ConfigResult {
   const config: CourtyardConfig = {
     name: typeof block.name === 'string' && block.name.trim() ? block.name.trim() : 'Courtyard',
     cameras: [],
+    videoEncoder: DEFAULT_VIDEO_ENCODER,
   };
+  if (block.videoEncoder !== undefined && block.videoEncoder !== '') {
+    if (typeof block.videoEncoder === 'string' && /^[\w-]+$/.test(block.videoEncoder.trim())) {
+      config.videoEncoder = block.videoEncoder.trim();
+    } else {
+      errors.push(`"videoEncoder" must be the name of an ffmpeg H.264 encoder, e.g. libx264 or h264_vaapi; using ${DEFAULT_VIDEO_ENCODER}`);
+    }
+  }
 
   if (block.videoProcessor !== undefined && block.videoProcessor !== '') {
     if (typeof block.videoProcessor === 'string') {

@@ -4,7 +4,7 @@ import { CourtyardCamera } from './camera';
 import { CameraConfig, CourtyardConfig, parseConfig } from './config';
 import { findFfmpeg } from './media/ffmpeg-path';
 import type { DeviceInfo } from './onvif/device';
-import { PLATFORM_NAME, PLUGIN_NAME } from './settings';
+import { DEFAULT_VIDEO_ENCODER, PLATFORM_NAME, PLUGIN_NAME } from './settings';
 import { ManualTriggers } from './manual-triggers';
 import { NotificationReceiver } from './onvif/push';
 import { EventHistory } from './store/history';
@@ -30,7 +30,7 @@ function addressOf(camera: CameraConfig): string {
 export class CourtyardPlatform implements DynamicPlatformPlugin {
   private readonly cached = new Map<string, PlatformAccessory>();
   private readonly cameras: CourtyardCamera[] = [];
-  private config: CourtyardConfig = { name: PLATFORM_NAME, cameras: [] };
+  private config: CourtyardConfig = { name: PLATFORM_NAME, cameras: [], videoEncoder: DEFAULT_VIDEO_ENCODER };
   private eventHistory?: EventHistory;
   private triggers?: ManualTriggers;
   private receiver?: NotificationReceiver;
@@ -69,6 +69,10 @@ export class CourtyardPlatform implements DynamicPlatformPlugin {
     } catch (err) {
       this.log.error(`unexpected error during ${what}: ${(err as Error).stack ?? err}`);
     }
+  }
+
+  get videoEncoder(): string {
+    return this.config.videoEncoder;
   }
 
   history(): EventHistory | undefined {

@@ -115,3 +115,26 @@ export const SNAPSHOT_MAX_BYTES = 16 * 1024 * 1024;
 export const SNAPSHOT_JPEG_QUALITY = 4;
 /** Scaled sizes kept per image (count): HomeKit asks for two or three widths; the widths come from the controller, so bounded. */
 export const SNAPSHOT_SCALED_KEEP = 4;
+
+// ---- Live view ----
+/** A viewer that sent no RTCP for this long has gone (ms; at least 10 RTCP intervals): its stream and ffmpeg are stopped. */
+export const LIVE_RTCP_TIMEOUT_MS = 5_000;
+/** How often the RTCP watch looks (ms). */
+export const LIVE_RTCP_CHECK_MS = 1_000;
+/** Keyframe interval of transcoded live video (s): short, so a lost packet heals fast. */
+export const LIVE_TRANSCODE_GOP_S = 2;
+/** HomeKit streams per camera at once unless "maxStreams" says otherwise (count). */
+export const DEFAULT_MAX_STREAMS = 2;
+/** Largest "maxStreams" accepted (count): each stream is a HAP service; more only burdens the camera's uplink. */
+export const MAX_STREAMS_LIMIT = 6;
+/** The encoder used when the camera's video cannot be copied, unless "videoEncoder" names another (an ffmpeg encoder name). */
+export const DEFAULT_VIDEO_ENCODER = 'libx264';
+
+// ---- HomeKit Secure Video ----
+/** Prebuffer bounds (s): hubs ask for 4 s before the motion; more than 8 s only costs memory. */
+export const MIN_PREBUFFER_S = 4;
+export const MAX_PREBUFFER_S = 8;
+/** Longest one event is recorded unless "maxRecordingSeconds" says otherwise (s). */
+export const DEFAULT_MAX_RECORDING_S = 300;
+/** Bound for asking ffmpeg what it can encode (ms); once per binary. */
+export const FFMPEG_PROBE_TIMEOUT_MS = 5_000;

@@ -10,8 +10,33 @@ describe('config', () => {
     assert.equal(config.name, 'Courtyard');
     assert.deepEqual(config.cameras, [{
       ...good, port: 80, doorbell: false, events: [], motionHoldSeconds: 10, sensors: [], doorbellEvents: ['input', 'visitor'],
-      doorbellCooldownSeconds: 10, doorbellSwitch: false, setClock: false,
+      doorbellCooldownSeconds: 10, doorbellSwitch: false, setClock: false, audio: true, maxStreams: 2, recording: true,
+      prebufferSeconds: 4, maxRecordingSeconds: 300,
     }]);
+    assert.equal(config.videoEncoder, 'libx264');
+  });
+
+  it('reads the video options and names the field of a bad one', () => {
+    const ok = parseConfig({ videoEncoder: 'h264_vaapi', cameras: [{ ...good, audio: false, maxStreams: '4', recording: false,
+      prebufferSeconds: 8, maxRecordingSeconds: 60 }] });
+    assert.deepEqual(ok.errors, []);
+    assert.equal(ok.config.videoEncoder, 'h264_vaapi');
+    assert.deepEqual([ok.config.cameras[0].audio, ok.config.cameras[0].maxStreams, ok.config.cameras[0].recording,
+      ok.config.cameras[0].prebufferSeconds, ok.config.cameras[0].maxRecordingSeconds], [false, 4, false, 8, 60]);
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ maxStreams: 0 }, /^Camera "Entrance 1": "maxStreams" must be a whole number of viewers from 1 to 6$/],
+      [{ prebufferSeconds: 2 }, /^Camera "Entrance 1": "prebufferSeconds" must be a whole number of seconds from 4/],
+      [{ maxRecordingSeconds: 5 }, /^Camera "Entrance 1": "maxRecordingSeconds" must be/],
+      [{ audio: 'yes' }, /^Camera "Entrance 1": "audio" must be true or false$/],
+    ];
+    for (const [bad, message] of cases) {
+      const { errors, config } = parseConfig({ cameras: [{ ...good, ...bad }] });
+      assert.equal(config.cameras.length, 0);
+      assert.match(errors[0], message);
+    }
+    const encoder = parseConfig({ videoEncoder: 'x; rm -rf /', cameras: [good] });
+    assert.match(encoder.errors[0], /^"videoEncoder" must be the name of an ffmpeg H.264 encoder/);
+    assert.equal(encoder.config.videoEncoder, 'libx264');
   });
 
   it('names the camera and the field, skips only the broken camera', () => {
