@@ -2,6 +2,7 @@ import type { HAP, Logging, PlatformAccessory } from 'homebridge';
 import type { CameraConfig } from './config';
 import { Doorbell } from './homekit/doorbell';
 import { MotionSensor } from './homekit/motion';
+import { CameraMedia } from './media/camera-media';
 import type { FfmpegChoice } from './media/ffmpeg-path';
 import { DeviceInfo, OnvifDevice } from './onvif/device';
 import { EventsLog, PullPointEvents, RawNotification } from './onvif/events';
@@ -21,6 +22,8 @@ export interface AccessoryHost {
   history(): EventHistory | undefined;
   /** The plugin's push receiver when the user turned push on; cameras without push fall back to PullPoint. */
   notificationReceiver(): NotificationReceiver | undefined;
+  /** The ffmpeg encoder for video that cannot be copied. */
+  readonly videoEncoder: string;
 }
 
 /** How extra sensors are called in Home. */
@@ -39,6 +42,7 @@ export class CourtyardCamera {
   private motion?: MotionSensor;
   private readonly sensors = new Map<EventKind, MotionSensor>();
   private doorbell?: Doorbell;
+  private media?: CameraMedia;
   private readonly unknownTopics = new Set<string>();
   private readonly abort = new AbortController();
   private retryTimer?: NodeJS.Timeout;
@@ -68,7 +72,7 @@ export class CourtyardCamera {
     clearTimeout(this.retryTimer);
     this.motion?.dispose();
     this.sensors.forEach((s) => s.dispose());
-    await this.events?.stop();
+    await Promise.all([this.events?.stop(), this.media?.stop()]);
   }
 
   private async connect(): Promise<void> {
@@ -81,10 +85,13 @@ export class CourtyardCamera {
         throw new Error('the camera reports neither a serial number nor a MAC address, so it cannot be given a stable identity in Home');
       }
       this.id = id;
+      // Video before the accessory goes to Home, so it appears complete; a camera without usable video still gives events.
+      const media = await this.openMedia();
       this.accessory = this.host.accessoryFor(this.config, id, info);
       this.attempt = 0;
       this.lastProblem = '';
       this.setUpServices(this.accessory);
+      media?.publish(this.accessory);
       this.log.info(`connected (${[info.manufacturer, info.model].filter(Boolean).join(' ') || 'ONVIF camera'}, firmware ` +
         `${info.firmware || 'unknown'}) and published in Home`);
       void this.checkSensorsOffered();
@@ -95,6 +102,25 @@ export class CourtyardCamera {
         return;
       }
       this.retryLater(err);
+    }
+  }
+
+  private async openMedia(): Promise<CameraMedia | undefined> {
+    if (!this.ffmpeg.path) {
+      return undefined; // said at start: no ffmpeg, no video
+    }
+    try {
+      this.media = await CameraMedia.open(this.host.hap, this.device, this.config, this.log, this.ffmpeg.path, this.host.videoEncoder,
+        this.abort.signal);
+      const names = this.media.streams.map((s) => `${s.name} ${s.profile.width}x${s.profile.height} ${s.profile.encoding}`);
+      this.log.debug(`video streams: ${names.join(', ')}`);
+      return this.media;
+    } catch (err) {
+      if (this.abort.signal.aborted) {
+        throw err;
+      }
+      this.log.error(`no live view: ${(err as Error).message}; motion and doorbell events still work`);
+      return undefined;
     }
   }
 

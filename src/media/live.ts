@@ -1,0 +1,199 @@
+// HomeKit's streaming delegate for one camera: picks the camera profile nearest each request, copies its H.264 when
+// HomeKit can show it (transcodes only when not), runs one LiveSession per viewer, and answers snapshots.
+import type {
+  CameraStreamingDelegate, PrepareStreamCallback, PrepareStreamRequest, SnapshotRequest, SnapshotRequestCallback,
+  StartStreamRequest, StreamingRequest, StreamRequestCallback,
+} from 'homebridge';
+import type { MediaProfile } from '../onvif/profiles';
+import { answerOnce } from '../util/guard';
+import { Endpoint, LiveSession, ReturnPorts, SessionLog, StreamPlan } from './live-session';
+import type { MediaSource, StreamFacts } from './source';
+
+/** One camera profile the plugin reads: what ONVIF says of it and its media source. */
+export interface CameraStream {
+  /** "main", "sub": for log lines and the probe command. */
+  name: string;
+  profile: MediaProfile;
+  source: MediaSource;
+}
+
+export interface LiveOptions {
+  log: SessionLog;
+  ffmpegPath: string;
+  /** Largest first. */
+  streams: CameraStream[];
+  /** The live audio codec HomeKit was offered (AAC-ELD needs an ffmpeg with libfdk_aac), or undefined for no audio. */
+  audioCodec?: 'opus' | 'aac-eld';
+  encoder: string;
+  /** A random 32-bit SSRC (HAP's CameraController.generateSynchronisationSource). */
+  ssrc: () => number;
+  /** Tells HAP a stream ended on our side (viewer gone, camera failed). */
+  forceStop: (sessionId: string) => void;
+  snapshot: (width: number, height: number) => Promise<Buffer>;
+}
+
+interface Prepared {
+  endpoint: Endpoint;
+  ports: ReturnPorts;
+  videoSsrc: number;
+  audioSsrc: number;
+}
+
+// SPS profile_idc values HomeKit decodes: Baseline (and constrained), Main, High.
+const HOMEKIT_PROFILES = new Set([66, 77, 100]);
+
+/** Why the camera's video cannot go to HomeKit as it is, or undefined when it can be copied. */
+export function copyBlocker(facts: StreamFacts): string | undefined {
+  if (facts.codec !== 'h264') {
+    return `the camera sends ${facts.codec?.toUpperCase() ?? 'an unknown codec'}, HomeKit shows H.264 only (set the camera's stream to H.264)`;
+  }
+  if (facts.profileIdc !== undefined && !HOMEKIT_PROFILES.has(facts.profileIdc)) {
+    return `the camera's H.264 profile (${facts.profileIdc}) is not Baseline, Main or High`;
+  }
+  return undefined;
+}
+
+/** The stream nearest a request: the smallest at least as wide (iOS scales down well), else the widest. */
+export function chooseStream(streams: CameraStream[], width: number): CameraStream {
+  const byWidth = [...streams].sort((a, b) => a.profile.width - b.profile.width);
+  return byWidth.find((s) => s.profile.width >= width) ?? byWidth[byWidth.length - 1];
+}
+
+export class LiveStreams implements CameraStreamingDelegate {
+  private readonly prepared = new Map<string, Prepared>();
+  private readonly sessions = new Map<string, LiveSession>();
+
+  constructor(private readonly options: LiveOptions) {}
+
+  handleSnapshotRequest(request: SnapshotRequest, callback: SnapshotRequestCallback): void {
+    answerOnce(this.options.log, 'snapshot', callback, () => this.options.snapshot(request.width, request.height));
+  }
+
+  prepareStream(request: PrepareStreamRequest, callback: PrepareStreamCallback): void {
+    answerOnce(this.options.log, 'live view (prepare)', callback, async () => {
+      const ports = await ReturnPorts.open(request);
+      const prepared: Prepared = {
+        endpoint: {
+          address: request.targetAddress, ipv6: request.addressVersion === 'ipv6',
+          videoPort: request.video.port, videoKey: Buffer.concat([request.video.srtp_key, request.video.srtp_salt]),
+          audioPort: request.audio.port, audioKey: Buffer.concat([request.audio.srtp_key, request.audio.srtp_salt]),
+        },
+        ports, videoSsrc: this.options.ssrc(), audioSsrc: this.options.ssrc(),
+      };
+      this.prepared.get(request.sessionID)?.ports.close();
+      this.prepared.set(request.sessionID, prepared);
+      return {
+        video: { port: ports.video.address().port, ssrc: prepared.videoSsrc, srtp_key: request.video.srtp_key, srtp_salt: request.video.srtp_salt },
+        audio: { port: ports.audio.address().port, ssrc: prepared.audioSsrc, srtp_key: request.audio.srtp_key, srtp_salt: request.audio.srtp_salt },
+      };
+    });
+  }
+
+  handleStreamRequest(request: StreamingRequest, callback: StreamRequestCallback): void {
+    answerOnce(this.options.log, `live view (${request.type})`, callback, async () => {
+      if (request.type === 'start') {
+        await this.start(request);
+      } else if (request.type === 'reconfigure') {
+        await this.reconfigure(request.sessionID, request.video);
+      } else {
+        await this.stopSession(request.sessionID);
+      }
+    });
+  }
+
+  /** Ends every stream (the camera is going away); resolves when their ffmpegs are gone. */
+  async stopAll(): Promise<void> {
+    this.prepared.forEach((p) => p.ports.close());
+    this.prepared.clear();
+    await Promise.all([...this.sessions.keys()].map((id) => this.stopSession(id)));
+  }
+
+  get activeSessions(): number {
+    return this.sessions.size;
+  }
+
+  private async start(request: StartStreamRequest): Promise<void> {
+    const prepared = this.prepared.get(request.sessionID);
+    if (!prepared) {
+      throw new Error('HomeKit started a stream it did not prepare');
+    }
+    this.prepared.delete(request.sessionID);
+    const { log, ffmpegPath } = this.options;
+    const session = new LiveSession(request.sessionID, ffmpegPath, prepared.endpoint, prepared.ports, log,
+      request.video.rtcp_interval, (reason) => {
+        log.info(`live view stopped: ${reason}`);
+        this.sessions.delete(request.sessionID);
+        this.options.forceStop(request.sessionID);
+      });
+    this.sessions.set(request.sessionID, session);
+    try {
+      const plan = await this.plan(request, prepared);
+      if (!session.running) {
+        return;
+      }
+      session.run(plan);
+      log.info(`live view started: ${plan.profileName} stream ${plan.facts.width ?? '?'}x${plan.facts.height ?? '?'}, ` +
+        (plan.copy ? 'copied as the camera sends it' : `transcoded to ${plan.video.width}x${plan.video.height} ` +
+          `${plan.video.fps} fps ${plan.video.max_bit_rate} kbps (${plan.transcodeReason})`) +
+        `, ${plan.audio ? `audio ${plan.audio.codec}` : 'no audio'}`);
+    } catch (err) {
+      this.sessions.delete(request.sessionID);
+      await session.stop();
+      throw err;
+    }
+  }
+
+  private async reconfigure(sessionId: string, video: StreamPlan['video'] | Omit<StreamPlan['video'], 'profile' | 'level' | 'pt' | 'ssrc' | 'mtu'>): Promise<void> {
+    const session = this.sessions.get(sessionId);
+    const last = session && this.plans.get(sessionId);
+    if (!session || !last) {
+      return;
+    }
+    const next = await this.planFor({ ...last.video, ...video }, last.audio, last);
+    // Copy of the same stream: a new size or bitrate changes nothing we send; iOS scales.
+    if (next.copy && last.copy && next.source === last.source) {
+      this.options.log.debug(`live view reconfigured to ${video.width}x${video.height}; still copying the ${last.profileName} stream`);
+      return;
+    }
+    this.plans.set(sessionId, next);
+    session.run(next);
+    this.options.log.debug(`live view reconfigured to ${video.width}x${video.height} ${video.fps} fps`);
+  }
+
+  private readonly plans = new Map<string, StreamPlan>();
+
+  private async plan(request: StartStreamRequest, prepared: Prepared): Promise<StreamPlan> {
+    const v = request.video;
+    const a = request.audio;
+    const codec = this.options.audioCodec;
+    const wantsOpus = String(a.codec).toUpperCase() === 'OPUS';
+    const audio = codec && ((codec === 'opus') === wantsOpus)
+      ? { codec, pt: a.pt, ssrc: prepared.audioSsrc, sample_rate: a.sample_rate, bit_rate: a.bit_rate, packet_time: a.packet_time }
+      : undefined;
+    const plan = await this.planFor({ width: v.width, height: v.height, fps: v.fps, max_bit_rate: v.max_bit_rate, profile: v.profile,
+      level: v.level, pt: v.pt, ssrc: prepared.videoSsrc, mtu: v.mtu }, audio);
+    this.plans.set(request.sessionID, plan);
+    return plan;
+  }
+
+  private async planFor(video: StreamPlan['video'], audio: StreamPlan['audio'], previous?: StreamPlan): Promise<StreamPlan> {
+    const stream = chooseStream(this.options.streams, video.width);
+    const facts = await stream.source.facts();
+    const blocker = copyBlocker(facts);
+    return {
+      source: stream.source, profileName: stream.name, copy: blocker === undefined, transcodeReason: blocker, facts, video,
+      // No audio track to send when the camera has none (an ffmpeg mapping a missing track would fail the whole stream).
+      audio: facts.audio ? audio ?? previous?.audio : undefined,
+      encoder: this.options.encoder,
+    };
+  }
+
+  private async stopSession(sessionId: string): Promise<void> {
+    this.prepared.get(sessionId)?.ports.close();
+    this.prepared.delete(sessionId);
+    this.plans.delete(sessionId);
+    const session = this.sessions.get(sessionId);
+    this.sessions.delete(sessionId);
+    await session?.stop();
+  }
+}
