@@ -91,7 +91,7 @@ export class CourtyardCamera {
       this.attempt = 0;
       this.lastProblem = '';
       this.setUpServices(this.accessory);
-      media?.publish(this.accessory);
+      media?.publish(this.accessory, this.motion?.service, this.host.hap);
       this.log.info(`connected (${[info.manufacturer, info.model].filter(Boolean).join(' ') || 'ONVIF camera'}, firmware ` +
         `${info.firmware || 'unknown'}) and published in Home`);
       void this.checkSensorsOffered();

@@ -138,3 +138,13 @@ export const MAX_PREBUFFER_S = 8;
 export const DEFAULT_MAX_RECORDING_S = 300;
 /** Bound for asking ffmpeg what it can encode (ms); once per binary. */
 export const FFMPEG_PROBE_TIMEOUT_MS = 5_000;
+/** Fragment length hubs select (ms); the recording's keyframe interval must be near it for the camera's video to be copied. */
+export const HKSV_FRAGMENT_MS = 4_000;
+/** A camera keyframe interval this far from the hub's (fraction) still copies: fragments stay within 10 % of their length. */
+export const HKSV_KEYFRAME_TOLERANCE = 0.1;
+/** Hubs give up after about 5 s without data: a clip whose next fragment is not ready within this is ended (ms). */
+export const HKSV_PACKET_TIMEOUT_MS = 4_500;
+/** Copying the camera's stream needs its bitrate at or below this (kbps): hubs struggle above about 2 Mbps. */
+export const HKSV_COPY_MAX_KBPS = 2_200;
+/** The prebuffer keeps this much more than asked (ms), so a keyframe at least the prebuffer old is always there. */
+export const HKSV_PREBUFFER_MARGIN_MS = 1_000;

@@ -1,6 +1,7 @@
 // What HomeKit is told the camera can stream: sizes from the camera's own profiles (never upscaled), H.264 profiles and
 // levels, and the live audio codec this ffmpeg can make.
-import type { CameraStreamingOptions, HAP } from 'homebridge';
+import type { CameraRecordingOptions, CameraStreamingOptions, HAP } from 'homebridge';
+import { HKSV_FRAGMENT_MS } from '../settings';
 
 // Sizes the Home app asks for (iPhone, iPad, Mac, Apple TV, Apple Watch at 320x240), largest first, at 30 fps; iOS
 // picks one and may ask for a lower frame rate.
@@ -29,6 +30,29 @@ export function streamingOptions(hap: HAP, maxWidth: number, maxHeight: number, 
       codecs: [audio === 'opus'
         ? { type: hap.AudioStreamingCodecType.OPUS, samplerate: [hap.AudioStreamingSamplerate.KHZ_16, hap.AudioStreamingSamplerate.KHZ_24] }
         : { type: hap.AudioStreamingCodecType.AAC_ELD, samplerate: hap.AudioStreamingSamplerate.KHZ_16 }],
+    },
+  };
+}
+
+/** What the hub may select for HKSV: fMP4 of 4 s fragments, the camera's sizes (never upscaled), AAC-LC 32 kHz mono (what hubs
+ *  take from every anchor), the prebuffer the user chose. */
+export function recordingOptions(hap: HAP, maxWidth: number, maxHeight: number, prebufferSeconds: number): CameraRecordingOptions {
+  const sizes = resolutionsFor(maxWidth, maxHeight).filter(([w]) => w >= 640);
+  return {
+    prebufferLength: prebufferSeconds * 1000,
+    mediaContainerConfiguration: { type: hap.MediaContainerType.FRAGMENTED_MP4, fragmentLength: HKSV_FRAGMENT_MS },
+    video: {
+      type: hap.VideoCodecType.H264,
+      parameters: {
+        profiles: [hap.H264Profile.BASELINE, hap.H264Profile.MAIN, hap.H264Profile.HIGH],
+        levels: [hap.H264Level.LEVEL3_1, hap.H264Level.LEVEL3_2, hap.H264Level.LEVEL4_0],
+      },
+      // Hubs record at 1080p or 720p at 15, 24 or 30 fps; the camera's own rate is copied.
+      resolutions: (sizes.length ? sizes : resolutionsFor(maxWidth, maxHeight)).flatMap(([w, h]) => [[w, h, 15], [w, h, 24], [w, h, 30]]),
+    },
+    audio: {
+      codecs: [{ type: hap.AudioRecordingCodecType.AAC_LC, samplerate: hap.AudioRecordingSamplerate.KHZ_32, audioChannels: 1,
+        bitrateMode: hap.AudioBitrate.VARIABLE }],
     },
   };
 }

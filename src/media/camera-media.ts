@@ -1,8 +1,8 @@
 // One camera's video in HomeKit: reads its ONVIF profiles, makes a media source per profile used (main, and sub for
 // small viewers), and wires live view and snapshots (and recording) into HAP's CameraController.
-import type { CameraController, HAP, PlatformAccessory } from 'homebridge';
+import type { CameraController, HAP, PlatformAccessory, Service } from 'homebridge';
 import type { CameraConfig } from '../config';
-import { streamingOptions } from '../homekit/camera-controller';
+import { recordingOptions, streamingOptions } from '../homekit/camera-controller';
 import type { OnvifDevice } from '../onvif/device';
 import { SoapError } from '../onvif/soap';
 import type { MediaProfile } from '../onvif/profiles';
@@ -10,6 +10,7 @@ import type { CameraLog } from '../util/log';
 import { registerSecret } from '../util/redact';
 import { encodersOf } from './ffmpeg-caps';
 import { CameraStream, LiveStreams } from './live';
+import { Recording } from './recording';
 import { Snapshots } from './snapshot';
 import { MediaSource, SourceOptions } from './source';
 
@@ -51,7 +52,7 @@ export class CameraMedia {
   readonly live: LiveStreams;
   readonly snapshots: Snapshots;
 
-  private constructor(streams: CameraStream[], live: LiveStreams, snapshots: Snapshots, readonly controller: CameraController) {
+  private constructor(streams: CameraStream[], live: LiveStreams, snapshots: Snapshots, readonly recording: Recording | undefined) {
     this.streams = streams;
     this.live = live;
     this.snapshots = snapshots;
@@ -101,21 +102,47 @@ export class CameraMedia {
       forceStop: (id) => ref.controller?.forceStopStreamingSession(id),
       snapshot: (w, h) => snapshots.snapshot(w, h),
     });
-    const widest = main.profile;
-    const controller = new hap.CameraController({
-      cameraStreamCount: config.maxStreams,
-      delegate: live,
-      streamingOptions: streamingOptions(hap, widest.width, widest.height, audioCodec),
-    });
-    ref.controller = controller;
-    return new CameraMedia(streams, live, snapshots, controller);
+    const recording = config.recording ? new Recording({
+      hap, log, ffmpegPath, encoder, streams, audio: config.audio, maxRecordingSeconds: config.maxRecordingSeconds,
+      recordingAudioActive: () => Boolean(ref.controller?.recordingManagement?.recordingManagementService
+        .getCharacteristic(hap.Characteristic.RecordingAudioActive).value),
+    }) : undefined;
+    const media = new CameraMedia(streams, live, snapshots, recording);
+    media.build = (motion) => {
+      const widest = main.profile;
+      const controller = new hap.CameraController({
+        cameraStreamCount: config.maxStreams,
+        delegate: live,
+        streamingOptions: streamingOptions(hap, widest.width, widest.height, audioCodec),
+        recording: recording && { options: recordingOptions(hap, widest.width, widest.height, config.prebufferSeconds), delegate: recording },
+        // HKSV records on this sensor: the camera's own motion sensor (a doorbell ring sets it too).
+        sensors: recording && motion ? { motion } : undefined,
+      });
+      ref.controller = controller;
+      return controller;
+    };
+    return media;
   }
 
-  publish(accessory: PlatformAccessory): void {
-    accessory.configureController(this.controller);
+  private build?: (motion: Service | undefined) => CameraController;
+
+  /** Adds the camera to its accessory; `motion` is the sensor HKSV records on. Camera on/off in Home is followed. */
+  publish(accessory: PlatformAccessory, motion: Service | undefined, hap: HAP): void {
+    const controller = this.build?.(motion);
+    if (!controller) {
+      return;
+    }
+    accessory.configureController(controller);
+    const cameraActive = controller.recordingManagement?.operatingModeService.getCharacteristic(hap.Characteristic.HomeKitCameraActive);
+    if (cameraActive && this.recording) {
+      const recording = this.recording;
+      recording.setCameraActive(Boolean(cameraActive.value ?? true));
+      cameraActive.on('change', (change: { newValue: unknown }) => recording.setCameraActive(Boolean(change.newValue)));
+    }
   }
 
   async stop(): Promise<void> {
+    this.recording?.stop();
     await this.live.stopAll();
     await this.snapshots.close();
     await Promise.all(this.streams.map((s) => s.source.stop()));

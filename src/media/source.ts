@@ -30,6 +30,8 @@ export interface StreamFacts {
   levelIdc?: number;
   /** Measured between the last keyframes (ms). */
   keyframeIntervalMs?: number;
+  /** Measured over the last whole GOP, container overhead included (kbps). */
+  bitrateKbps?: number;
   /** Audio as carried to consumers (after any conversion at the source): aac, or undefined for none. */
   audio?: string;
   audioSampleRateHz?: number;
@@ -363,6 +365,7 @@ export class MediaSource extends EventEmitter {
     const last = this.gops.at(-1);
     if (last?.pts !== undefined && info.pts !== undefined && info.pts > last.pts) {
       this.streamFacts.keyframeIntervalMs = Math.round((info.pts - last.pts) / 90);
+      this.streamFacts.bitrateKbps = Math.round(last.bytes * 8 / this.streamFacts.keyframeIntervalMs);
     }
     this.gops.push({ at: Date.now(), pts: info.pts, packets: [], bytes: 0 });
     if (this.gops.length === 1) {

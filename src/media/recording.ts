@@ -1,0 +1,334 @@
+// HomeKit Secure Video for one camera: while the hub has recording on, a prebuffer is kept in the camera's media
+// source; when the hub asks (on motion), one ffmpeg turns the source, from a keyframe the prebuffer's length back, into
+// fragmented MP4, copying the camera's H.264 whenever it meets the hub's configuration, and the fragments go to the hub.
+import type { CameraRecordingConfiguration, CameraRecordingDelegate, HAP, RecordingPacket } from 'homebridge';
+import {
+  HKSV_COPY_MAX_KBPS, HKSV_KEYFRAME_TOLERANCE, HKSV_PACKET_TIMEOUT_MS, HKSV_PREBUFFER_MARGIN_MS,
+} from '../settings';
+import { FfmpegExit, FfmpegProcess } from './ffmpeg';
+import type { SessionLog } from './live-session';
+import type { CameraStream } from './live';
+import { Mp4Fragmenter, Mp4Packet } from './mp4';
+import type { StreamFacts } from './source';
+
+export interface RecordingOptions {
+  hap: HAP;
+  log: SessionLog;
+  ffmpegPath: string;
+  encoder: string;
+  /** Largest first, as for live view. */
+  streams: CameraStream[];
+  /** Camera audio wanted at all (the config's "audio"). */
+  audio: boolean;
+  maxRecordingSeconds: number;
+  /** HomeKit's "Record audio" switch for this camera, read when a clip starts. */
+  recordingAudioActive: () => boolean;
+}
+
+/** What each HDS close reason means for the user, in a sentence (HAP-NodeJS HDSProtocolSpecificErrorReason 0–9). */
+export const CLOSE_REASONS: Record<number, string> = {
+  0: 'the hub finished the clip normally',
+  1: 'the hub did not allow the recording (the camera is off in Home, or recording is off for the current mode)',
+  2: 'the hub was busy with other recordings; this clip was dropped',
+  3: 'the hub cancelled the recording',
+  4: 'the hub found the recording unsupported; check that the camera sends H.264 (Main/High) and remove and re-add it to the hub if it persists',
+  5: 'the recording failed unexpectedly on the hub; if this repeats, restart the home hub',
+  6: 'the hub timed out waiting for video: the camera or this server was too slow (check the camera\'s network and this server\'s CPU)',
+  7: 'the hub could not use the video it received (bad data); check that the camera\'s keyframe interval is 4 s and its stream is H.264',
+  8: 'the hub saw a protocol error on the data stream; if this repeats, restart Homebridge and the home hub',
+  9: 'the hub rejected the recording configuration; turn recording off and on in the Home app',
+};
+
+// SPS profile_idc for HomeKit's H264Profile values (0 Baseline, 1 Main, 2 High) and level_idc for H264Level (3.1, 3.2, 4.0).
+const PROFILE_IDC = [66, 77, 100];
+const LEVEL_IDC = [31, 32, 40];
+const X264_PROFILES = ['baseline', 'main', 'high'];
+const X264_LEVELS = ['3.1', '3.2', '4.0'];
+// AudioRecordingSamplerate enum → Hz.
+const SAMPLE_RATES_HZ = [8000, 16000, 24000, 32000, 44100, 48000];
+
+export interface RecordingPlan {
+  stream: CameraStream;
+  copyVideo: boolean;
+  /** Why the video is transcoded: which camera setting stops copying. */
+  videoReason?: string;
+  audio: 'copy' | 'transcode' | 'silent' | 'none';
+}
+
+/** Which stream and how: the stream of the selected size when the camera has one, else the largest. */
+export function planRecording(config: CameraRecordingConfiguration, streams: CameraStream[], facts: (s: CameraStream) => StreamFacts,
+  audioWanted: boolean): RecordingPlan {
+  const [width, height] = config.videoCodec.resolution;
+  const stream = streams.find((s) => s.profile.width === width && s.profile.height === height) ?? streams[0];
+  const f = facts(stream);
+  const p = config.videoCodec.parameters;
+  const kbps = stream.profile.bitrateKbps ?? f.bitrateKbps;
+  const fps = f.fps ?? stream.profile.fps;
+  // Measured once two keyframes have arrived; until then what ONVIF says (GovLength frames at the frame rate).
+  const gopMs = f.keyframeIntervalMs ?? (stream.profile.govLength && fps ? stream.profile.govLength / fps * 1000 : undefined);
+  let videoReason: string | undefined;
+  if (f.codec !== 'h264') {
+    videoReason = `the camera sends ${f.codec?.toUpperCase() ?? 'an unknown codec'}; set its stream to H.264`;
+  } else if (f.width !== width || f.height !== height) {
+    videoReason = `the hub asked for ${width}x${height} and the camera's stream is ${f.width}x${f.height}`;
+  } else if (f.profileIdc !== undefined && !PROFILE_IDC.slice(0, p.profile + 1).includes(f.profileIdc)) {
+    videoReason = `the camera's H.264 profile (${f.profileIdc}) is above the hub's ${X264_PROFILES[p.profile]}; set the camera to ${X264_PROFILES[p.profile]}`;
+  } else if (f.levelIdc !== undefined && f.levelIdc > (LEVEL_IDC[p.level] ?? 40)) {
+    videoReason = `the camera's H.264 level ${f.levelIdc / 10} is above the hub's ${X264_LEVELS[p.level]}`;
+  } else if (gopMs === undefined || Math.abs(gopMs - p.iFrameInterval) > p.iFrameInterval * HKSV_KEYFRAME_TOLERANCE) {
+    videoReason = `the camera's keyframe interval is ${gopMs === undefined ? 'unknown' : `${(gopMs / 1000).toFixed(1)} s`}, ` +
+      `the hub needs ${p.iFrameInterval / 1000} s; set the camera's I-frame interval (GOP) to ${fps ? `${Math.round(fps * p.iFrameInterval / 1000)} frames` : `${p.iFrameInterval / 1000} s`}`;
+  } else if (kbps !== undefined && kbps > HKSV_COPY_MAX_KBPS) {
+    videoReason = `the camera's bitrate (${kbps} kbps) is above ${HKSV_COPY_MAX_KBPS} kbps; lower it to 2048 kbps in the camera`;
+  }
+  let audio: RecordingPlan['audio'] = 'none';
+  if (audioWanted) {
+    const rate = SAMPLE_RATES_HZ[config.audioCodec.samplerate];
+    audio = !f.audio ? 'silent' : f.audio === 'aac' && f.audioSampleRateHz === rate ? 'copy' : 'transcode';
+  }
+  return { stream, copyVideo: videoReason === undefined, videoReason, audio };
+}
+
+/** ffmpeg arguments for a clip: MPEG-TS from the source on stdin, fragmented MP4 with one fragment per keyframe on stdout. */
+export function recordingArgs(plan: RecordingPlan, config: CameraRecordingConfiguration, encoder: string): string[] {
+  const v = config.videoCodec;
+  const [width, height, fps] = v.resolution;
+  const intervalS = v.parameters.iFrameInterval / 1000;
+  const rate = SAMPLE_RATES_HZ[config.audioCodec.samplerate];
+  const args = [
+    '-hide_banner', '-nostats', '-loglevel', 'warning',
+    '-probesize', '262144', '-analyzeduration', '500000', '-f', 'mpegts', '-i', 'pipe:0',
+  ];
+  if (plan.audio === 'silent') {
+    args.push('-f', 'lavfi', '-i', `anullsrc=channel_layout=mono:sample_rate=${rate}`);
+  }
+  args.push('-map', '0:v:0');
+  if (plan.copyVideo) {
+    args.push('-c:v', 'copy');
+  } else {
+    args.push('-c:v', encoder, ...(encoder === 'libx264' ? ['-preset', 'veryfast'] : []),
+      '-pix_fmt', 'yuv420p', '-profile:v', X264_PROFILES[v.parameters.profile] ?? 'main', '-level:v', X264_LEVELS[v.parameters.level] ?? '4.0',
+      '-vf', `scale=${width}:${height}:force_original_aspect_ratio=decrease:force_divisible_by=2`, '-r', String(fps),
+      '-b:v', `${v.parameters.bitRate}k`, '-maxrate', `${v.parameters.bitRate}k`, '-bufsize', `${v.parameters.bitRate * 2}k`,
+      '-g', String(Math.round(fps * intervalS)), '-force_key_frames', `expr:gte(t,n_forced*${intervalS})`, '-bf', '0');
+  }
+  if (plan.audio === 'copy') {
+    args.push('-map', '0:a:0', '-c:a', 'copy');
+  } else if (plan.audio !== 'none') {
+    args.push('-map', plan.audio === 'silent' ? '1:a:0' : '0:a:0', '-c:a', 'aac', '-profile:a', 'aac_low',
+      '-ar', String(rate), '-ac', String(config.audioCodec.audioChannels || 1), '-b:a', `${config.audioCodec.bitrate || 64}k`);
+  }
+  args.push('-f', 'mp4', '-movflags', 'frag_keyframe+empty_moov+default_base_moof+skip_sidx+skip_trailer', '-flush_packets', '1', 'pipe:1');
+  return args;
+}
+
+/** Waits for the next fragment, the clip's end, or the hub's patience running out. */
+class PacketQueue {
+  private readonly packets: Mp4Packet[] = [];
+  private wake?: () => void;
+  private failure?: Error;
+
+  put(p: Mp4Packet): void {
+    this.packets.push(p);
+    this.wake?.();
+  }
+
+  fail(err: Error): void {
+    this.failure ??= err;
+    this.wake?.();
+  }
+
+  /** The next packet; undefined when `signal` ended the clip; throws on failure or after `timeoutMs` without one. */
+  async next(timeoutMs: number, signal: AbortSignal): Promise<Mp4Packet | undefined> {
+    if (!this.packets.length && !this.failure && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          this.wake = undefined;
+          resolve();
+        };
+        const timer = setTimeout(done, timeoutMs);
+        signal.addEventListener('abort', done, { once: true });
+        this.wake = done;
+      });
+    }
+    if (signal.aborted) {
+      return undefined;
+    }
+    const p = this.packets.shift();
+    if (p) {
+      return p;
+    }
+    throw this.failure ?? new Error(`the camera sent no video for ${timeoutMs / 1000} s`);
+  }
+}
+
+export class Recording implements CameraRecordingDelegate {
+  private configuration?: CameraRecordingConfiguration;
+  private recordingActive = false;
+  private cameraActive = true;
+  private releasePrebuffer?: () => void;
+  private prebufferStream?: CameraStream;
+  private readonly clips = new Map<number, AbortController>();
+  private lastPlanLine = '';
+
+  constructor(private readonly options: RecordingOptions) {}
+
+  updateRecordingActive(active: boolean): void {
+    this.recordingActive = active;
+    this.options.log.info(active ? 'recording on: the hub records clips on motion' : 'recording off: prebuffer stopped');
+    this.refreshPrebuffer();
+  }
+
+  updateRecordingConfiguration(configuration: CameraRecordingConfiguration | undefined): void {
+    this.configuration = configuration;
+    if (configuration) {
+      const [w, h, fps] = configuration.videoCodec.resolution;
+      this.options.log.debug(`recording configuration: ${w}x${h} ${fps} fps, ${configuration.videoCodec.parameters.bitRate} kbps, ` +
+        `keyframes every ${configuration.videoCodec.parameters.iFrameInterval} ms, prebuffer ${configuration.prebufferLength} ms, ` +
+        `fragments ${configuration.mediaContainerConfiguration.fragmentLength} ms`);
+    }
+    this.refreshPrebuffer();
+  }
+
+  /** HomeKit's camera on/off (Operating Mode): off frees the prebuffer; HAP itself refuses streams and recordings then. */
+  setCameraActive(active: boolean): void {
+    if (active !== this.cameraActive) {
+      this.cameraActive = active;
+      this.options.log.info(active ? 'camera turned on in Home' : 'camera turned off in Home: no live view, recording or prebuffer');
+      this.refreshPrebuffer();
+    }
+  }
+
+  /** Ends every clip and the prebuffer (the camera is going away). */
+  stop(): void {
+    this.clips.forEach((c) => c.abort());
+    this.releasePrebuffer?.();
+    this.releasePrebuffer = undefined;
+  }
+
+  async *handleRecordingStreamRequest(streamId: number, signal?: AbortSignal): AsyncGenerator<RecordingPacket> {
+    const { hap, log } = this.options;
+    const config = this.configuration;
+    if (!config) {
+      throw new hap.HDSProtocolError(hap.HDSProtocolSpecificErrorReason.INVALID_CONFIGURATION);
+    }
+    const abort = new AbortController();
+    signal?.addEventListener('abort', () => abort.abort(), { once: true });
+    this.clips.set(streamId, abort);
+    let ffmpeg: FfmpegProcess | undefined;
+    let detach: (() => void) | undefined;
+    try {
+      const audioWanted = this.options.audio && this.options.recordingAudioActive();
+      const stream = this.streamFor(config);
+      const facts = await stream.source.facts(abort.signal);
+      const plan = planRecording(config, this.options.streams, (s) => (s === stream ? facts : {}), audioWanted);
+      this.explain(plan);
+      const queue = new PacketQueue();
+      const fragmenter = new Mp4Fragmenter();
+      ffmpeg = new FfmpegProcess(this.options.ffmpegPath, recordingArgs(plan, config, this.options.encoder), log, `recording ${streamId}`,
+        abort.signal);
+      ffmpeg.process.stdout?.on('data', (chunk: Buffer) => {
+        try {
+          fragmenter.push(chunk).forEach((p) => queue.put(p));
+        } catch (err) {
+          queue.fail(err as Error);
+        }
+      });
+      ffmpeg.once('exit', (exit: FfmpegExit) => queue.fail(new Error(`the video process ended (${exit.tail.slice(-1)[0] ?? `exit ${exit.code}`})`)));
+      if (ffmpeg.process.stdin) {
+        const attachment = plan.stream.source.attach(ffmpeg.process.stdin, {
+          backMs: config.prebufferLength,
+          onEnd: (reason) => queue.fail(new Error(`the camera's stream ended: ${reason}`)),
+        });
+        detach = () => attachment.detach();
+      }
+      const started = Date.now();
+      const capMs = this.options.maxRecordingSeconds * 1000;
+      log.debug(`recording clip ${streamId} started`);
+      // The init segment and the prebuffered fragments come at once; then one fragment per keyframe interval.
+      for (;;) {
+        const packet = await queue.next(HKSV_PACKET_TIMEOUT_MS, abort.signal);
+        if (!packet) {
+          return; // the hub closed the clip
+        }
+        const isLast = packet.kind === 'fragment' && Date.now() - started >= capMs;
+        yield { data: packet.data, isLast };
+        if (isLast) {
+          log.info(`recording: clip ended after ${this.options.maxRecordingSeconds} s ("maxRecordingSeconds")`);
+          return;
+        }
+      }
+    } catch (err) {
+      if (abort.signal.aborted) {
+        return;
+      }
+      log.warn(`recording: clip ended early: ${(err as Error).message}`);
+      throw new hap.HDSProtocolError(hap.HDSProtocolSpecificErrorReason.UNEXPECTED_FAILURE);
+    } finally {
+      this.clips.delete(streamId);
+      detach?.();
+      await ffmpeg?.stop();
+    }
+  }
+
+  acknowledgeStream(streamId: number): void {
+    this.options.log.debug(`recording clip ${streamId} acknowledged by the hub`);
+    this.clips.get(streamId)?.abort();
+  }
+
+  closeRecordingStream(streamId: number, reason: number | undefined): void {
+    const sentence = reason === undefined ? 'the hub closed the connection' : CLOSE_REASONS[reason] ?? `the hub ended it (reason ${reason})`;
+    if (reason === undefined || reason === 0) {
+      this.options.log.debug(`recording clip ${streamId} ended: ${sentence}`);
+    } else {
+      this.options.log.warn(`recording clip ended: ${sentence} (HomeKit reason ${reason})`);
+    }
+    this.clips.get(streamId)?.abort();
+  }
+
+  /** The stream a clip of this configuration reads: of the selected size when the camera has one. */
+  private streamFor(config: CameraRecordingConfiguration): CameraStream {
+    const [w, h] = config.videoCodec.resolution;
+    return this.options.streams.find((s) => s.profile.width === w && s.profile.height === h) ?? this.options.streams[0];
+  }
+
+  /** Keeps the prebuffer exactly while it can be used: recording on, camera on, a configuration chosen. */
+  private refreshPrebuffer(): void {
+    const config = this.configuration;
+    const want = this.recordingActive && this.cameraActive && config !== undefined;
+    const stream = config && this.streamFor(config);
+    if (want && this.releasePrebuffer && stream === this.prebufferStream) {
+      return;
+    }
+    this.releasePrebuffer?.();
+    this.releasePrebuffer = undefined;
+    if (want && stream) {
+      this.prebufferStream = stream;
+      this.releasePrebuffer = stream.source.hold(config.prebufferLength + HKSV_PREBUFFER_MARGIN_MS);
+      void this.explainAhead(config, stream);
+    }
+  }
+
+  /** Says at once (not at the first motion) whether clips will copy or transcode, and why. */
+  private async explainAhead(config: CameraRecordingConfiguration, stream: CameraStream): Promise<void> {
+    try {
+      const facts = await stream.source.facts();
+      this.explain(planRecording(config, this.options.streams, (s) => (s === stream ? facts : {}),
+        this.options.audio && this.options.recordingAudioActive()));
+    } catch (err) {
+      this.options.log.warn(`recording: no video from the camera yet (${(err as Error).message}); clips will fail until it sends video`);
+    }
+  }
+
+  private explain(plan: RecordingPlan): void {
+    const line = plan.copyVideo
+      ? `recording: copying the camera's ${plan.stream.name} stream as it is (no transcoding), audio ${plan.audio}`
+      : `recording: transcoding with ${this.options.encoder} because ${plan.videoReason}; audio ${plan.audio}`;
+    if (line !== this.lastPlanLine) {
+      this.lastPlanLine = line;
+      this.options.log.info(line);
+    }
+  }
+}
