@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { chooseStream, copyBlocker } from '../../src/media/live';
+import type { CameraStream } from '../../src/media/live';
+import { sessionArgs } from '../../src/media/live-session';
+import type { MediaSource } from '../../src/media/source';
+
+const stream = (name: string, width: number, height: number): CameraStream => ({
+  name, source: {} as MediaSource, profile: { token: name, name, encoding: 'H264', width, height, isH265: false },
+});
+
+describe('live view choices', () => {
+  const streams = [stream('main', 1920, 1080), stream('sub', 640, 360)];
+
+  it('picks the smallest stream at least as wide as asked, else the widest', () => {
+    assert.equal(chooseStream(streams, 1920).name, 'main');
+    assert.equal(chooseStream(streams, 1280).name, 'main');
+    assert.equal(chooseStream(streams, 640).name, 'sub');
+    assert.equal(chooseStream(streams, 320).name, 'sub');
+    assert.equal(chooseStream(streams, 2560).name, 'main');
+  });
+
+  it('copies H.264 Baseline/Main/High and says why anything else is transcoded', () => {
+    assert.equal(copyBlocker({ codec: 'h264', profileIdc: 100 }), undefined);
+    assert.match(copyBlocker({ codec: 'hevc' }) ?? '', /sends HEVC, HomeKit shows H\.264 only/);
+    assert.match(copyBlocker({ codec: 'h264', profileIdc: 244 }) ?? '', /not Baseline, Main or High/);
+  });
+
+  it('builds SRTP arguments as an array, with keys only in the srtp parameters', () => {
+    const key = Buffer.alloc(30, 7);
+    const args = sessionArgs({
+      source: {} as MediaSource, profileName: 'main', copy: true, facts: {}, encoder: 'libx264',
+      video: { width: 1280, height: 720, fps: 30, max_bit_rate: 299, profile: 1, level: 2, pt: 99, ssrc: 1234, mtu: 1378 },
+      audio: { codec: 'opus', pt: 110, ssrc: 99, sample_rate: 24, bit_rate: 24, packet_time: 20 },
+    }, { address: '127.0.0.1', ipv6: false, videoPort: 5000, videoKey: key, audioPort: 5002, audioKey: key });
+    assert.deepEqual(args.slice(args.indexOf('-c:v'), args.indexOf('-c:v') + 2), ['-c:v', 'copy']);
+    assert.ok(args.includes('srtp://127.0.0.1:5000?rtcpport=5000&pkt_size=1378'));
+    assert.ok(args.includes('srtp://127.0.0.1:5002?rtcpport=5002&pkt_size=188'));
+    assert.ok(args.includes('libopus'));
+    assert.equal(args.filter((a) => a === key.toString('base64')).length, 2);
+  });
+});

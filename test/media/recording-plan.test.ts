@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import type { CameraRecordingConfiguration } from 'homebridge';
+import type { CameraStream } from '../../src/media/live';
+import { CLOSE_REASONS, planRecording, recordingArgs } from '../../src/media/recording';
+import type { MediaSource, StreamFacts } from '../../src/media/source';
+
+const config = (over: Partial<CameraRecordingConfiguration['videoCodec']['parameters']> = {}, resolution: [number, number, number] = [1920, 1080, 15]): CameraRecordingConfiguration => ({
+  prebufferLength: 4000, eventTriggerTypes: [1], mediaContainerConfiguration: { type: 0, fragmentLength: 4000 },
+  videoCodec: { type: 0, parameters: { profile: 1, level: 2, bitRate: 2000, iFrameInterval: 4000, ...over }, resolution },
+  audioCodec: { type: 0, audioChannels: 1, samplerate: 3, bitrate: 64 },
+} as CameraRecordingConfiguration);
+
+const stream = (width: number, height: number, bitrateKbps = 2000): CameraStream => ({
+  name: width > 1000 ? 'main' : 'sub', source: {} as MediaSource,
+  profile: { token: 't', name: 'n', encoding: 'H264', width, height, fps: 15, govLength: 60, bitrateKbps, isH265: false },
+});
+const good: StreamFacts = { codec: 'h264', width: 1920, height: 1080, fps: 15, profileIdc: 77, levelIdc: 40, keyframeIntervalMs: 4000, audio: 'aac', audioSampleRateHz: 16000 };
+
+describe('recording plan', () => {
+  const streams = [stream(1920, 1080), stream(640, 360)];
+
+  it('copies a camera stream that meets the hub configuration, and transcodes 16 kHz audio to the hub\'s 32 kHz', () => {
+    const plan = planRecording(config(), streams, () => good, true);
+    assert.equal(plan.copyVideo, true);
+    assert.equal(plan.stream.name, 'main');
+    assert.equal(plan.audio, 'transcode');
+    const args = recordingArgs(plan, config(), 'libx264');
+    assert.deepEqual(args.slice(args.indexOf('-c:v'), args.indexOf('-c:v') + 2), ['-c:v', 'copy']);
+    assert.ok(args.includes('frag_keyframe+empty_moov+default_base_moof+skip_sidx+skip_trailer'));
+    assert.equal(args.at(-1), 'pipe:1');
+  });
+
+  it('copies 32 kHz AAC as it is, sends a silent track for a camera without audio, none when audio is off', () => {
+    assert.equal(planRecording(config(), streams, () => ({ ...good, audioSampleRateHz: 32000 }), true).audio, 'copy');
+    const silent = planRecording(config(), streams, () => ({ ...good, audio: undefined }), true);
+    assert.equal(silent.audio, 'silent');
+    assert.ok(recordingArgs(silent, config(), 'libx264').includes('anullsrc=channel_layout=mono:sample_rate=32000'));
+    assert.equal(planRecording(config(), streams, () => good, false).audio, 'none');
+  });
+
+  const blockers: [string, StreamFacts, CameraStream[], RegExp][] = [
+    ['H.265', { ...good, codec: 'hevc' }, streams, /sends HEVC; set its stream to H\.264/],
+    ['a 2 s GOP', { ...good, keyframeIntervalMs: 2000 }, streams, /keyframe interval is 2\.0 s, the hub needs 4 s; set the camera's I-frame interval \(GOP\) to 60 frames/],
+    ['level 4.1', { ...good, levelIdc: 41 }, streams, /level 4\.1 is above the hub's 4\.0/],
+    ['High profile when the hub chose Main', { ...good, profileIdc: 100 }, streams, /profile \(100\) is above the hub's main/],
+    ['4 Mbps', good, [stream(1920, 1080, 4096)], /bitrate \(4096 kbps\) is above 2200 kbps/],
+  ];
+  for (const [what, facts, list, reason] of blockers) {
+    it(`transcodes ${what} and says which camera setting stops copying`, () => {
+      const plan = planRecording(config(), list, () => facts, true);
+      assert.equal(plan.copyVideo, false);
+      assert.match(plan.videoReason ?? '', reason);
+      const args = recordingArgs(plan, config(), 'libx264');
+      assert.ok(args.includes('expr:gte(t,n_forced*4)'), 'keyframes every 4 s');
+      assert.deepEqual(args.slice(args.indexOf('-b:v'), args.indexOf('-b:v') + 2), ['-b:v', '2000k']);
+    });
+  }
+
+  it('uses the stream of the selected size, and transcodes a size the camera has not', () => {
+    assert.equal(planRecording(config({}, [640, 360, 15]), streams, () => ({ ...good, width: 640, height: 360 }), false).stream.name, 'sub');
+    const plan = planRecording(config({}, [1280, 720, 30]), streams, () => good, false);
+    assert.equal(plan.copyVideo, false);
+    assert.match(plan.videoReason ?? '', /asked for 1280x720 and the camera's stream is 1920x1080/);
+  });
+
+  it('says every close reason 0-9 as a sentence', () => {
+    for (let r = 0; r <= 9; r++) {
+      assert.ok(CLOSE_REASONS[r] && CLOSE_REASONS[r].length > 20, `reason ${r}`);
+    }
+  });
+});
