@@ -19,6 +19,8 @@ export interface ProbeArgs {
   password: string;
   /** How long to listen for events; 0 skips the subscription. */
   eventsS: number;
+  /** Read the video streams (needs ffmpeg) to say whether live view and recording copy or transcode them. */
+  video: boolean;
   json: boolean;
 }
 
@@ -46,17 +48,19 @@ export type CliArgs = ProbeArgs | DiscoverArgs | EventsArgs | { command: 'help' 
 export class UsageError extends Error {}
 
 export const USAGE = `Usage:
-  homebridge-courtyard probe --host HOST [--port PORT] --user USER --password PASSWORD [--events SECONDS] [--json]
+  homebridge-courtyard probe --host HOST [--port PORT] --user USER --password PASSWORD [--events SECONDS] [--no-video] [--json]
   homebridge-courtyard discover [--timeout SECONDS] [--user USER --password PASSWORD] [--target ADDRESS:PORT] [--json]
   homebridge-courtyard events [--storage DIR] [--camera NAME] [--limit N] [--json]
   homebridge-courtyard --help
 
 probe     Checks one ONVIF camera the way the plugin will use it: device information, clock offset, every
           media profile (codec, resolution, frame rate, bitrate, keyframe interval, audio), stream and snapshot
-          URIs, one snapshot fetched, then the camera's events for a while, each with the meaning the plugin
-          gives it.
+          URIs, one snapshot fetched, the streams read to say whether live view and HomeKit Secure Video copy
+          them or transcode them (and which camera setting decides), then the camera's events for a while, each
+          with the meaning the plugin gives it.
             --port      ONVIF HTTP port (default ${DEFAULT_ONVIF_PORT})
             --events    seconds to listen for events (default ${DEFAULT_EVENTS_S}, 0 = skip; Ctrl-C ends early)
+            --no-video  skip reading the video streams
 discover  Lists the ONVIF cameras on this network (WS-Discovery) and, given a user and password, whether they work.
             --timeout   seconds to wait for answers (default ${DEFAULT_DISCOVER_TIMEOUT_S})
             --target    send the probe to this address instead of the multicast group
@@ -89,7 +93,7 @@ function readFlags(command: Command, argv: string[]): Flags {
       throw new UsageError(`unexpected argument "${arg}"`);
     }
     const name = ALIASES[m[1]] ?? m[1];
-    if (name === 'json' || name === 'help') {
+    if (name === 'json' || name === 'help' || (name === 'no-video' && command === 'probe')) {
       if (m[2] !== undefined) {
         throw new UsageError(`--${name} takes no value`);
       }
@@ -154,6 +158,7 @@ function parseProbe(flags: Flags, env: NodeJS.ProcessEnv): ProbeArgs {
     username,
     password: pw,
     eventsS: number(flags, 'events', 0, MAX_EVENTS_S, DEFAULT_EVENTS_S, false),
+    video: !flags.has('no-video'),
     json: flags.has('json'),
   };
 }

@@ -11,6 +11,7 @@ import type { ProbeArgs } from './args';
 import { jpegSize } from '../util/jpeg';
 import { EXIT_AUTH, EXIT_FAILED, EXIT_OK, Output, isAuthError, jsonText, messageOf, redacting } from './output';
 import { EventsReport, listenForEvents } from './probe-events';
+import { probeVideo, VideoReport } from './probe-video';
 
 /** One snapshot, challenge included: cameras encode a JPEG in well under a second; 10 s only stops a hung one. */
 export const SNAPSHOT_TIMEOUT_MS = 10_000;
@@ -46,6 +47,8 @@ export interface ProbeReport {
   profiles?: ProfileReport[];
   snapshot?: SnapshotReport;
   events?: EventsReport;
+  /** How live view and recording would treat each stream the plugin reads: copy, or transcode and why. */
+  video?: VideoReport[];
   /** Non-fatal failures (one snapshot, one URI, the events); any of them makes the exit code non-zero. */
   problems: string[];
   error?: { kind: string; message: string };
@@ -147,6 +150,11 @@ export async function runProbe(args: ProbeArgs, output: Output, signal?: AbortSi
   }
 
   report.snapshot = await snapshot(report.profiles, args, print, problem, signal);
+
+  if (args.video && !signal?.aborted) {
+    report.video = await probeVideo(report.profiles, args.username, args.password, print, signal);
+    report.video.filter((v) => v.error).forEach((v) => problem(`video ${v.stream}: ${v.error}`));
+  }
 
   if (args.eventsS > 0 && !signal?.aborted) {
     report.events = await listenForEvents(device, args.eventsS, print, signal);

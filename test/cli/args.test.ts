@@ -4,11 +4,11 @@ import { parseArgs, PASSWORD_ENV, UsageError } from '../../src/cli/args';
 describe('cli args', () => {
   it('parses probe with defaults, --name=value and aliases', () => {
     assert.deepEqual(parseArgs(['probe', '--host', '10.0.0.5', '--user', 'admin', '--password=p w']), {
-      command: 'probe', host: '10.0.0.5', port: 80, username: 'admin', password: 'p w', eventsS: 10, json: false,
+      command: 'probe', host: '10.0.0.5', port: 80, username: 'admin', password: 'p w', eventsS: 10, video: true, json: false,
     });
     assert.deepEqual(parseArgs(['probe', '--host=[fe80::1]', '--port', '8000', '--username', 'u', '--password', 'x',
-      '--events', '0', '--json']), {
-      command: 'probe', host: 'fe80::1', port: 8000, username: 'u', password: 'x', eventsS: 0, json: true,
+      '--events', '0', '--no-video', '--json']), {
+      command: 'probe', host: 'fe80::1', port: 8000, username: 'u', password: 'x', eventsS: 0, video: false, json: true,
     });
   });
 

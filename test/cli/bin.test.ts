@@ -49,7 +49,7 @@ describe('cli bin (dist/cli.js)', function () {
 
   it('probes a camera and exits 0, the password nowhere in the output', async () => {
     const cam = sim.cameras[0];
-    const run = await runBin(['probe', '--host', '127.0.0.1', '--port', String(cam.port), '--user', 'admin', '--password', PASSWORD, '--events', '0']);
+    const run = await runBin(['probe', '--host', '127.0.0.1', '--port', String(cam.port), '--user', 'admin', '--password', PASSWORD, '--events', '0', '--no-video']);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /^Camera +Generic ONVIF Camera at 127\.0\.0\.1:\d+$/m);
     assert.match(run.stdout, /^ {2}profile_main "Main": H264 1920x1080/m);
@@ -60,7 +60,7 @@ describe('cli bin (dist/cli.js)', function () {
 
   it('listens for events, then unsubscribes and exits by itself', async () => {
     const cam = sim.cameras[0];
-    const run = await runBin(['probe', '--host', '127.0.0.1', '--port', String(cam.port), '--user', 'admin', '--password', PASSWORD, '--events', '1']);
+    const run = await runBin(['probe', '--host', '127.0.0.1', '--port', String(cam.port), '--user', 'admin', '--password', PASSWORD, '--events', '1', '--no-video']);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /^Events +subscribed; listening for 1 s/m);
     assert.match(run.stdout, /^\d\d:\d\d:\d\d motion off +tns1:VideoSource\/MotionAlarm \(Source=VideoSource_1\) \[state at subscription\]$/m);
@@ -70,7 +70,7 @@ describe('cli bin (dist/cli.js)', function () {
   it('ends the listening on Ctrl-C (SIGINT), unsubscribes and exits 0', async () => {
     const cam = sim.cameras[0];
     const child = spawn(process.execPath, [BIN, 'probe', '--host', '127.0.0.1', '--port', String(cam.port), '--user', 'admin',
-      '--password', PASSWORD, '--events', '600'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      '--password', PASSWORD, '--events', '600', '--no-video'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const bound = setTimeout(() => child.kill('SIGKILL'), RUN_BOUND_MS);
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -88,7 +88,7 @@ describe('cli bin (dist/cli.js)', function () {
 
   it('takes the password from the environment', async () => {
     const cam = sim.cameras[0];
-    const run = await runBin(['probe', '--host', '127.0.0.1', '--port', String(cam.port), '--user', 'admin', '--events', '0', '--json'],
+    const run = await runBin(['probe', '--host', '127.0.0.1', '--port', String(cam.port), '--user', 'admin', '--events', '0', '--no-video', '--json'],
       { [PASSWORD_ENV]: PASSWORD });
     assert.equal(run.code, 0, run.stderr);
     assert.equal((JSON.parse(run.stdout) as { device: { serial: string } }).device.serial, cam.info.serial);

@@ -26,7 +26,7 @@ describe('cli probe against the simulator', function () {
 
   const argsFor = (i: number, extra: Partial<ProbeArgs> = {}): ProbeArgs => ({
     command: 'probe', host: '127.0.0.1', port: sim.cameras[i].port, username: 'admin', password: PASSWORD,
-    eventsS: 0, json: false, ...extra,
+    eventsS: 0, video: false, json: false, ...extra,
   });
 
   /** Nothing printed needed redacting: the password was never even handed to the output. */

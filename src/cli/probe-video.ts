@@ -1,0 +1,82 @@
+// The video part of `probe`: reads the streams the plugin would read (as it would, through a MediaSource) and says
+// whether live view and HomeKit Secure Video copy the camera's video or transcode it, and which camera setting decides.
+import type { CameraRecordingConfiguration } from 'homebridge';
+import { CameraStream, copyBlocker } from '../media/live';
+import { findFfmpeg } from '../media/ffmpeg-path';
+import { planRecording } from '../media/recording';
+import { MediaSource, StreamFacts } from '../media/source';
+import { pickProfiles, withCredentials } from '../media/camera-media';
+import type { ProfileReport } from './probe';
+
+export interface VideoReport {
+  stream: string;
+  facts?: StreamFacts;
+  live?: { copy: boolean; reason?: string };
+  recording?: { copy: boolean; reason?: string };
+  error?: string;
+}
+
+/** What hubs select for a 1080p camera (HAP-NodeJS #976): Main 4.0, 2 Mbps, keyframes every 4 s, AAC-LC 32 kHz. */
+function typicalHubChoice(width: number, height: number, fps: number): CameraRecordingConfiguration {
+  return {
+    prebufferLength: 4000, eventTriggerTypes: [1], mediaContainerConfiguration: { type: 0, fragmentLength: 4000 },
+    videoCodec: { type: 0, parameters: { profile: 1, level: 2, bitRate: 2000, iFrameInterval: 4000 }, resolution: [width, height, fps] },
+    audioCodec: { type: 0, audioChannels: 1, samplerate: 3, bitrate: 64 },
+  } as CameraRecordingConfiguration;
+}
+
+/** Two keyframes are needed to measure the keyframe interval: up to two GOPs of the camera's. */
+const MEASURE_BOUND_MS = 12_000;
+
+export async function probeVideo(profiles: ProfileReport[], username: string, password: string, print: ((t: string) => void) | null,
+  signal?: AbortSignal): Promise<VideoReport[]> {
+  const ffmpeg = findFfmpeg(undefined);
+  if (!ffmpeg.path) {
+    print?.('Video       not checked: no ffmpeg found');
+    return [];
+  }
+  const reports: VideoReport[] = [];
+  for (const { name, profile } of pickProfiles(profiles)) {
+    const uri = profiles.find((p) => p.token === profile.token)?.streamUri;
+    if (!uri) {
+      continue;
+    }
+    const report: VideoReport = { stream: name };
+    reports.push(report);
+    const log = { debug: () => undefined, info: () => undefined, warn: (m: string) => { report.error ??= m; }, error: () => undefined };
+    const source = new MediaSource({ label: name, url: withCredentials(uri, username, password), ffmpegPath: ffmpeg.path, log, audio: 'copy' });
+    const release = source.hold(MEASURE_BOUND_MS * 2);
+    try {
+      const facts = await measured(source, signal);
+      report.facts = facts;
+      const live = copyBlocker(facts);
+      report.live = { copy: !live, reason: live };
+      const stream: CameraStream = { name, profile, source };
+      const plan = planRecording(typicalHubChoice(facts.width ?? profile.width, facts.height ?? profile.height, facts.fps ?? 15),
+        [stream], () => facts, false);
+      report.recording = { copy: plan.copyVideo, reason: plan.videoReason };
+      print?.(`Video       ${name}: ${facts.codec ?? '?'} ${facts.width}x${facts.height} ${facts.fps ?? '?'} fps, keyframe every ` +
+        `${facts.keyframeIntervalMs === undefined ? '?' : `${(facts.keyframeIntervalMs / 1000).toFixed(1)} s`}, ${facts.bitrateKbps ?? '?'} kbps` +
+        `${facts.audio ? `, audio ${facts.audio} ${facts.audioSampleRateHz ?? '?'} Hz` : ', no audio'}`);
+      print?.(`            live view: ${live ? `transcoded: ${live}` : 'copied as the camera sends it'}`);
+      print?.(`            recording: ${plan.copyVideo ? 'copied as the camera sends it (no transcoding)' : `transcoded: ${plan.videoReason}`}`);
+    } catch (err) {
+      report.error = report.error ?? (err as Error).message;
+      print?.(`Video       ${name}: could not read the stream: ${report.error}`);
+    } finally {
+      release();
+      await source.stop();
+    }
+  }
+  return reports;
+}
+
+async function measured(source: MediaSource, signal?: AbortSignal): Promise<StreamFacts> {
+  const end = Date.now() + MEASURE_BOUND_MS;
+  let facts = await source.facts(signal);
+  while (facts.keyframeIntervalMs === undefined && Date.now() < end && !signal?.aborted) {
+    await new Promise((r) => setTimeout(r, 200));
+    facts = await source.facts(signal);
+  }
+  return facts;
+}
