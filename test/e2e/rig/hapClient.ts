@@ -127,6 +127,17 @@ export class HapClient {
     await this.request(this.client.setCharacteristics({ [refKey(ref)]: value }), `PUT /characteristics ${refKey(ref)}`);
   }
 
+  /**
+   * Write one value and return the accessory's own status for it (0 = success): write() ignores a failure reported
+   * inside a 207 Multi-Status reply, which is how a HAP accessory refuses e.g. a stream command.
+   */
+  async writeWithStatus(ref: CharacteristicRef, value: unknown): Promise<{ status: number }> {
+    const reply = await this.request(this.client.setCharacteristics({ [refKey(ref)]: value }), `PUT /characteristics ${refKey(ref)}`);
+    const list = (reply as { characteristics?: { aid: unknown; iid: unknown; status?: unknown }[] }).characteristics ?? [];
+    const entry = list.find((c) => Number(String(c.aid)) === ref.aid && Number(String(c.iid)) === ref.iid);
+    return { status: Number(entry?.status ?? 0) };
+  }
+
   /** Ask for EVENT notifications; they are recorded (see events()) and passed to onEvent listeners. */
   async subscribe(refs: CharacteristicRef[]): Promise<void> {
     await this.request(this.client.subscribeCharacteristics(refs.map(refKey)), 'subscribe');
@@ -166,6 +177,16 @@ export class HapClient {
   /** Sequence number of the latest recorded event: pass to waitForEvent to only accept newer ones. */
   lastEventSeq(): number {
     return this.seq;
+  }
+
+  /** A second client with the same pairing and its own connections (e.g. a home hub next to the test's controller). */
+  fork(options: HapClientOptions = {}): HapClient {
+    return new HapClient(this.target, this.pairingData, { requestTimeoutMs: this.requestTimeoutMs, ...options });
+  }
+
+  /** The hap-controller client underneath, for rig tools that need more of HAP (it is replaced by reconnect()). */
+  get httpClient(): HttpClient {
+    return this.client;
   }
 
   /** Drop the connections and reconnect with the same pairing (needed after the bridge restarted). */
