@@ -134,10 +134,16 @@ export class CameraMedia {
     }
     accessory.configureController(controller);
     const cameraActive = controller.recordingManagement?.operatingModeService.getCharacteristic(hap.Characteristic.HomeKitCameraActive);
-    if (cameraActive && this.recording) {
-      const recording = this.recording;
-      recording.setCameraActive(Boolean(cameraActive.value ?? true));
-      cameraActive.on('change', (change: { newValue: unknown }) => recording.setCameraActive(Boolean(change.newValue)));
+    if (cameraActive) {
+      this.recording?.setCameraActive(Boolean(cameraActive.value ?? true));
+      cameraActive.on('change', (change: { newValue: unknown }) => {
+        const on = Boolean(change.newValue);
+        this.recording?.setCameraActive(on);
+        // HAP refuses new streams of a camera turned off in Home; the ones running end too, as residents would expect.
+        if (!on) {
+          void this.live.endAll('the camera was turned off in Home');
+        }
+      });
     }
   }
 

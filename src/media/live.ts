@@ -108,6 +108,18 @@ export class LiveStreams implements CameraStreamingDelegate {
     await Promise.all([...this.sessions.keys()].map((id) => this.stopSession(id)));
   }
 
+  /** Ends every stream and tells HomeKit (the camera was turned off in Home). */
+  async endAll(reason: string): Promise<void> {
+    const ids = [...this.sessions.keys()];
+    if (ids.length) {
+      this.options.log.info(`live view stopped: ${reason}`);
+    }
+    await Promise.all(ids.map(async (id) => {
+      await this.stopSession(id);
+      this.options.forceStop(id);
+    }));
+  }
+
   get activeSessions(): number {
     return this.sessions.size;
   }
