@@ -8,6 +8,13 @@ export interface FfmpegLog {
   error(msg: string): void;
 }
 
+/** SRTP session keys are secrets too: the argument after these options is never logged. */
+const KEY_OPTIONS = new Set(['-srtp_out_params', '-srtp_in_params']);
+
+function maskKeys(args: string[]): string[] {
+  return args.map((a, i) => (i > 0 && KEY_OPTIONS.has(args[i - 1]) ? '***' : a));
+}
+
 export interface FfmpegExit {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -33,7 +40,7 @@ export class FfmpegProcess extends EventEmitter {
 
   constructor(binary: string, args: string[], private readonly log: FfmpegLog, private readonly label: string, signal?: AbortSignal) {
     super();
-    this.log.debug(`${label}: ffmpeg ${redact(args.join(' '))}`);
+    this.log.debug(`${label}: ffmpeg ${redact(maskKeys(args).join(' '))}`);
     this.process = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.exited = new Promise((resolve) => {
       const done = (code: number | null, sig: NodeJS.Signals | null): void => {

@@ -100,7 +100,8 @@ export function recordingArgs(plan: RecordingPlan, config: CameraRecordingConfig
     '-probesize', '262144', '-analyzeduration', '500000', '-f', 'mpegts', '-i', 'pipe:0',
   ];
   if (plan.audio === 'silent') {
-    args.push('-f', 'lavfi', '-i', `anullsrc=channel_layout=mono:sample_rate=${rate}`);
+    // A generated input never waits: a bigger queue keeps ffmpeg from blocking on it while the camera's input catches up.
+    args.push('-thread_queue_size', '512', '-f', 'lavfi', '-i', `anullsrc=channel_layout=mono:sample_rate=${rate}`);
   }
   args.push('-map', '0:v:0');
   if (plan.copyVideo) {

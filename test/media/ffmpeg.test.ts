@@ -54,6 +54,14 @@ describe('FfmpegProcess (real ffmpeg)', function () {
     assert.match(everything, /admin:\*\*\*@/);
   });
 
+  it('never logs SRTP session keys from its arguments', async () => {
+    const log = logger();
+    const key = Buffer.alloc(30, 9).toString('base64');
+    await new FfmpegProcess('ffmpeg', ['-version', '-srtp_out_params', key], log, 'Cam').wait();
+    assert.match(log.lines[0], /-srtp_out_params \*\*\*/);
+    assert.doesNotMatch(log.lines.join('\n'), new RegExp(key.replace(/[+/=]/g, '.')));
+  });
+
   it('reports a missing binary as one error instead of throwing', async () => {
     const log = logger();
     const exit = await new FfmpegProcess('/nonexistent/ffmpeg', ['-version'], log, 'Cam').wait();

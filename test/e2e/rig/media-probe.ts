@@ -534,3 +534,48 @@ export function mp4Fragment(data: Buffer, tracks: Mp4Track[]): Mp4Fragment {
   });
   return { sequence, tracks: runs };
 }
+
+// ------------------------------------------------------------------------------------------------- JPEG
+
+/** What a JPEG's frame header (SOFn) says: the coded size, and which SOF marker (0xC0 baseline, 0xC2 progressive, ...). */
+export interface JpegFrameHeader {
+  width: number;
+  height: number;
+  marker: number;
+}
+
+const MAX_JPEG_SEGMENTS = 1_000;
+
+/**
+ * The size from a JPEG's SOF segment, read by walking its marker segments from SOI (not by searching bytes, which can
+ * hit an FFC0 inside a thumbnail or table); undefined when `data` is not a JPEG or has no SOF before the scan.
+ */
+export function jpegFrameHeader(data: Buffer): JpegFrameHeader | undefined {
+  if (data.length < 4 || data[0] !== 0xff || data[1] !== 0xd8) {
+    return undefined;
+  }
+  let offset = 2;
+  for (let segments = 0; segments < MAX_JPEG_SEGMENTS && offset + 4 <= data.length; segments++) {
+    if (data[offset] !== 0xff) {
+      return undefined;
+    }
+    const marker = data[offset + 1];
+    if (marker === 0xff) {
+      offset += 1; // fill byte before a marker
+      continue;
+    }
+    if (marker === 0xd9 || marker === 0xda) {
+      return undefined; // end of image, or the scan started without a frame header
+    }
+    const length = data.readUInt16BE(offset + 2);
+    // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC).
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      if (offset + 9 > data.length) {
+        return undefined;
+      }
+      return { marker, height: data.readUInt16BE(offset + 5), width: data.readUInt16BE(offset + 7) };
+    }
+    offset += 2 + length;
+  }
+  return undefined;
+}
