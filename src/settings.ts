@@ -148,3 +148,6 @@ export const HKSV_PACKET_TIMEOUT_MS = 4_500;
 export const HKSV_COPY_MAX_KBPS = 2_200;
 /** The prebuffer keeps this much more than asked (ms), so a keyframe at least the prebuffer old is always there. */
 export const HKSV_PREBUFFER_MARGIN_MS = 1_000;
+/** A new viewer gets the cached frames since the last keyframe at this many times real time (×): the picture at once, the
+ *  backlog paced rather than burst (a burst overflows UDP buffers), and the stream caught up within a quarter of a GOP. */
+export const LIVE_CATCH_UP_RATE = 4;

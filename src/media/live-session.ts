@@ -3,7 +3,7 @@
 // phone that went away does not leave an ffmpeg running.
 import { createSocket, Socket } from 'node:dgram';
 import type { AudioInfo, PrepareStreamRequest, VideoInfo } from 'homebridge';
-import { LIVE_RTCP_CHECK_MS, LIVE_RTCP_TIMEOUT_MS, LIVE_TRANSCODE_GOP_S } from '../settings';
+import { LIVE_CATCH_UP_RATE, LIVE_RTCP_CHECK_MS, LIVE_RTCP_TIMEOUT_MS, LIVE_TRANSCODE_GOP_S } from '../settings';
 import { FfmpegExit, FfmpegProcess } from './ffmpeg';
 import type { Attachment, MediaSource, StreamFacts } from './source';
 
@@ -55,8 +55,12 @@ export function sessionArgs(plan: StreamPlan, to: Endpoint): string[] {
   const v = plan.video;
   const args = [
     '-hide_banner', '-nostats', '-loglevel', 'warning',
-    // The source's cached GOP is already here: probing a little costs no time and finds the audio parameters.
-    '-fflags', '+nobuffer', '-probesize', '262144', '-analyzeduration', '500000',
+    // The source's cached GOP is already here: probing a little costs no time and finds the audio parameters. No
+    // `-fflags nobuffer`: it drops what was read while probing — the cached keyframe — and the picture would then wait
+    // for the camera's next keyframe (up to its keyframe interval, 4 s and more). The cached frames go out at
+    // LIVE_CATCH_UP_RATE times real time: the keyframe at once, the rest paced so a viewer's UDP buffer never overflows
+    // (an unpaced GOP is a megabyte in a millisecond: frames were lost in the e2e test).
+    '-probesize', '262144', '-analyzeduration', '500000', '-readrate', String(LIVE_CATCH_UP_RATE),
     '-f', 'mpegts', '-i', 'pipe:0',
     '-map', '0:v:0',
   ];
