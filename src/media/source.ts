@@ -9,7 +9,7 @@ import {
 } from '../settings';
 import { backoffMs, humanDuration } from '../util/backoff';
 import { FfmpegExit, FfmpegProcess } from './ffmpeg';
-import { TsPacketInfo, TsReader } from './mpegts';
+import { TS_PACKET_BYTES, TsPacketInfo, TsReader } from './mpegts';
 
 export interface SourceLog {
   debug(msg: string): void;
@@ -63,8 +63,11 @@ interface Gop {
   /** Wall-clock arrival of the keyframe (ms). */
   at: number;
   pts?: number;
+  /** Runs of whole TS packets, in order. */
   packets: Buffer[];
   bytes: number;
+  /** Video packets looked at for the SPS so far. */
+  spsLook: number;
 }
 
 interface Sink {
@@ -100,6 +103,7 @@ export class MediaSource extends EventEmitter {
   private idleTimer?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
   private stallTimer?: NodeJS.Timeout;
+  private lastDataAt = 0;
   private failures = 0;
   private starts = 0;
   private bytesIn = 0;
@@ -270,7 +274,7 @@ export class MediaSource extends EventEmitter {
   private async stopUpstream(): Promise<void> {
     const proc = this.upstream;
     this.upstream = undefined;
-    clearTimeout(this.stallTimer);
+    clearInterval(this.stallTimer);
     this.clearCache();
     await proc?.stop();
   }
@@ -280,7 +284,7 @@ export class MediaSource extends EventEmitter {
       return; // a stop we asked for
     }
     this.upstream = undefined;
-    clearTimeout(this.stallTimer);
+    clearInterval(this.stallTimer);
     this.clearCache();
     if (this.stopped || !this.needed) {
       return;
@@ -303,47 +307,55 @@ export class MediaSource extends EventEmitter {
     }, wait);
   }
 
-  /** No bytes for SOURCE_STALL_MS: the camera hung without closing; kill the read so onExit retries it. */
+  /** No bytes for SOURCE_STALL_MS: the camera hung without closing; kill the read so onExit retries it. Checked on an
+   *  interval rather than re-armed per chunk (20 chunks a second per camera). */
   private armStall(): void {
-    clearTimeout(this.stallTimer);
+    clearInterval(this.stallTimer);
     const proc = this.upstream;
-    this.stallTimer = setTimeout(() => {
-      if (proc && this.upstream === proc) {
+    this.lastDataAt = Date.now();
+    this.stallTimer = setInterval(() => {
+      if (proc && this.upstream === proc && Date.now() - this.lastDataAt > SOURCE_STALL_MS) {
+        clearInterval(this.stallTimer);
         this.options.log.debug(`${this.options.label} stream: no data for ${SOURCE_STALL_MS / 1000} s, restarting the read`);
         void proc.stop();
       }
-    }, SOURCE_STALL_MS);
+    }, SOURCE_STALL_MS / 4);
   }
 
   private onData(chunk: Buffer): void {
     this.bytesIn += chunk.length;
-    this.armStall();
-    const packets = this.reader.push(chunk);
-    let batch: Buffer[] = [];
+    this.lastDataAt = Date.now();
+    // Packets between keyframes go to the cache and the consumers as one buffer per chunk (a view, not a copy, when they
+    // are contiguous): per-packet objects cost the garbage collector more than the parsing itself.
+    let run: TsPacketInfo[] = [];
     const flush = (): void => {
-      if (batch.length) {
-        const data = batch.length === 1 ? batch[0] : Buffer.concat(batch);
+      const gop = this.gops.at(-1);
+      if (run.length && gop) {
+        const data = joined(run);
+        gop.packets.push(data);
+        gop.bytes += data.length;
+        this.cachedBytes += data.length;
         this.sinks.forEach((s) => !s.waiting && this.send(s, data));
-        batch = [];
       }
+      run = [];
     };
-    for (const info of packets) {
+    for (const info of this.reader.push(chunk)) {
       this.note(info);
       if (info.isKeyframe) {
         flush();
         this.onKeyframe(info);
       }
-      if (this.gops.length) {
-        const gop = this.gops[this.gops.length - 1];
-        gop.packets.push(info.packet);
-        gop.bytes += info.packet.length;
-        this.cachedBytes += info.packet.length;
-        batch.push(info.packet);
-        // The SPS follows the keyframe's start within a few packets (after an SEI, for x264 streams).
-        if (gop.packets.length <= SPS_SEARCH_PACKETS && info.pid === this.reader.video) {
-          if (readSps(info.packet, this.streamFacts)) {
-            this.emit('sps');
-          }
+      const gop = this.gops.at(-1);
+      if (!gop) {
+        continue;
+      }
+      run.push(info);
+      // The SPS follows the keyframe's start within a few packets (after an SEI, for x264 streams).
+      if (gop.spsLook < SPS_SEARCH_PACKETS && info.pid === this.reader.video) {
+        gop.spsLook++;
+        if (readSps(info.packet, this.streamFacts)) {
+          gop.spsLook = SPS_SEARCH_PACKETS;
+          this.emit('sps');
         }
       }
     }
@@ -367,7 +379,7 @@ export class MediaSource extends EventEmitter {
       this.streamFacts.keyframeIntervalMs = Math.round((info.pts - last.pts) / 90);
       this.streamFacts.bitrateKbps = Math.round(last.bytes * 8 / this.streamFacts.keyframeIntervalMs);
     }
-    this.gops.push({ at: Date.now(), pts: info.pts, packets: [], bytes: 0 });
+    this.gops.push({ at: Date.now(), pts: info.pts, packets: [], bytes: 0, spsLook: 0 });
     if (this.gops.length === 1) {
       this.failures = 0;
       this.lastFailure = '';
@@ -467,6 +479,17 @@ export class MediaSource extends EventEmitter {
 }
 
 const SPS_SEARCH_PACKETS = 8;
+
+/** One buffer for a run of packets: a view when they sit one after another in the same chunk, a copy otherwise. */
+function joined(run: TsPacketInfo[]): Buffer {
+  const first = run[0].packet;
+  const last = run[run.length - 1].packet;
+  const length = run.length * TS_PACKET_BYTES;
+  if (first.buffer === last.buffer && last.byteOffset + last.length - first.byteOffset === length) {
+    return Buffer.from(first.buffer, first.byteOffset, length);
+  }
+  return Buffer.concat(run.map((p) => p.packet));
+}
 const SPS_WAIT_MS = 1_000;
 
 /** profile_idc and level_idc from an SPS NAL (they are its first bytes). */
