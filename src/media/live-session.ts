@@ -60,7 +60,7 @@ export function sessionArgs(plan: StreamPlan, to: Endpoint): string[] {
     // for the camera's next keyframe (up to its keyframe interval, 4 s and more). The cached frames go out at
     // LIVE_CATCH_UP_RATE times real time: the keyframe at once, the rest paced so a viewer's UDP buffer never overflows
     // (an unpaced GOP is a megabyte in a millisecond: frames were lost in the e2e test).
-    '-probesize', '262144', '-analyzeduration', '500000', '-readrate', String(LIVE_CATCH_UP_RATE),
+    '-probesize', '32768', '-analyzeduration', '500000', '-readrate', String(LIVE_CATCH_UP_RATE),
     '-f', 'mpegts', '-i', 'pipe:0',
     '-map', '0:v:0',
   ];
