@@ -255,7 +255,7 @@ export class MediaSource extends EventEmitter {
     const args = [
       '-hide_banner', '-nostats', '-loglevel', 'info',
       '-rtsp_transport', 'tcp', '-timeout', String(RTSP_IO_TIMEOUT_MS * 1000),
-      '-analyzeduration', '500000', '-probesize', '65536',
+      '-analyzeduration', '200000', '-probesize', '32768',
       '-i', url,
       '-map', '0:v:0', '-c:v', 'copy', ...audioArgs,
       '-f', 'mpegts', '-muxdelay', '0', '-muxpreload', '0', '-flush_packets', '1', 'pipe:1',
