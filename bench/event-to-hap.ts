@@ -18,6 +18,7 @@ import {
 } from '../test/e2e/rig';
 import { freePort, waitForTcp } from '../test/e2e/rig/net';
 import { repoRoot } from '../test/e2e/rig/paths';
+import { runBounded } from './run-bounded';
 
 type Plugin = 'courtyard' | 'ffmpeg';
 type Edge = 'on' | 'off';
@@ -382,18 +383,4 @@ async function main(): Promise<void> {
   console.log(`\nwritten: ${relative(repoRoot(), out)}\ncommand: ${command}`);
 }
 
-// Everything started is tracked by the rig's registry; a hung step ends the run, and the registry stops what is left.
-const watchdog = setTimeout(() => {
-  console.error(`\nbenchmark still running after ${BENCH_TIMEOUT_MS / 60_000} min: stopping everything`);
-  void stopAll().finally(() => process.exit(2));
-}, BENCH_TIMEOUT_MS);
-
-main()
-  .catch((err: Error) => {
-    console.error(`\nbenchmark failed: ${err.stack ?? err.message}`);
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    await stopAll().catch((err: Error) => console.error(err.message));
-    clearTimeout(watchdog);
-  });
+runBounded(main, BENCH_TIMEOUT_MS);

@@ -25,9 +25,10 @@ import { OnvifDevice } from '../src/onvif/device';
 import type { CameraSim } from '../tools/camera-sim';
 import {
   CameraStreamClient, descendantsOf, HapClient, HomebridgeProcess, pairWith, platformConfigFor, pollUntil, ServiceType, sleep,
-  SrtpReceiveContext, startHomebridge, startSim, stopAll, StreamSession, withTimeout,
+  SrtpReceiveContext, startHomebridge, startSim, StreamSession, withTimeout,
 } from '../test/e2e/rig';
 import { repoRoot } from '../test/e2e/rig/paths';
+import { runBounded } from './run-bounded';
 
 type Target = 'courtyard' | 'ffmpegCopy' | 'ffmpegX264';
 
@@ -696,18 +697,4 @@ async function main(): Promise<void> {
   console.log(`\n${wallSeconds} s; written: ${relative(repoRoot(), out)}\ncommand: ${command}`);
 }
 
-// Everything started is tracked by the rig's registry; a hung step ends the run, and the registry stops what is left.
-const watchdog = setTimeout(() => {
-  console.error(`\nbenchmark still running after ${BENCH_TIMEOUT_MS / 60_000} min: stopping everything`);
-  void stopAll().finally(() => process.exit(2));
-}, BENCH_TIMEOUT_MS);
-
-main()
-  .catch((err: Error) => {
-    console.error(`\nbenchmark failed: ${err.stack ?? err.message}`);
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    await stopAll().catch((err: Error) => console.error(err.message));
-    clearTimeout(watchdog);
-  });
+runBounded(main, BENCH_TIMEOUT_MS);
