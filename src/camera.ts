@@ -46,6 +46,8 @@ export class CourtyardCamera {
   private readonly unknownTopics = new Set<string>();
   private readonly abort = new AbortController();
   private retryTimer?: NodeJS.Timeout;
+  private mediaTimer?: NodeJS.Timeout;
+  private mediaAttempt = 0;
   private attempt = 0;
   private lastProblem = '';
 
@@ -70,6 +72,7 @@ export class CourtyardCamera {
   async stop(): Promise<void> {
     this.abort.abort();
     clearTimeout(this.retryTimer);
+    clearTimeout(this.mediaTimer);
     this.motion?.dispose();
     this.sensors.forEach((s) => s.dispose());
     await Promise.all([this.events?.stop(), this.media?.stop()]);
@@ -109,18 +112,36 @@ export class CourtyardCamera {
     if (!this.ffmpeg.path) {
       return undefined; // said at start: no ffmpeg, no video
     }
+    clearTimeout(this.mediaTimer);
     try {
       this.media = await CameraMedia.open(this.host.hap, this.device, this.config, this.log, this.ffmpeg.path, this.host.videoEncoder,
         this.abort.signal);
       const names = this.media.streams.map((s) => `${s.name} ${s.profile.width}x${s.profile.height} ${s.profile.encoding}`);
       this.log.debug(`video streams: ${names.join(', ')}`);
+      this.mediaAttempt = 0;
       return this.media;
     } catch (err) {
       if (this.abort.signal.aborted) {
         throw err;
       }
-      this.log.error(`no live view: ${(err as Error).message}; motion and doorbell events still work`);
+      // A camera still booting may answer device calls before its media service: try again rather than stay tile-less.
+      const wait = backoffMs(this.mediaAttempt++, CONNECT_RETRY_MIN_MS, CONNECT_RETRY_MAX_MS);
+      const line = `no live view yet: ${(err as Error).message}; motion and doorbell events work; trying again in ${humanDuration(wait)}`;
+      if (this.mediaAttempt === 1) {
+        this.log.error(line);
+      } else {
+        this.log.debug(line);
+      }
+      this.mediaTimer = setTimeout(() => void this.retryMedia(), wait);
       return undefined;
+    }
+  }
+
+  private async retryMedia(): Promise<void> {
+    const media = await this.openMedia().catch(() => undefined);
+    if (media && this.accessory && !this.abort.signal.aborted) {
+      media.publish(this.accessory, this.motion?.service, this.host.hap);
+      this.log.info('live view ready');
     }
   }
 

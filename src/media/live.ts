@@ -1,8 +1,8 @@
 // HomeKit's streaming delegate for one camera: picks the camera profile nearest each request, copies its H.264 when
 // HomeKit can show it (transcodes only when not), runs one LiveSession per viewer, and answers snapshots.
 import type {
-  CameraStreamingDelegate, PrepareStreamCallback, PrepareStreamRequest, SnapshotRequest, SnapshotRequestCallback,
-  StartStreamRequest, StreamingRequest, StreamRequestCallback,
+  CameraStreamingDelegate, PrepareStreamCallback, PrepareStreamRequest, ReconfiguredVideoInfo, SnapshotRequest,
+  SnapshotRequestCallback, StartStreamRequest, StreamingRequest, StreamRequestCallback,
 } from 'homebridge';
 import type { MediaProfile } from '../onvif/profiles';
 import { answerOnce } from '../util/guard';
@@ -62,6 +62,8 @@ export function chooseStream(streams: CameraStream[], width: number): CameraStre
 export class LiveStreams implements CameraStreamingDelegate {
   private readonly prepared = new Map<string, Prepared>();
   private readonly sessions = new Map<string, LiveSession>();
+  /** What each running stream sends, so a reconfigure can tell whether anything must change. */
+  private readonly plans = new Map<string, StreamPlan>();
 
   constructor(private readonly options: LiveOptions) {}
 
@@ -155,7 +157,8 @@ export class LiveStreams implements CameraStreamingDelegate {
     }
   }
 
-  private async reconfigure(sessionId: string, video: StreamPlan['video'] | Omit<StreamPlan['video'], 'profile' | 'level' | 'pt' | 'ssrc' | 'mtu'>): Promise<void> {
+  /** A new size, frame rate or bitrate for a running stream (iOS asks when the tile grows or the network changes). */
+  private async reconfigure(sessionId: string, video: ReconfiguredVideoInfo): Promise<void> {
     const session = this.sessions.get(sessionId);
     const last = session && this.plans.get(sessionId);
     if (!session || !last) {
@@ -171,8 +174,6 @@ export class LiveStreams implements CameraStreamingDelegate {
     session.run(next);
     this.options.log.debug(`live view reconfigured to ${video.width}x${video.height} ${video.fps} fps`);
   }
-
-  private readonly plans = new Map<string, StreamPlan>();
 
   private async plan(request: StartStreamRequest, prepared: Prepared): Promise<StreamPlan> {
     const v = request.video;

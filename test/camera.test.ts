@@ -1,0 +1,61 @@
+// One camera's life with a camera whose media service fails at first: events still come up, the failure is said once
+// with the retry, and live view is added to the accessory when the camera answers.
+import assert from 'node:assert/strict';
+import * as hap from 'hap-nodejs';
+import type { HAP, Logging, PlatformAccessory } from 'homebridge';
+import sinon from 'sinon';
+import { AccessoryHost, CourtyardCamera } from '../src/camera';
+import { parseConfig } from '../src/config';
+import { OnvifDevice } from '../src/onvif/device';
+import { CameraSim } from '../tools/camera-sim';
+
+const PASSWORD = 'Camera-Life-93';
+
+describe('CourtyardCamera', function () {
+  this.timeout(30_000);
+  let sim: CameraSim;
+  let camera: CourtyardCamera | undefined;
+  before(async () => {
+    sim = await CameraSim.start({ cameras: [{ name: 'Gate', vendor: 'generic', password: PASSWORD }] });
+  });
+  afterEach(async () => {
+    sinon.restore();
+    await camera?.stop();
+  });
+  after(() => sim.stop());
+
+  it('retries a media service that failed at start-up and adds live view to the published accessory', async () => {
+    const profiles = sinon.stub(OnvifDevice.prototype, 'getProfiles');
+    profiles.onFirstCall().rejects(new Error('the camera is still starting its media service'));
+    profiles.callThrough();
+    const lines: string[] = [];
+    const log = { info: (m: string) => lines.push(`info ${m}`), warn: (m: string) => lines.push(`warn ${m}`),
+      error: (m: string) => lines.push(`error ${m}`), debug: (m: string) => lines.push(`debug ${m}`) } as unknown as Logging;
+    const h = hap as unknown as HAP;
+    let accessory: hap.Accessory | undefined;
+    const host: AccessoryHost = {
+      hap: h, videoEncoder: 'libx264', history: () => undefined, notificationReceiver: () => undefined,
+      accessoryFor: (_c, id) => (accessory = new hap.Accessory('Gate', hap.uuid.generate(id))) as unknown as PlatformAccessory,
+    };
+    const cam = sim.cameras[0];
+    const config = parseConfig({ cameras: [{ name: 'Gate', host: cam.host, port: cam.port, username: 'admin', password: PASSWORD }] }).config.cameras[0];
+    camera = new CourtyardCamera(host, config, log, { path: 'ffmpeg', source: 'PATH', problems: [] });
+    camera.start();
+
+    // Real time: the retry waits CONNECT_RETRY_MIN_MS (5 s ± 20 %) while real requests go to the simulator.
+    const until = async (what: RegExp): Promise<void> => {
+      for (let i = 0; i < 150 && !lines.some((l) => what.test(l)); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(lines.some((l) => what.test(l)), `${what} in ${lines.join('\n')}`);
+    };
+    await until(/^info Gate: connected .* and published in Home$/);
+    assert.ok(lines.some((l) => /^error Gate: no live view yet: the camera is still starting its media service; motion and doorbell events work; trying again in \d+ s$/.test(l)));
+    assert.equal(accessory?.getService(hap.Service.CameraRTPStreamManagement), undefined, 'no camera before media');
+    assert.ok(accessory?.getService(hap.Service.MotionSensor), 'the motion sensor is there at once');
+    await until(/^info Gate: live view ready$/);
+    assert.ok(accessory?.getService(hap.Service.CameraRTPStreamManagement), 'live view added');
+    assert.ok(accessory?.getService(hap.Service.CameraRecordingManagement), 'HKSV added');
+    assert.equal(lines.filter((l) => /no live view yet/.test(l) && l.startsWith('error')).length, 1, 'said once');
+  });
+});
