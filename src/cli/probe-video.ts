@@ -53,7 +53,7 @@ export async function probeVideo(profiles: ProfileReport[], username: string, pa
       report.live = { copy: !live, reason: live };
       const stream: CameraStream = { name, profile, source };
       const plan = planRecording(typicalHubChoice(facts.width ?? profile.width, facts.height ?? profile.height, facts.fps ?? 15),
-        [stream], () => facts, false);
+        stream, facts, false);
       report.recording = { copy: plan.copyVideo, reason: plan.videoReason };
       print?.(`Video       ${name}: ${facts.codec ?? '?'} ${facts.width}x${facts.height} ${facts.fps ?? '?'} fps, keyframe every ` +
         `${facts.keyframeIntervalMs === undefined ? '?' : `${(facts.keyframeIntervalMs / 1000).toFixed(1)} s`}, ${facts.bitrateKbps ?? '?'} kbps` +

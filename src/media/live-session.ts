@@ -5,6 +5,7 @@ import { createSocket, Socket } from 'node:dgram';
 import type { AudioInfo, PrepareStreamRequest, VideoInfo } from 'homebridge';
 import { LIVE_CATCH_UP_RATE, LIVE_RTCP_CHECK_MS, LIVE_RTCP_TIMEOUT_MS, LIVE_TRANSCODE_GOP_S } from '../settings';
 import { FfmpegExit, FfmpegProcess } from './ffmpeg';
+import { encodeArgs } from './h264';
 import type { Attachment, MediaSource, StreamFacts } from './source';
 
 export interface SessionLog {
@@ -46,10 +47,6 @@ function srtpOut(key: Buffer, address: string, ipv6: boolean, port: number, pack
     `srtp://${host}:${port}?rtcpport=${port}&pkt_size=${packetSize}`];
 }
 
-// HomeKit's H264Profile / H264Level enums (0 baseline, 1 main, 2 high; 0 = 3.1, 1 = 3.2, 2 = 4.0) in ffmpeg's words.
-const X264_PROFILES = ['baseline', 'main', 'high'];
-const X264_LEVELS = ['3.1', '3.2', '4.0'];
-
 /** The ffmpeg arguments for a plan: argument arrays only, never a shell. */
 export function sessionArgs(plan: StreamPlan, to: Endpoint): string[] {
   const v = plan.video;
@@ -67,13 +64,10 @@ export function sessionArgs(plan: StreamPlan, to: Endpoint): string[] {
   if (plan.copy) {
     args.push('-c:v', 'copy');
   } else {
-    const kbps = Math.max(100, v.max_bit_rate);
-    args.push('-c:v', plan.encoder,
-      ...(plan.encoder === 'libx264' ? ['-preset', 'ultrafast', '-tune', 'zerolatency'] : []),
-      '-pix_fmt', 'yuv420p', '-profile:v', X264_PROFILES[v.profile] ?? 'main', '-level:v', X264_LEVELS[v.level] ?? '4.0',
-      '-vf', `scale=${v.width}:${v.height}:force_original_aspect_ratio=decrease:force_divisible_by=2`,
-      '-r', String(v.fps), '-g', String(v.fps * LIVE_TRANSCODE_GOP_S), '-bf', '0',
-      '-b:v', `${kbps}k`, '-maxrate', `${kbps}k`, '-bufsize', `${kbps * 2}k`);
+    args.push(...encodeArgs({
+      encoder: plan.encoder, x264Preset: ['-preset', 'ultrafast', '-tune', 'zerolatency'], profile: v.profile, level: v.level,
+      width: v.width, height: v.height, fps: v.fps, kbps: Math.max(100, v.max_bit_rate), keyframeIntervalFrames: v.fps * LIVE_TRANSCODE_GOP_S,
+    }));
   }
   args.push('-payload_type', String(v.pt), '-ssrc', String(v.ssrc), ...srtpOut(to.videoKey, to.address, to.ipv6, to.videoPort, v.mtu));
   const a = plan.audio;

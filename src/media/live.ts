@@ -6,6 +6,7 @@ import type {
 } from 'homebridge';
 import type { MediaProfile } from '../onvif/profiles';
 import { answerOnce } from '../util/guard';
+import { HOMEKIT_PROFILE_IDC } from './h264';
 import { Endpoint, LiveSession, ReturnPorts, SessionLog, StreamPlan } from './live-session';
 import type { MediaSource, StreamFacts } from './source';
 
@@ -39,15 +40,12 @@ interface Prepared {
   audioSsrc: number;
 }
 
-// SPS profile_idc values HomeKit decodes: Baseline (and constrained), Main, High.
-const HOMEKIT_PROFILES = new Set([66, 77, 100]);
-
 /** Why the camera's video cannot go to HomeKit as it is, or undefined when it can be copied. */
 export function copyBlocker(facts: StreamFacts): string | undefined {
   if (facts.codec !== 'h264') {
     return `the camera sends ${facts.codec?.toUpperCase() ?? 'an unknown codec'}, HomeKit shows H.264 only (set the camera's stream to H.264)`;
   }
-  if (facts.profileIdc !== undefined && !HOMEKIT_PROFILES.has(facts.profileIdc)) {
+  if (facts.profileIdc !== undefined && !HOMEKIT_PROFILE_IDC.includes(facts.profileIdc)) {
     return `the camera's H.264 profile (${facts.profileIdc}) is not Baseline, Main or High`;
   }
   return undefined;
@@ -122,10 +120,6 @@ export class LiveStreams implements CameraStreamingDelegate {
     }));
   }
 
-  get activeSessions(): number {
-    return this.sessions.size;
-  }
-
   private async start(request: StartStreamRequest): Promise<void> {
     const prepared = this.prepared.get(request.sessionID);
     if (!prepared) {
@@ -136,7 +130,7 @@ export class LiveStreams implements CameraStreamingDelegate {
     const session = new LiveSession(request.sessionID, ffmpegPath, prepared.endpoint, prepared.ports, log,
       request.video.rtcp_interval, (reason) => {
         log.info(`live view stopped: ${reason}`);
-        this.sessions.delete(request.sessionID);
+        this.forget(request.sessionID);
         this.options.forceStop(request.sessionID);
       });
     this.sessions.set(request.sessionID, session);
@@ -151,7 +145,7 @@ export class LiveStreams implements CameraStreamingDelegate {
           `${plan.video.fps} fps ${plan.video.max_bit_rate} kbps (${plan.transcodeReason})`) +
         `, ${plan.audio ? `audio ${plan.audio.codec}` : 'no audio'}`);
     } catch (err) {
-      this.sessions.delete(request.sessionID);
+      this.forget(request.sessionID);
       await session.stop();
       throw err;
     }
@@ -204,9 +198,14 @@ export class LiveStreams implements CameraStreamingDelegate {
   private async stopSession(sessionId: string): Promise<void> {
     this.prepared.get(sessionId)?.ports.close();
     this.prepared.delete(sessionId);
-    this.plans.delete(sessionId);
     const session = this.sessions.get(sessionId);
-    this.sessions.delete(sessionId);
+    this.forget(sessionId);
     await session?.stop();
+  }
+
+  /** A session that ended, however it ended, is forgotten with its plan. */
+  private forget(sessionId: string): void {
+    this.sessions.delete(sessionId);
+    this.plans.delete(sessionId);
   }
 }

@@ -6,6 +6,7 @@ import {
   HKSV_COPY_MAX_KBPS, HKSV_KEYFRAME_TOLERANCE, HKSV_PACKET_TIMEOUT_MS, HKSV_PREBUFFER_MARGIN_MS,
 } from '../settings';
 import { FfmpegExit, FfmpegProcess } from './ffmpeg';
+import { encodeArgs, HOMEKIT_LEVEL_IDC, HOMEKIT_PROFILE_IDC, X264_LEVELS, X264_PROFILES } from './h264';
 import type { SessionLog } from './live-session';
 import type { CameraStream } from './live';
 import { Mp4Fragmenter, Mp4Packet } from './mp4';
@@ -39,11 +40,6 @@ export const CLOSE_REASONS: Record<number, string> = {
   9: 'the hub rejected the recording configuration; turn recording off and on in the Home app',
 };
 
-// SPS profile_idc for HomeKit's H264Profile values (0 Baseline, 1 Main, 2 High) and level_idc for H264Level (3.1, 3.2, 4.0).
-const PROFILE_IDC = [66, 77, 100];
-const LEVEL_IDC = [31, 32, 40];
-const X264_PROFILES = ['baseline', 'main', 'high'];
-const X264_LEVELS = ['3.1', '3.2', '4.0'];
 // AudioRecordingSamplerate enum → Hz.
 const SAMPLE_RATES_HZ = [8000, 16000, 24000, 32000, 44100, 48000];
 
@@ -55,12 +51,15 @@ export interface RecordingPlan {
   audio: 'copy' | 'transcode' | 'silent' | 'none';
 }
 
-/** Which stream and how: the stream of the selected size when the camera has one, else the largest. */
-export function planRecording(config: CameraRecordingConfiguration, streams: CameraStream[], facts: (s: CameraStream) => StreamFacts,
-  audioWanted: boolean): RecordingPlan {
+/** The stream a clip of this configuration reads: of the selected size when the camera has one, else the largest. */
+export function recordingStream(config: CameraRecordingConfiguration, streams: CameraStream[]): CameraStream {
   const [width, height] = config.videoCodec.resolution;
-  const stream = streams.find((s) => s.profile.width === width && s.profile.height === height) ?? streams[0];
-  const f = facts(stream);
+  return streams.find((s) => s.profile.width === width && s.profile.height === height) ?? streams[0];
+}
+
+/** How a clip of this configuration is made from `stream`, whose measured facts are `f`: copied, or transcoded and why. */
+export function planRecording(config: CameraRecordingConfiguration, stream: CameraStream, f: StreamFacts, audioWanted: boolean): RecordingPlan {
+  const [width, height] = config.videoCodec.resolution;
   const p = config.videoCodec.parameters;
   const kbps = stream.profile.bitrateKbps ?? f.bitrateKbps;
   const fps = f.fps ?? stream.profile.fps;
@@ -71,9 +70,9 @@ export function planRecording(config: CameraRecordingConfiguration, streams: Cam
     videoReason = `the camera sends ${f.codec?.toUpperCase() ?? 'an unknown codec'}; set its stream to H.264`;
   } else if (f.width !== width || f.height !== height) {
     videoReason = `the hub asked for ${width}x${height} and the camera's stream is ${f.width}x${f.height}`;
-  } else if (f.profileIdc !== undefined && !PROFILE_IDC.slice(0, p.profile + 1).includes(f.profileIdc)) {
+  } else if (f.profileIdc !== undefined && !HOMEKIT_PROFILE_IDC.slice(0, p.profile + 1).includes(f.profileIdc)) {
     videoReason = `the camera's H.264 profile (${f.profileIdc}) is above the hub's ${X264_PROFILES[p.profile]}; set the camera to ${X264_PROFILES[p.profile]}`;
-  } else if (f.levelIdc !== undefined && f.levelIdc > (LEVEL_IDC[p.level] ?? 40)) {
+  } else if (f.levelIdc !== undefined && f.levelIdc > (HOMEKIT_LEVEL_IDC[p.level] ?? 40)) {
     videoReason = `the camera's H.264 level ${f.levelIdc / 10} is above the hub's ${X264_LEVELS[p.level]}`;
   } else if (gopMs === undefined || Math.abs(gopMs - p.iFrameInterval) > p.iFrameInterval * HKSV_KEYFRAME_TOLERANCE) {
     videoReason = `the camera's keyframe interval is ${gopMs === undefined ? 'unknown' : `${(gopMs / 1000).toFixed(1)} s`}, ` +
@@ -107,11 +106,10 @@ export function recordingArgs(plan: RecordingPlan, config: CameraRecordingConfig
   if (plan.copyVideo) {
     args.push('-c:v', 'copy');
   } else {
-    args.push('-c:v', encoder, ...(encoder === 'libx264' ? ['-preset', 'veryfast'] : []),
-      '-pix_fmt', 'yuv420p', '-profile:v', X264_PROFILES[v.parameters.profile] ?? 'main', '-level:v', X264_LEVELS[v.parameters.level] ?? '4.0',
-      '-vf', `scale=${width}:${height}:force_original_aspect_ratio=decrease:force_divisible_by=2`, '-r', String(fps),
-      '-b:v', `${v.parameters.bitRate}k`, '-maxrate', `${v.parameters.bitRate}k`, '-bufsize', `${v.parameters.bitRate * 2}k`,
-      '-g', String(Math.round(fps * intervalS)), '-force_key_frames', `expr:gte(t,n_forced*${intervalS})`, '-bf', '0');
+    args.push(...encodeArgs({
+      encoder, x264Preset: ['-preset', 'veryfast'], profile: v.parameters.profile, level: v.parameters.level, width, height, fps,
+      kbps: v.parameters.bitRate, keyframeIntervalFrames: Math.round(fps * intervalS), forceKeyframesS: intervalS,
+    }));
   }
   if (plan.audio === 'copy') {
     args.push('-map', '0:a:0', '-c:a', 'copy');
@@ -222,9 +220,8 @@ export class Recording implements CameraRecordingDelegate {
     let detach: (() => void) | undefined;
     try {
       const audioWanted = this.options.audio && this.options.recordingAudioActive();
-      const stream = this.streamFor(config);
-      const facts = await stream.source.facts(abort.signal);
-      const plan = planRecording(config, this.options.streams, (s) => (s === stream ? facts : {}), audioWanted);
+      const stream = recordingStream(config, this.options.streams);
+      const plan = planRecording(config, stream, await stream.source.facts(abort.signal), audioWanted);
       this.explain(plan);
       const queue = new PacketQueue();
       const fragmenter = new Mp4Fragmenter();
@@ -289,17 +286,11 @@ export class Recording implements CameraRecordingDelegate {
     this.clips.get(streamId)?.abort();
   }
 
-  /** The stream a clip of this configuration reads: of the selected size when the camera has one. */
-  private streamFor(config: CameraRecordingConfiguration): CameraStream {
-    const [w, h] = config.videoCodec.resolution;
-    return this.options.streams.find((s) => s.profile.width === w && s.profile.height === h) ?? this.options.streams[0];
-  }
-
   /** Keeps the prebuffer exactly while it can be used: recording on, camera on, a configuration chosen. */
   private refreshPrebuffer(): void {
     const config = this.configuration;
     const want = this.recordingActive && this.cameraActive && config !== undefined;
-    const stream = config && this.streamFor(config);
+    const stream = config && recordingStream(config, this.options.streams);
     if (want && this.releasePrebuffer && stream === this.prebufferStream) {
       return;
     }
@@ -315,9 +306,7 @@ export class Recording implements CameraRecordingDelegate {
   /** Says at once (not at the first motion) whether clips will copy or transcode, and why. */
   private async explainAhead(config: CameraRecordingConfiguration, stream: CameraStream): Promise<void> {
     try {
-      const facts = await stream.source.facts();
-      this.explain(planRecording(config, this.options.streams, (s) => (s === stream ? facts : {}),
-        this.options.audio && this.options.recordingAudioActive()));
+      this.explain(planRecording(config, stream, await stream.source.facts(), this.options.audio && this.options.recordingAudioActive()));
     } catch (err) {
       this.options.log.warn(`recording: no video from the camera yet (${(err as Error).message}); clips will fail until it sends video`);
     }

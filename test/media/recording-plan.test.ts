@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { CameraRecordingConfiguration } from 'homebridge';
 import type { CameraStream } from '../../src/media/live';
-import { CLOSE_REASONS, planRecording, recordingArgs } from '../../src/media/recording';
+import { CLOSE_REASONS, planRecording, recordingArgs, recordingStream } from '../../src/media/recording';
 import type { MediaSource, StreamFacts } from '../../src/media/source';
 
 const config = (over: Partial<CameraRecordingConfiguration['videoCodec']['parameters']> = {}, resolution: [number, number, number] = [1920, 1080, 15]): CameraRecordingConfiguration => ({
@@ -16,11 +16,15 @@ const stream = (width: number, height: number, bitrateKbps = 2000): CameraStream
 });
 const good: StreamFacts = { codec: 'h264', width: 1920, height: 1080, fps: 15, profileIdc: 77, levelIdc: 40, keyframeIntervalMs: 4000, audio: 'aac', audioSampleRateHz: 16000 };
 
+/** The stream a hub's configuration selects, then the plan for it: what a clip does. */
+const planFor = (c: CameraRecordingConfiguration, list: CameraStream[], facts: StreamFacts, audio: boolean): ReturnType<typeof planRecording> =>
+  planRecording(c, recordingStream(c, list), facts, audio);
+
 describe('recording plan', () => {
   const streams = [stream(1920, 1080), stream(640, 360)];
 
   it('copies a camera stream that meets the hub configuration, and transcodes 16 kHz audio to the hub\'s 32 kHz', () => {
-    const plan = planRecording(config(), streams, () => good, true);
+    const plan = planFor(config(), streams, good, true);
     assert.equal(plan.copyVideo, true);
     assert.equal(plan.stream.name, 'main');
     assert.equal(plan.audio, 'transcode');
@@ -31,11 +35,11 @@ describe('recording plan', () => {
   });
 
   it('copies 32 kHz AAC as it is, sends a silent track for a camera without audio, none when audio is off', () => {
-    assert.equal(planRecording(config(), streams, () => ({ ...good, audioSampleRateHz: 32000 }), true).audio, 'copy');
-    const silent = planRecording(config(), streams, () => ({ ...good, audio: undefined }), true);
+    assert.equal(planFor(config(), streams, { ...good, audioSampleRateHz: 32000 }, true).audio, 'copy');
+    const silent = planFor(config(), streams, { ...good, audio: undefined }, true);
     assert.equal(silent.audio, 'silent');
     assert.ok(recordingArgs(silent, config(), 'libx264').includes('anullsrc=channel_layout=mono:sample_rate=32000'));
-    assert.equal(planRecording(config(), streams, () => good, false).audio, 'none');
+    assert.equal(planFor(config(), streams, good, false).audio, 'none');
   });
 
   const blockers: [string, StreamFacts, CameraStream[], RegExp][] = [
@@ -47,7 +51,7 @@ describe('recording plan', () => {
   ];
   for (const [what, facts, list, reason] of blockers) {
     it(`transcodes ${what} and says which camera setting stops copying`, () => {
-      const plan = planRecording(config(), list, () => facts, true);
+      const plan = planFor(config(), list, facts, true);
       assert.equal(plan.copyVideo, false);
       assert.match(plan.videoReason ?? '', reason);
       const args = recordingArgs(plan, config(), 'libx264');
@@ -57,8 +61,8 @@ describe('recording plan', () => {
   }
 
   it('uses the stream of the selected size, and transcodes a size the camera has not', () => {
-    assert.equal(planRecording(config({}, [640, 360, 15]), streams, () => ({ ...good, width: 640, height: 360 }), false).stream.name, 'sub');
-    const plan = planRecording(config({}, [1280, 720, 30]), streams, () => good, false);
+    assert.equal(planFor(config({}, [640, 360, 15]), streams, { ...good, width: 640, height: 360 }, false).stream.name, 'sub');
+    const plan = planFor(config({}, [1280, 720, 30]), streams, good, false);
     assert.equal(plan.copyVideo, false);
     assert.match(plan.videoReason ?? '', /asked for 1280x720 and the camera's stream is 1920x1080/);
   });
