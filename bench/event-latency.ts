@@ -20,6 +20,7 @@ import { OnvifDevice } from '../src/onvif/device';
 import { PullPointEvents, RawNotification } from '../src/onvif/events';
 import { CameraEvent, interpret } from '../src/onvif/topics';
 import { CameraSim, SimCamera, SimEvent } from '../tools/camera-sim';
+import { nearestRank } from './figures';
 
 const ROOT = path.resolve(__dirname, '../..');
 const RESULTS = path.join(ROOT, 'bench', 'results', 'event-latency.json');
@@ -231,9 +232,6 @@ interface Stats {
   meanMs: number;
 }
 
-/** Nearest-rank percentile of sorted values. */
-const percentile = (sorted: number[], p: number): number =>
-  sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] : NaN;
 const round = (n: number): number => Math.round(n * 100) / 100;
 
 interface RunResult {
@@ -248,7 +246,7 @@ function stats(cameras: number, client: ClientName, runs: RunResult[]): Stats {
   const sum = (f: (r: RunResult) => number): number => runs.reduce((n, r) => n + f(r), 0);
   return {
     cameras, client, injected: sum((r) => r.injected), samples: s.length, lost: sum((r) => r.lost), clientErrors: sum((r) => r.errors),
-    p50Ms: round(percentile(s, 50)), p95Ms: round(percentile(s, 95)), p99Ms: round(percentile(s, 99)),
+    p50Ms: round(nearestRank(s, 50)), p95Ms: round(nearestRank(s, 95)), p99Ms: round(nearestRank(s, 99)),
     maxMs: round(s[s.length - 1] ?? NaN), meanMs: round(s.reduce((a, b) => a + b, 0) / (s.length || 1)),
   };
 }

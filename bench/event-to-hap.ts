@@ -7,7 +7,7 @@
 // Run: npx tsc -p tsconfig.json && node .build/bench/event-to-hap.js [--events 200] [--cameras 1,8] [--only courtyard|ffmpeg]
 // (--events: "on" edges measured per scenario, spread over the cameras)
 // Writes bench/results/event-to-hap.json. Everything runs on 127.0.0.1 and is stopped at the end (or on a timeout).
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { join, relative } from 'node:path';
@@ -18,6 +18,7 @@ import {
 } from '../test/e2e/rig';
 import { freePort, waitForTcp } from '../test/e2e/rig/net';
 import { repoRoot } from '../test/e2e/rig/paths';
+import { nearestRank, packageVersion } from './figures';
 import { runBounded } from './run-bounded';
 
 type Plugin = 'courtyard' | 'ffmpeg';
@@ -115,7 +116,7 @@ function parseArgs(argv: string[]): Options {
 /** Nearest-rank percentiles. */
 function stats(values: number[]): Stats {
   const sorted = [...values].sort((a, b) => a - b);
-  const rank = (p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+  const rank = (p: number): number => nearestRank(sorted, p);
   const round = (v: number): number => Math.round(v * 100) / 100;
   return {
     n: sorted.length,
@@ -305,10 +306,6 @@ function summarise(plugin: Plugin, cameras: number, { samples, clearedBeforeOff 
     clearedBeforeOff,
     ...(skew !== undefined ? { simAtSkewMaxMs: Math.round(skew * 100) / 100 } : {}),
   };
-}
-
-function packageVersion(dir: string): string {
-  return (JSON.parse(readFileSync(join(repoRoot(), dir, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 function row(r: ScenarioResult): string {

@@ -17,17 +17,20 @@
 // usual 1280x720@15 request (Courtyard answers it from the main stream). Writes bench/results/live.json. Everything runs on
 // 127.0.0.1 and is stopped at the end (or on the 10 min watchdog).
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { delimiter, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { findFfmpeg } from '../src/media/ffmpeg-path';
 import { OnvifDevice } from '../src/onvif/device';
 import type { CameraSim } from '../tools/camera-sim';
 import {
   CameraStreamClient, descendantsOf, HapClient, HomebridgeProcess, pairWith, platformConfigFor, pollUntil, ServiceType, sleep,
   SrtpReceiveContext, startHomebridge, startSim, StreamSession, withTimeout,
 } from '../test/e2e/rig';
+import { CLOCK_TICKS_PER_S, readStat } from '../test/e2e/rig/procfs';
 import { repoRoot } from '../test/e2e/rig/paths';
+import { nearestRank, packageVersion } from './figures';
 import { runBounded } from './run-bounded';
 
 type Target = 'courtyard' | 'ffmpegCopy' | 'ffmpegX264';
@@ -159,7 +162,7 @@ function parseArgs(argv: string[]): Options {
 /** Nearest-rank percentiles. */
 function stats(values: number[]): Stats {
   const sorted = [...values].sort((a, b) => a - b);
-  const rank = (p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+  const rank = (p: number): number => nearestRank(sorted, p);
   const round = (v: number): number => Math.round(v * 10) / 10;
   return {
     n: sorted.length, p50: round(rank(50) ?? NaN), p95: round(rank(95) ?? NaN), min: round(sorted[0] ?? NaN),
@@ -172,43 +175,7 @@ function split(total: number, parts: number): number[] {
   return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
 }
 
-function ffmpegOnPath(): string {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    try {
-      accessSync(join(dir, 'ffmpeg'), constants.X_OK);
-      return join(dir, 'ffmpeg');
-    } catch {
-      // not here
-    }
-  }
-  throw new Error('no ffmpeg on PATH');
-}
-
-function packageVersion(dir: string): string {
-  return (JSON.parse(readFileSync(join(repoRoot(), dir, 'package.json'), 'utf8')) as { version: string }).version;
-}
-
 // ---------------------------------------------------------------------------------------------------------- /proc CPU
-
-const CLOCK_TICKS = ((): number => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100; // Linux USER_HZ
-  }
-})();
-
-/** utime + stime of one process, and cutime + cstime (children it has reaped), in clock ticks; zeros when it is gone. */
-function ticksOf(pid: number): { own: number; reaped: number } {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields 14-17 of proc(5); rest[0] is field 3.
-    return { own: Number(rest[11]) + Number(rest[12]), reaped: Number(rest[13]) + Number(rest[14]) };
-  } catch {
-    return { own: 0, reaped: 0 };
-  }
-}
 
 /** What a process of the tree is, for the CPU breakdown: "homebridge", "ffmpeg rtsp→srtp", "ffmpeg pipe→srtp", ... */
 function roleOf(cmdline: string, comm: string): string {
@@ -236,9 +203,9 @@ function readTree(root: number): TreeReading {
   const processes = new Map<number, { role: string; ticks: number }>();
   let total = 0;
   for (const p of [{ pid: root, comm: 'homebridge', cmdline: '' }, ...descendantsOf(root)]) {
-    const t = ticksOf(p.pid);
-    total += t.own + t.reaped;
-    processes.set(p.pid, { role: p.pid === root ? 'homebridge' : roleOf(p.cmdline, p.comm), ticks: t.own });
+    const t = readStat(p.pid);
+    total += (t?.ticks ?? 0) + (t?.reapedTicks ?? 0);
+    processes.set(p.pid, { role: p.pid === root ? 'homebridge' : roleOf(p.cmdline, p.comm), ticks: t?.ticks ?? 0 });
   }
   return { total, processes };
 }
@@ -496,7 +463,7 @@ async function measureCpu(e: Endpoint, seconds: number): Promise<CpuResult> {
   if (root === undefined) {
     throw new Error(`${LABEL[e.target]}: Homebridge is not running`);
   }
-  const perMinute = (ticks: number, s: number): number => Math.round((ticks / CLOCK_TICKS / s) * 60 * 100) / 100;
+  const perMinute = (ticks: number, s: number): number => Math.round((ticks / CLOCK_TICKS_PER_S / s) * 60 * 100) / 100;
   const idle0 = readTree(root);
   const idleT0 = performance.now();
   await sleep(CPU_IDLE_S * 1000);
@@ -569,7 +536,10 @@ async function main(): Promise<void> {
     + (process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : '');
   const loadBefore = loadavg();
   const began = performance.now();
-  const ffmpeg = ffmpegOnPath();
+  const ffmpeg = findFfmpeg(undefined).path;
+  if (!ffmpeg) {
+    throw new Error('no ffmpeg found');
+  }
   console.log(`live view: Courtyard vs homebridge-camera-ffmpeg ${packageVersion('node_modules/homebridge-camera-ffmpeg')}, `
     + `Homebridge ${packageVersion('node_modules/homebridge1')} on node ${process.version}, ${ffmpeg}`);
 
@@ -676,7 +646,7 @@ async function main(): Promise<void> {
     hapNodejs: packageVersion('node_modules/homebridge1/node_modules/hap-nodejs'),
     cameraFfmpeg: packageVersion('node_modules/homebridge-camera-ffmpeg'),
     ffmpeg: execFileSync(ffmpeg, ['-version'], { encoding: 'utf8' }).split('\n')[0],
-    machine: { cpu: cpus()[0]?.model, cores: cpus().length, loadavgBefore: loadBefore, loadavgAfter: loadavg(), clockTicks: CLOCK_TICKS },
+    machine: { cpu: cpus()[0]?.model, cores: cpus().length, loadavgBefore: loadBefore, loadavgAfter: loadavg(), clockTicks: CLOCK_TICKS_PER_S },
     method: {
       camera: 'tools/camera-sim, one camera (generic vendor), main 1920x1080 15 fps H.264 Main 2 Mbps, 4 s GOP, AAC; RTSP over TCP',
       request: { video: VIDEO, snapshot: SNAPSHOT },

@@ -23,6 +23,7 @@ import { createInterface } from 'node:readline';
 import { MediaSource } from '../src/media/source';
 import { HKSV_PREBUFFER_MARGIN_MS } from '../src/settings';
 import { MediaServer, PROFILES } from '../tools/camera-sim/media';
+import { CLOCK_TICKS_PER_S, readStat } from '../test/e2e/rig/procfs';
 
 const ROOT = path.resolve(__dirname, '../..');
 const RESULTS = path.join(ROOT, 'bench', 'results', 'prebuffer.json');
@@ -42,7 +43,6 @@ const IDLE_BOUND_MS = 15_000;
 const DONE_BOUND_MS = 15_000;                           // stop: ffmpeg q -> TERM -> KILL takes at most ~3 s each
 const KILL_WAIT_MS = 3_000;
 const TOTAL_BOUND_MS = 6 * 60_000;
-const CLOCK_TICKS_PER_S = 100;                          // Linux USER_HZ (getconf CLK_TCK)
 const TARGET_CPU_PCT = 2;
 const TARGET_RSS_MB = 40;
 const MB = 1024 * 1024;
@@ -302,18 +302,6 @@ interface Proc {
   /** ffmpeg only (smaps_rollup): its share of pages shared with other processes, and its private pages. */
   pssBytes?: number;
   ussBytes?: number;
-}
-
-function readStat(pid: number): { ppid: number; comm: string; ticks: number } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces; the fields we want come after its closing ")".
-    const close = stat.lastIndexOf(')');
-    const f = stat.slice(close + 2).split(' ');
-    return { comm: stat.slice(stat.indexOf('(') + 1, close), ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) };
-  } catch {
-    return undefined;
-  }
 }
 
 function kbField(text: string, field: string): number | undefined {

@@ -1,5 +1,6 @@
 // Process table reads from /proc (Linux only): used to prove that a stopped Homebridge left no ffmpeg or other child
 // process behind, and to kill exactly those leftovers (never anything matched by name).
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
 export interface ProcessInfo {
@@ -13,20 +14,55 @@ export interface ProcessInfo {
   cmdline: string;
 }
 
-function readProcess(pid: number): ProcessInfo | undefined {
+/** CPU times in /proc are in these per second (USER_HZ): asked once, 100 on every Linux we know of. */
+export const CLOCK_TICKS_PER_S = ((): number => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5_000 }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** The fields of /proc/<pid>/stat the rig and the benchmarks read; CPU times in clock ticks. */
+export interface ProcessStat {
+  ppid: number;
+  comm: string;
+  /** R, S, D, Z, X, ...: Z and X are dead processes not yet reaped. */
+  state: string;
+  startTime: number;
+  /** utime + stime: the CPU the process itself used. */
+  ticks: number;
+  /** cutime + cstime: the CPU of children it has reaped. */
+  reapedTicks: number;
+}
+
+/** One read of /proc/<pid>/stat; undefined when the process is gone. */
+export function readStat(pid: number): ProcessStat | undefined {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return undefined; // exited meanwhile
   }
-  // comm is in parentheses and may itself contain spaces or ')': the fields after the LAST ')' are fixed.
+  // comm is in parentheses and may itself contain spaces or ')': the fields after the LAST ')' are fixed (proc(5);
+  // rest[0] is field 3).
   const open = stat.indexOf('(');
   const close = stat.lastIndexOf(')');
   const rest = stat.slice(close + 2).split(' ');
-  const state = rest[0];
-  if (state === 'Z' || state === 'X') {
-    return undefined; // a zombie is already dead; its parent just has not reaped it
+  return {
+    ppid: Number(rest[1]),
+    comm: stat.slice(open + 1, close),
+    state: rest[0],
+    startTime: Number(rest[19]),
+    ticks: Number(rest[11]) + Number(rest[12]),
+    reapedTicks: Number(rest[13]) + Number(rest[14]),
+  };
+}
+
+function readProcess(pid: number): ProcessInfo | undefined {
+  const stat = readStat(pid);
+  if (!stat || stat.state === 'Z' || stat.state === 'X') {
+    return undefined; // gone, or a zombie: already dead, its parent just has not reaped it
   }
   let cmdline = '';
   try {
@@ -34,13 +70,7 @@ function readProcess(pid: number): ProcessInfo | undefined {
   } catch {
     // exited meanwhile: keep the stat data
   }
-  return {
-    pid,
-    ppid: Number(rest[1]),
-    startTime: Number(rest[19]),
-    comm: stat.slice(open + 1, close),
-    cmdline,
-  };
+  return { pid, ppid: stat.ppid, startTime: stat.startTime, comm: stat.comm, cmdline };
 }
 
 export function listProcesses(): ProcessInfo[] {
