@@ -10,7 +10,6 @@ import {
   AudioCodec,
   CameraStreamClient,
   currentHbLine,
-  descendantsOf,
   describeProcess,
   H264Profile,
   HapClient,
@@ -32,7 +31,7 @@ import {
 } from './rig';
 import { decodeSrtp, jpegFrameHeader, probe } from './rig/media-probe';
 import type { SrtpKeys } from './rig/stream-client';
-import { isStillRunning } from './rig/procfs';
+import { ffmpegsOf, untilGone } from './rig/ffmpeg-procs';
 import type { CameraSim, SimCamera } from '../../tools/camera-sim';
 
 const line = currentHbLine();
@@ -64,12 +63,6 @@ const SOURCE_IDLE_MS = 10_000;
 const SOURCE_GONE_MS = SOURCE_IDLE_MS + FFMPEG_GONE_MS + 2_000;
 const SNAPSHOT_TIMEOUT_MS = 10_000;
 
-/** ffmpeg processes Homebridge runs right now (its whole process tree). */
-function ffmpegsOf(hb: HomebridgeProcess): ProcessInfo[] {
-  const pid = hb.pid;
-  return pid === undefined ? [] : descendantsOf(pid).filter((p) => /ffmpeg/i.test(p.comm) || /(^|\/)ffmpeg(\s|$)/.test(p.cmdline));
-}
-
 /** The plugin's ffmpeg sending SRTP to this session's video port (one per viewer). */
 function sessionFfmpegs(hb: HomebridgeProcess, session: StreamSession): ProcessInfo[] {
   return ffmpegsOf(hb).filter((p) => p.cmdline.includes(`srtp://127.0.0.1:${session.video.port}?`));
@@ -85,14 +78,6 @@ async function rtspSessions(cam: SimCamera): Promise<{ main: number; sub: number
   const sessions = (await cam.fullStats()).rtspSessions ?? {};
   const count = (suffix: string): number => Object.entries(sessions).find(([path]) => path.endsWith(suffix))?.[1] ?? 0;
   return { main: count('/main'), sub: count('/sub') };
-}
-
-/** Until every one of `procs` has exited (bounded); the error names those still running. */
-async function untilGone(procs: ProcessInfo[], timeoutMs: number, what: string): Promise<void> {
-  await pollUntil(async () => (procs.some(isStillRunning) ? undefined : true), { timeoutMs, intervalMs: 100, what })
-    .catch((err: Error) => {
-      throw new Error(`${err.message}; still running: ${procs.filter(isStillRunning).map(describeProcess).join('; ')}`);
-    });
 }
 
 /** The keys the accessory encrypts with (from its SetupEndpoints answer). */

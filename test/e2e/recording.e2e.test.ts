@@ -17,7 +17,6 @@ import {
   CharacteristicRef,
   CharacteristicType,
   currentHbLine,
-  descendantsOf,
   describeProcess,
   HapClient,
   HapEvent,
@@ -44,6 +43,7 @@ import {
 } from './rig';
 import { Mp4Track, mp4Boxes, mp4Fragment, mp4InitTracks, probe, ProbeResult, summarizeVideo } from './rig/media-probe';
 import { makeTempDir } from './rig/paths';
+import { ffmpegsOf, untilGone } from './rig/ffmpeg-procs';
 import { isStillRunning } from './rig/procfs';
 import { FFMPEG_QUIT_GRACE_MS, FFMPEG_TERM_GRACE_MS, SOURCE_IDLE_STOP_MS } from '../../src/settings';
 import type { CameraSim, SimCamera } from '../../tools/camera-sim';
@@ -86,12 +86,6 @@ function is(ref: CharacteristicRef, on: boolean): (e: HapEvent) => boolean {
   return (e) => e.aid === ref.aid && e.iid === ref.iid && truthy(e.value) === on;
 }
 
-/** ffmpeg processes Homebridge runs right now (its whole process tree). */
-function ffmpegsOf(hb: HomebridgeProcess): ProcessInfo[] {
-  const pid = hb.pid;
-  return pid === undefined ? [] : descendantsOf(pid).filter((p) => /ffmpeg/i.test(p.comm) || /(^|\/)ffmpeg(\s|$)/.test(p.cmdline));
-}
-
 function processKey(p: ProcessInfo): string {
   return `${p.pid}@${p.startTime}`;
 }
@@ -100,14 +94,6 @@ function processKey(p: ProcessInfo): string {
 function newSince(before: ProcessInfo[], now: ProcessInfo[]): ProcessInfo[] {
   const old = new Set(before.map(processKey));
   return now.filter((p) => !old.has(processKey(p)));
-}
-
-/** Until every one of `procs` has exited (bounded); the error names those still running. */
-async function untilGone(procs: ProcessInfo[], what: string): Promise<void> {
-  await pollUntil(async () => (procs.some(isStillRunning) ? undefined : true), { timeoutMs: FFMPEG_GONE_MS, intervalMs: 100, what })
-    .catch((err: Error) => {
-      throw new Error(`${err.message}; still running: ${procs.filter(isStillRunning).map(describeProcess).join('; ')}`);
-    });
 }
 
 /** RTSP sessions the simulator counts on the camera's main and sub paths. */
@@ -407,7 +393,7 @@ describe(`[HB ${line}] HomeKit Secure Video recording`, function () {
     const others = ffmpegsOf(hb).filter((p) => !yardRecordingProcs.some((r) => processKey(r) === processKey(p)));
     stream.close(HdsCloseReason.NORMAL);
     cam(YARD).motion(false);
-    await untilGone(yardRecordingProcs, 'the recording\'s ffmpeg');
+    await untilGone(yardRecordingProcs, FFMPEG_GONE_MS, 'the recording\'s ffmpeg');
     const stopped = others.filter((p) => !isStillRunning(p));
     assert.deepEqual(stopped.map(describeProcess), [], 'the camera stream and live view processes keep running');
     // Live view still plays: fresh video packets after the close (15 fps; each frame is several packets).
@@ -438,7 +424,7 @@ describe(`[HB ${line}] HomeKit Secure Video recording`, function () {
       assert.deepEqual(stream.violations(), [], 'HDS rules');
       assert.equal(stream.closedByAccessory, undefined, 'the accessory sent no close of its own (no error)');
       checkRecording(await analyse(stream, motionAt), selected, { audio: false, ended: false });
-      await untilGone(recordingProcs, 'the recording\'s ffmpeg');
+      await untilGone(recordingProcs, FFMPEG_GONE_MS, 'the recording\'s ffmpeg');
     } finally {
       cam(YARD).motion(false);
       await yardHub.setRecordingAudio(true);
@@ -469,7 +455,7 @@ describe(`[HB ${line}] HomeKit Secure Video recording`, function () {
       assert.ok(analysis.videoMs >= capMs - FRAGMENT_MS, `the clip holds ${ms(analysis.videoMs)} of video: not cut well before the cap`);
       // The hub acknowledged the end (the rig acks like a hub): the clip's ffmpeg goes.
       assert.ok(recordingProcs.length > 0, 'the recording runs an ffmpeg of its own');
-      await untilGone(recordingProcs, 'the Gate recording\'s ffmpeg');
+      await untilGone(recordingProcs, FFMPEG_GONE_MS, 'the Gate recording\'s ffmpeg');
     } finally {
       cam(GATE).motion(false);
     }
@@ -487,7 +473,7 @@ describe(`[HB ${line}] HomeKit Secure Video recording`, function () {
         return s.main === 0 && s.sub === 0 ? true : undefined;
       }, { timeoutMs: Math.max(1, offAt + SOURCE_GONE_MS - Date.now()), intervalMs: 500, what: `${name}'s RTSP sessions to end` });
     }
-    await untilGone(ffmpegsOf(hb), 'every ffmpeg under Homebridge');
+    await untilGone(ffmpegsOf(hb), FFMPEG_GONE_MS, 'every ffmpeg under Homebridge');
     assert.deepEqual(ffmpegsOf(hb).map(describeProcess), [], 'no ffmpeg left under Homebridge');
   });
 
