@@ -104,6 +104,7 @@ export class MediaSource extends EventEmitter {
   private retryTimer?: NodeJS.Timeout;
   private stallTimer?: NodeJS.Timeout;
   private lastDataAt = 0;
+  private retainMs = 0;
   private failures = 0;
   private starts = 0;
   private bytesIn = 0;
@@ -119,6 +120,7 @@ export class MediaSource extends EventEmitter {
   attach(out: Writable, options: AttachOptions = {}): Attachment {
     const sink: Sink = { out, options, waiting: true, ended: false };
     this.sinks.add(sink);
+    this.updateRetain();
     out.on('error', () => this.drop(sink, undefined));
     out.on('close', () => this.drop(sink, undefined));
     this.want();
@@ -137,9 +139,11 @@ export class MediaSource extends EventEmitter {
   hold(backMs: number): () => void {
     const key = Symbol('hold');
     this.holds.set(key, backMs);
+    this.updateRetain();
     this.want();
     return () => {
       if (this.holds.delete(key)) {
+        this.updateRetain();
         this.trim();
         this.maybeIdle();
       }
@@ -196,6 +200,7 @@ export class MediaSource extends EventEmitter {
     clearTimeout(this.retryTimer);
     [...this.sinks].forEach((s) => this.drop(s, 'the camera stopped'));
     this.holds.clear();
+    this.updateRetain();
     await this.stopUpstream();
   }
 
@@ -396,7 +401,7 @@ export class MediaSource extends EventEmitter {
 
   /** Keeps the GOPs the longest hold (or a live joiner: the newest GOP) needs, within the memory bound. */
   private trim(): void {
-    const backMs = Math.max(0, ...this.holds.values(), ...[...this.sinks].map((s) => s.options.backMs ?? 0));
+    const backMs = this.retainMs;
     const now = Date.now();
     while (this.gops.length > 1) {
       const second = this.gops[1];
@@ -406,6 +411,11 @@ export class MediaSource extends EventEmitter {
       }
       this.cachedBytes -= this.gops.shift()?.bytes ?? 0;
     }
+  }
+
+  /** The history the longest hold or consumer needs (ms): kept up to date as they come and go, not per chunk. */
+  private updateRetain(): void {
+    this.retainMs = Math.max(0, ...this.holds.values(), ...[...this.sinks].map((s) => s.options.backMs ?? 0));
   }
 
   /** Index of the GOP to start from: the newest keyframe at least `backMs` old, else the oldest kept; -1 when none. */
@@ -445,6 +455,7 @@ export class MediaSource extends EventEmitter {
     }
     sink.ended = true;
     this.sinks.delete(sink);
+    this.updateRetain();
     if (reason) {
       sink.options.onEnd?.(reason);
     }
