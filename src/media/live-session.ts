@@ -1,11 +1,11 @@
 // One HomeKit viewer: an ffmpeg that reads the camera's media source (MPEG-TS on stdin) and sends SRTP to the viewer,
 // copying the camera's H.264 when HomeKit can show it, transcoding only when not; and a watch on the viewer's RTCP so a
 // phone that went away does not leave an ffmpeg running.
-import { createSocket, Socket } from 'node:dgram';
-import type { AudioInfo, PrepareStreamRequest, VideoInfo } from 'homebridge';
+import type { AudioInfo, VideoInfo } from 'homebridge';
 import { LIVE_CATCH_UP_RATE, LIVE_RTCP_CHECK_MS, LIVE_RTCP_TIMEOUT_MS, LIVE_TRANSCODE_GOP_S } from '../settings';
 import { FfmpegExit, FfmpegProcess } from './ffmpeg';
 import { encodeArgs } from './h264';
+import { ReturnPorts, srtpOutput } from './return-ports';
 import type { Attachment, MediaSource, StreamFacts } from './source';
 
 export interface SessionLog {
@@ -17,8 +17,9 @@ export interface SessionLog {
 
 /** The viewer's side of the stream, from prepareStream: where to send and with which keys. */
 export interface Endpoint {
-  address: string;
-  ipv6: boolean;
+  /** The viewer's address and its family (see return-ports.ts for how it is worked out). */
+  family: 4 | 6;
+  target: string;
   videoPort: number;
   videoKey: Buffer;
   audioPort: number;
@@ -38,13 +39,6 @@ export interface StreamPlan {
   /** Undefined: no audio is sent (off in the config, the camera has none, or HomeKit asked for a codec we lack). */
   audio?: Pick<AudioInfo, 'pt' | 'ssrc' | 'sample_rate' | 'bit_rate' | 'packet_time'> & { codec: 'opus' | 'aac-eld' };
   encoder: string;
-}
-
-/** SRTP suite and key as ffmpeg takes them: base64 of key (16) + salt (14). */
-function srtpOut(key: Buffer, address: string, ipv6: boolean, port: number, packetSize: number): string[] {
-  const host = ipv6 ? `[${address}]` : address;
-  return ['-f', 'rtp', '-srtp_out_suite', 'AES_CM_128_HMAC_SHA1_80', '-srtp_out_params', key.toString('base64'),
-    `srtp://${host}:${port}?rtcpport=${port}&pkt_size=${packetSize}`];
 }
 
 /** The ffmpeg arguments for a plan: argument arrays only, never a shell. */
@@ -69,7 +63,7 @@ export function sessionArgs(plan: StreamPlan, to: Endpoint): string[] {
       width: v.width, height: v.height, fps: v.fps, kbps: Math.max(100, v.max_bit_rate), keyframeIntervalFrames: v.fps * LIVE_TRANSCODE_GOP_S,
     }));
   }
-  args.push('-payload_type', String(v.pt), '-ssrc', String(v.ssrc), ...srtpOut(to.videoKey, to.address, to.ipv6, to.videoPort, v.mtu));
+  args.push('-payload_type', String(v.pt), '-ssrc', String(v.ssrc), ...srtpOutput(to.videoKey, to, to.videoPort, v.mtu));
   const a = plan.audio;
   if (a) {
     args.push('-map', '0:a:0', '-ac', '1', '-ar', String(a.sample_rate * 1000), '-b:a', `${a.bit_rate || 24}k`);
@@ -78,44 +72,9 @@ export function sessionArgs(plan: StreamPlan, to: Endpoint): string[] {
     } else {
       args.push('-c:a', 'libfdk_aac', '-profile:a', 'aac_eld', '-flags', '+global_header');
     }
-    args.push('-payload_type', String(a.pt), '-ssrc', String(a.ssrc), ...srtpOut(to.audioKey, to.address, to.ipv6, to.audioPort, 188));
+    args.push('-payload_type', String(a.pt), '-ssrc', String(a.ssrc), ...srtpOutput(to.audioKey, to, to.audioPort, 188));
   }
   return args;
-}
-
-/** The UDP sockets the viewer sends RTCP to (their ports go back in prepareStream's answer). */
-export class ReturnPorts {
-  private constructor(readonly video: Socket, readonly audio: Socket) {}
-
-  static async open(request: Pick<PrepareStreamRequest, 'sourceAddress' | 'addressVersion'>): Promise<ReturnPorts> {
-    const type = request.addressVersion === 'ipv6' ? 'udp6' : 'udp4';
-    const bind = (): Promise<Socket> => new Promise((resolve, reject) => {
-      const socket = createSocket(type);
-      socket.once('error', reject);
-      socket.bind(0, request.sourceAddress, () => {
-        socket.off('error', reject);
-        socket.on('error', () => undefined); // an ICMP error for a viewer that left is not ours to crash on
-        resolve(socket);
-      });
-    });
-    const video = await bind();
-    try {
-      return new ReturnPorts(video, await bind());
-    } catch (err) {
-      video.close();
-      throw err;
-    }
-  }
-
-  close(): void {
-    for (const s of [this.video, this.audio]) {
-      try {
-        s.close();
-      } catch {
-        // already closed
-      }
-    }
-  }
 }
 
 /** One viewer's stream: an ffmpeg per plan (a reconfigure may replace it), the RTCP watch, and one end. */

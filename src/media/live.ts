@@ -7,7 +7,8 @@ import type {
 import type { MediaProfile } from '../onvif/profiles';
 import { answerOnce } from '../util/guard';
 import { HOMEKIT_PROFILE_IDC } from './h264';
-import { Endpoint, LiveSession, ReturnPorts, SessionLog, StreamPlan } from './live-session';
+import { Endpoint, LiveSession, SessionLog, StreamPlan } from './live-session';
+import { ReturnPorts, ViewerRoute, viewerRoute } from './return-ports';
 import type { MediaSource, StreamFacts } from './source';
 
 /** One camera profile the plugin reads: what ONVIF says of it and its media source. */
@@ -71,10 +72,10 @@ export class LiveStreams implements CameraStreamingDelegate {
 
   prepareStream(request: PrepareStreamRequest, callback: PrepareStreamCallback): void {
     answerOnce(this.options.log, 'live view (prepare)', callback, async () => {
-      const ports = await ReturnPorts.open(request);
+      const { route, ports } = await this.openRoute(request);
       const prepared: Prepared = {
         endpoint: {
-          address: request.targetAddress, ipv6: request.addressVersion === 'ipv6',
+          family: route.family, target: route.target,
           videoPort: request.video.port, videoKey: Buffer.concat([request.video.srtp_key, request.video.srtp_salt]),
           audioPort: request.audio.port, audioKey: Buffer.concat([request.audio.srtp_key, request.audio.srtp_salt]),
         },
@@ -82,11 +83,28 @@ export class LiveStreams implements CameraStreamingDelegate {
       };
       this.prepared.get(request.sessionID)?.ports.close();
       this.prepared.set(request.sessionID, prepared);
+      this.options.log.debug(`live view prepared: viewer ${route.target} (IPv${route.family}), RTCP back to ${route.bind} ` +
+        `ports ${ports.video.address().port}/${ports.audio.address().port} (HomeKit connection on ${request.sourceAddress})`);
       return {
+        // What the return sockets are bound to is what the viewer is told to send to (HAP would otherwise announce the
+        // first address of the interface, which need not be the one the viewer reached us on).
+        addressOverride: route.advertise,
         video: { port: ports.video.address().port, ssrc: prepared.videoSsrc, srtp_key: request.video.srtp_key, srtp_salt: request.video.srtp_salt },
         audio: { port: ports.audio.address().port, ssrc: prepared.audioSsrc, srtp_key: request.audio.srtp_key, srtp_salt: request.audio.srtp_salt },
       };
     });
+  }
+
+  /** The viewer's route and the sockets for its RTCP; a failure is one sentence that says what to change. */
+  private async openRoute(request: PrepareStreamRequest): Promise<{ route: ViewerRoute; ports: ReturnPorts }> {
+    try {
+      const route = viewerRoute(request);
+      return { route, ports: await ReturnPorts.open(route) };
+    } catch (err) {
+      throw new Error(`no stream for the viewer at ${request.targetAddress}: ${(err as Error).message}. Check Homebridge's ` +
+        '"bind" setting (Homebridge Settings → Network): leave it empty, or pick the network interface the iPhones and the ' +
+        'home hub use');
+    }
   }
 
   handleStreamRequest(request: StreamingRequest, callback: StreamRequestCallback): void {

@@ -31,7 +31,7 @@ describe('live view choices', () => {
       source: {} as MediaSource, profileName: 'main', copy: true, facts: {}, encoder: 'libx264',
       video: { width: 1280, height: 720, fps: 30, max_bit_rate: 299, profile: 1, level: 2, pt: 99, ssrc: 1234, mtu: 1378 },
       audio: { codec: 'opus', pt: 110, ssrc: 99, sample_rate: 24, bit_rate: 24, packet_time: 20 },
-    }, { address: '127.0.0.1', ipv6: false, videoPort: 5000, videoKey: key, audioPort: 5002, audioKey: key });
+    }, { family: 4, target: '127.0.0.1', videoPort: 5000, videoKey: key, audioPort: 5002, audioKey: key });
     assert.deepEqual(args.slice(args.indexOf('-c:v'), args.indexOf('-c:v') + 2), ['-c:v', 'copy']);
     assert.ok(args.includes('srtp://127.0.0.1:5000?rtcpport=5000&pkt_size=1378'));
     assert.ok(args.includes('srtp://127.0.0.1:5002?rtcpport=5002&pkt_size=188'));
