@@ -3,6 +3,7 @@ import {
   DEFAULT_DOORBELL_COOLDOWN_S, DEFAULT_DOORBELL_EVENTS, DEFAULT_MAX_RECORDING_S, DEFAULT_MAX_STREAMS, DEFAULT_MOTION_HOLD_S,
   DEFAULT_ONVIF_PORT, DEFAULT_TRIGGERS_BIND, DEFAULT_VIDEO_ENCODER, MAX_PREBUFFER_S, MAX_STREAMS_LIMIT, MIN_PREBUFFER_S,
 } from './settings';
+import { hostKey, hostPort, isUnspecified, parseHost } from './util/address';
 
 /** One camera as the rest of the plugin sees it: validated, defaults applied. */
 export interface CameraConfig {
@@ -91,8 +92,14 @@ function label(raw: Raw, index: number): string {
   return typeof raw.name === 'string' && raw.name.trim() ? `Camera "${raw.name.trim()}"` : `Camera #${index + 1}`;
 }
 
-// Host names and IP literals only: a URL or a path here is the most common copy-paste slip, and we say so.
-const HOST = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$|^\[?[0-9a-f:.]+\]?$/i;
+/** An address option (bind, advertiseHost): written one way, or undefined when it is not a host at all. */
+function addressOption(raw: unknown): string | undefined {
+  if (typeof raw !== 'string') {
+    return undefined;
+  }
+  const parsed = parseHost(raw);
+  return 'host' in parsed ? parsed.host : undefined;
+}
 
 function parseCamera(raw: unknown, index: number, errors: string[], warnings: string[]): CameraConfig | undefined {
   if (!isObject(raw)) {
@@ -114,12 +121,18 @@ function parseCamera(raw: unknown, index: number, errors: string[], warnings: st
   if (typeof raw.host !== 'string') {
     return fail('host', 'must be a host name or IP address');
   }
-  const host = raw.host.trim();
-  if (host.includes('://') || host.includes('/')) {
-    return fail('host', `must be only the camera's address, e.g. 192.168.1.20, not a URL ("${host.replace(/\/\/[^@/]*@/, '//')}")`);
+  const typed = raw.host.trim();
+  if (typed.includes('://') || typed.includes('/')) {
+    return fail('host', `must be only the camera's address, e.g. 192.168.1.20, not a URL ("${typed.replace(/\/\/[^@/]*@/, '//')}")`);
   }
-  if (!HOST.test(host)) {
-    return fail('host', `"${host}" is not a valid host name or IP address`);
+  // One spelling per address ([fd00::20] and fd00:0::20 are fd00::20): URLs, log lines and the duplicate check rely on it.
+  const parsed = parseHost(typed);
+  if ('problem' in parsed) {
+    return fail('host', parsed.problem);
+  }
+  const { host } = parsed;
+  if (isUnspecified(host)) {
+    return fail('host', `"${typed}" means "any address" to a server; give the camera's own address`);
   }
   let port = DEFAULT_ONVIF_PORT;
   if (raw.port !== undefined && raw.port !== null && raw.port !== '') {
@@ -248,10 +261,11 @@ export function parseConfig(raw: unknown): ConfigResult {
     const port = isObject(t) ? (typeof t.port === 'string' ? Number(t.port) : t.port) : undefined;
     if (!isObject(t) || typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
       errors.push('"triggers"."port" must be a whole number from 1 to 65535; manual triggers stay off');
-    } else if (t.bind !== undefined && (typeof t.bind !== 'string' || !HOST.test(t.bind))) {
+    } else if (t.bind !== undefined && addressOption(t.bind) === undefined) {
       errors.push('"triggers"."bind" must be an IP address of this machine, e.g. 127.0.0.1; manual triggers stay off');
     } else {
-      config.triggers = { port, bind: (t.bind as string | undefined) ?? DEFAULT_TRIGGERS_BIND };
+      // Brackets off: listen() takes ::1, and fails to resolve [::1] as a host name.
+      config.triggers = { port, bind: t.bind === undefined ? DEFAULT_TRIGGERS_BIND : addressOption(t.bind)! };
     }
   }
 
@@ -260,10 +274,11 @@ export function parseConfig(raw: unknown): ConfigResult {
     const port = isObject(p) ? (typeof p.port === 'string' ? Number(p.port) : p.port) : undefined;
     if (!isObject(p) || typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
       errors.push('"push"."port" must be a whole number from 1 to 65535; cameras use PullPoint instead');
-    } else if (p.advertiseHost !== undefined && p.advertiseHost !== '' && (typeof p.advertiseHost !== 'string' || !HOST.test(p.advertiseHost))) {
+    } else if (p.advertiseHost !== undefined && p.advertiseHost !== ''
+      && (addressOption(p.advertiseHost) === undefined || isUnspecified(addressOption(p.advertiseHost)!))) {
       errors.push('"push"."advertiseHost" must be this machine\'s address as the cameras reach it; cameras use PullPoint instead');
     } else {
-      config.push = { port, advertiseHost: (p.advertiseHost as string | undefined) || undefined };
+      config.push = { port, advertiseHost: p.advertiseHost ? addressOption(p.advertiseHost) : undefined };
     }
   }
 
@@ -280,11 +295,12 @@ export function parseConfig(raw: unknown): ConfigResult {
         return;
       }
       const nameKey = cam.name.toLowerCase();
-      const addressKey = `${cam.host.toLowerCase()}:${cam.port}`;
+      const addressKey = `${hostKey(cam.host)}:${cam.port}`;
       if (byName.has(nameKey)) {
         errors.push(`Camera "${cam.name}": "name" is used by camera #${byName.get(nameKey)! + 1} too; give each camera its own name`);
       } else if (byAddress.has(addressKey)) {
-        errors.push(`Camera "${cam.name}": "host" ${addressKey} is the same camera as #${byAddress.get(addressKey)! + 1}; it is added once`);
+        errors.push(`Camera "${cam.name}": "host" ${hostPort(cam.host, cam.port)} is the same camera as #${byAddress.get(addressKey)! + 1}; ` +
+          'it is added once');
       } else {
         byName.set(nameKey, i);
         byAddress.set(addressKey, i);

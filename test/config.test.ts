@@ -86,6 +86,35 @@ describe('config', () => {
     assert.match(errors[1], /^Camera "Other": "host" 192\.168\.1\.20:80 is the same camera as #1/);
   });
 
+  it('takes an IPv6 host bracketed or not, and writes every address one way', () => {
+    const hosts = parseConfig({ cameras: ['[fd00::20]', 'FD00:0::21', '::1', '::ffff:192.168.1.22', 'Cam1.local']
+      .map((host, i) => ({ ...good, name: `C${i}`, host })) });
+    assert.deepEqual(hosts.errors, []);
+    assert.deepEqual(hosts.config.cameras.map((c) => c.host), ['fd00::20', 'fd00::21', '::1', '192.168.1.22', 'Cam1.local']);
+  });
+
+  it('sees one IPv6 camera written two ways as one camera, and names it as host:port does', () => {
+    const { errors, config } = parseConfig({ cameras: [{ ...good, host: 'fd00::20' }, { ...good, name: 'Other', host: '[FD00:0::20]' }] });
+    assert.equal(config.cameras.length, 1);
+    assert.deepEqual(errors, ['Camera "Other": "host" [fd00::20]:80 is the same camera as #1; it is added once']);
+  });
+
+  it('refuses hosts that cannot be a camera\'s address, saying why', () => {
+    const errorFor = (host: string): string => parseConfig({ cameras: [{ ...good, host }] }).errors[0] ?? '(accepted)';
+    assert.match(errorFor('fe80::1%eth0'), /^Camera "Entrance 1": "host" "fe80::1%eth0" is a link-local IPv6 address with a zone/);
+    // URL reads 1.2.3 as 1.2.0.3: the plugin would call another address than the one written.
+    assert.match(errorFor('1.2.3'), /"1\.2\.3" is not a valid IPv4 address/);
+    assert.match(errorFor('[fd00::1'), /"\[fd00::1" is not a valid host name or IP address/);
+    assert.match(errorFor('0.0.0.0'), /"0\.0\.0\.0" means "any address"/);
+    assert.match(errorFor('[::]'), /means "any address"/);
+  });
+
+  it('takes [::1] as a manual-trigger bind address and an IPv6 advertiseHost, without the brackets', () => {
+    assert.deepEqual(parseConfig({ triggers: { port: 8089, bind: '[::1]' } }).config.triggers, { port: 8089, bind: '::1' });
+    assert.deepEqual(parseConfig({ push: { port: 8090, advertiseHost: '[fd00::9]' } }).config.push, { port: 8090, advertiseHost: 'fd00::9' });
+    assert.match(parseConfig({ push: { port: 8090, advertiseHost: '0.0.0.0' } }).errors[0], /^"push"\."advertiseHost"/);
+  });
+
   it('warns about unknown options but keeps the camera', () => {
     const { warnings, config } = parseConfig({ cameras: [{ ...good, motionTimeout: 3 }] });
     assert.equal(config.cameras.length, 1);
