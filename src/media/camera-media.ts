@@ -67,6 +67,7 @@ export class CameraMedia {
     }
     const streams: CameraStream[] = [];
     for (const { name, profile } of chosen) {
+      // A 0.0.0.0 or loopback host in the camera's answer is already moved onto the configured host (OnvifDevice.usable).
       const uri = withCredentials(await device.getStreamUri(profile.token, signal), config.username, config.password);
       const source = new MediaSource({ label: name, url: uri, ffmpegPath, log, audio: audioMode(profile, config) });
       streams.push({ name, profile, source });

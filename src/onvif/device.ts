@@ -2,6 +2,7 @@ import { MediaProfile, parseMedia1Profiles, parseMedia2Profiles } from './profil
 import { soapRequest, SoapCredentials, SoapError, SoapRequestOptions } from './soap';
 import { normaliseTopic } from './events';
 import { child, children, escapeXml, find, namespaces, path, textAt, XmlElement } from './xml';
+import { hostPort, isLoopback, isSameHost, isUnspecified, unbracket, unmapIPv4, urlHost } from '../util/address';
 
 /** What AccessoryInformation shows, read from GetDeviceInformation. */
 export interface DeviceInfo {
@@ -60,8 +61,7 @@ export class OnvifDevice {
   }
 
   private hostPort(): string {
-    const host = this.opts.host.includes(':') && !this.opts.host.startsWith('[') ? `[${this.opts.host}]` : this.opts.host;
-    return `${host}:${this.opts.port}`;
+    return hostPort(this.opts.host, this.opts.port);
   }
 
   private get credentials(): SoapCredentials {
@@ -75,7 +75,10 @@ export class OnvifDevice {
 
   /**
    * Keeps the path of an XAddr but the host and port we were configured with: cameras behind NAT or with several
-   * interfaces often advertise an address we cannot reach, while the configured one demonstrably answered.
+   * interfaces often advertise an address we cannot reach, while the configured one demonstrably answered. When the
+   * XAddr names the configured host itself (in any spelling: [fd00::20], ::ffff:10.0.0.5), its port is believed too:
+   * that is a camera serving media or events on another port than its device service, not an unreachable address.
+   * Except on loopback: there the configured port is usually a tunnel or proxy's, and the camera's own port is not ours.
    */
   sameHost(xaddr: string | undefined): string | undefined {
     if (!xaddr) {
@@ -83,10 +86,37 @@ export class OnvifDevice {
     }
     try {
       const u = new URL(xaddr.trim().split(/\s+/)[0]);
-      return `http://${this.hostPort()}${u.pathname}${u.search}`;
+      const ownPort = u.protocol === 'http:' && !isLoopback(this.opts.host) && isSameHost(unbracket(u.hostname), this.opts.host);
+      return `http://${ownPort ? hostPort(this.opts.host, Number(u.port || 80)) : this.hostPort()}${u.pathname}${u.search}`;
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * A media URI (RTSP stream, HTTP snapshot) with a host we can use. Cameras in containers, behind NAT or with a
+   * half-configured network write 0.0.0.0 or :: ("any address": whichever you reached me on) or 127.0.0.1 (themselves);
+   * taken literally those reach this machine, not the camera, and hand it the camera's password. Such a host becomes
+   * the configured one, keeping scheme, port and path. Any other host is kept as the camera gives it: ONVIF lets a
+   * camera's media come from another device (an NVR, a streaming proxy), and a real address is the camera saying
+   * where that is. An IPv4-mapped host is written as the IPv4 address it is.
+   */
+  private usable(uri: string): string {
+    let u: URL;
+    try {
+      u = new URL(uri);
+    } catch {
+      return uri; // the consumer (ffmpeg, the snapshot fetch) says what is wrong with it, in context
+    }
+    const host = unbracket(u.hostname);
+    if (isUnspecified(host) || (isLoopback(host) && !isLoopback(this.opts.host))) {
+      u.hostname = urlHost(this.opts.host);
+    } else if (unmapIPv4(host) !== host) {
+      u.hostname = unmapIPv4(host);
+    } else {
+      return uri;
+    }
+    return u.href;
   }
 
   /** Learns the clock offset and the service endpoints. Both calls are pre-auth in ONVIF Core, so a wrong password fails later, clearly. */
@@ -129,20 +159,20 @@ export class OnvifDevice {
     return parseMedia1Profiles(r);
   }
 
-  /** The RTSP URL of a profile (RTP over RTSP, unicast), without credentials. */
+  /** The RTSP URL of a profile (RTP over RTSP, unicast), without credentials, its host made usable (see usable()). */
   async getStreamUri(profileToken: string, signal?: AbortSignal): Promise<string> {
     const token = escapeXml(profileToken);
     const r = await soapRequest(this.mediaUrl(), '<trt:GetStreamUri><trt:StreamSetup><tt:Stream>RTP-Unicast</tt:Stream>' +
       `<tt:Transport><tt:Protocol>RTSP</tt:Protocol></tt:Transport></trt:StreamSetup><trt:ProfileToken>${token}</trt:ProfileToken></trt:GetStreamUri>`,
     { signal, auth: this.credentials });
-    return this.required(textAt(r, 'MediaUri', 'Uri'), 'GetStreamUri');
+    return this.usable(this.required(textAt(r, 'MediaUri', 'Uri'), 'GetStreamUri'));
   }
 
   /** The HTTP URL of a profile's JPEG snapshot. */
   async getSnapshotUri(profileToken: string, signal?: AbortSignal): Promise<string> {
     const r = await soapRequest(this.mediaUrl(), `<trt:GetSnapshotUri><trt:ProfileToken>${escapeXml(profileToken)}</trt:ProfileToken></trt:GetSnapshotUri>`,
       { signal, auth: this.credentials });
-    return this.required(textAt(r, 'MediaUri', 'Uri'), 'GetSnapshotUri');
+    return this.usable(this.required(textAt(r, 'MediaUri', 'Uri'), 'GetSnapshotUri'));
   }
 
   private mediaUrl(): string {

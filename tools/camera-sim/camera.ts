@@ -13,7 +13,8 @@ import { PUSH_SUPPORT, PushCounters, PushManager, PushSupport, attachPush } from
 import { handleSnapshot, snapshotProfile, SnapshotAuthMode } from './snapshot-endpoint';
 import { SoapAuthMode, handleSoap } from './soap-endpoint';
 import { SimStreamProfile } from './stream-profiles';
-import { SimEvent, SimStats, Vendor } from './types';
+import { SimEvent, SimHost, SimStats, Vendor } from './types';
+import { urlHost } from '../../src/util/address';
 
 export const DOORBELL_PULSE_MS = 1000;   // LogicalState true, then false after this
 const RESTART_DOWNTIME_MS = 300;         // how long a reboot keeps the port closed
@@ -32,6 +33,7 @@ export interface SimCameraSetup {
   snapshotAuth: SnapshotAuthMode;
   audio: boolean;
   port: number;
+  host: SimHost;
   streams: Record<ProfileName, SimStreamProfile>;
   streamUri: (profile: ProfileName) => string;
   snapshot: (profile: ProfileName) => Buffer;
@@ -49,7 +51,7 @@ export class SimCamera extends EventEmitter implements SimControl {
   readonly index: number;
   readonly name: string;
   readonly vendor: Vendor;
-  readonly host = '127.0.0.1' as const;
+  readonly host: SimHost;
   readonly username: string;
   readonly password: string;
   readonly info: DeviceInfo;
@@ -78,6 +80,7 @@ export class SimCamera extends EventEmitter implements SimControl {
     this.index = setup.index;
     this.name = setup.name;
     this.vendor = setup.vendor;
+    this.host = setup.host;
     this.username = setup.username;
     this.password = setup.password;
     this.skewMs = setup.clockSkewMs;
@@ -103,7 +106,7 @@ export class SimCamera extends EventEmitter implements SimControl {
       audio: setup.audio,
       get clockSkewMs(): number { return skew(); },
       setClock: (utcMs: number) => this.setClockSkew(utcMs - Date.now()),
-      get baseUrl(): string { return `http://127.0.0.1:${port()}`; },
+      get baseUrl(): string { return `http://${urlHost(setup.host)}:${port()}`; },
       streams: setup.streams,
       pullPoints: this.pullPoints,
       streamUri: setup.streamUri,
@@ -123,7 +126,7 @@ export class SimCamera extends EventEmitter implements SimControl {
 
   static async create(setup: SimCameraSetup): Promise<SimCamera> {
     const camera = new SimCamera(setup);
-    await camera.http.listen(setup.port);
+    await camera.http.listen(setup.port, setup.host);
     return camera;
   }
 
@@ -132,7 +135,7 @@ export class SimCamera extends EventEmitter implements SimControl {
   }
 
   get deviceUrl(): string {
-    return `http://127.0.0.1:${this.port}${this.personality.paths.device}`;
+    return `${this.context.baseUrl}${this.personality.paths.device}`;
   }
 
   /** Camera clock (real clock plus skew). */
@@ -338,7 +341,7 @@ export class SimCamera extends EventEmitter implements SimControl {
         return;
       }
       try {
-        await this.http.listen(this.port);
+        await this.http.listen(this.port, this.host);
         if (this.stopped || this.wantOffline) {
           await this.http.close(); // switched off again while the port was opening
         }

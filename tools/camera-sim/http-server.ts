@@ -3,6 +3,7 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import { closeServer } from '../../src/util/close-server';
+import type { SimHost } from './types';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -31,8 +32,8 @@ export class CameraHttpServer {
     return this.server.listening;
   }
 
-  /** Listens on 127.0.0.1 (port 0 = ephemeral; later calls reuse the first bound port). */
-  listen(port: number): Promise<number> {
+  /** Listens on loopback (port 0 = ephemeral; later calls reuse the first bound port). */
+  listen(port: number, host: SimHost = '127.0.0.1'): Promise<number> {
     if (this.server.listening) {
       return Promise.resolve(this.boundPort);
     }
@@ -40,7 +41,7 @@ export class CameraHttpServer {
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => reject(err);
       this.server.once('error', onError);
-      this.server.listen(wanted, '127.0.0.1', () => {
+      this.server.listen(wanted, host, () => {
         this.server.off('error', onError);
         const addr = this.server.address();
         this.boundPort = typeof addr === 'object' && addr ? addr.port : wanted;

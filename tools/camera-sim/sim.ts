@@ -5,6 +5,7 @@ import { ProfileName } from './personalities';
 import { BUILTIN_JPEG } from './snapshot';
 import { PROFILES } from './stream-profiles';
 import { SimCameraOptions, SimOptions, VENDORS, Vendor } from './types';
+import { urlHost } from '../../src/util/address';
 
 export const MAX_CAMERAS = 256;
 const DEFAULT_RTSP_PORT = 8554; // only printed in URIs when there is no media server
@@ -34,6 +35,10 @@ export class CameraSim {
       throw new Error(`cameras must be 1..${MAX_CAMERAS}`);
     }
     const audioOf = (cam: SimCameraOptions): boolean => cam.audio !== false;
+    const host = opts.host ?? '127.0.0.1';
+    if (host !== '127.0.0.1' && opts.media !== false) {
+      throw new Error(`the media server listens on 127.0.0.1 only: host ${host} needs media: false`);
+    }
     const media = opts.media === false ? undefined : await MediaServer.start({
       host: '127.0.0.1',
       port: opts.rtspPort,
@@ -56,10 +61,11 @@ export class CameraSim {
           snapshotAuth: cam.snapshotAuth ?? 'digest',
           audio: audioOf(cam),
           port: cam.port ?? 0,
+          host,
           streams: PROFILES,
           streamUri: (profile) => media
             ? media.url(rtspPath(i, profile))
-            : `rtsp://127.0.0.1:${opts.rtspPort ?? DEFAULT_RTSP_PORT}${rtspPath(i, profile)}`,
+            : `rtsp://${urlHost(host)}:${opts.rtspPort ?? DEFAULT_RTSP_PORT}${rtspPath(i, profile)}`,
           snapshot: (profile) => (media ? media.snapshot(profile) : BUILTIN_JPEG),
           rtspPaths: [rtspPath(i, 'main'), rtspPath(i, 'sub')],
           rtspSessions: media ? () => media.sessions() : undefined,

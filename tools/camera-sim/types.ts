@@ -16,11 +16,16 @@ export interface SimCameraOptions {
   port?: number;            // ONVIF HTTP port, 0/undefined = ephemeral
 }
 
+/** The simulator never listens beyond this machine: one of the two loopback addresses. */
+export type SimHost = '127.0.0.1' | '::1';
+
 export interface SimOptions {
   cameras: number | SimCameraOptions[];
   /** Vendor for cameras that do not name one; 'mixed' cycles through every vendor. Default 'hikvision'. */
   vendor?: Vendor | 'mixed';
   media?: boolean;          // default true
+  /** Loopback address the cameras listen on and write in their URLs; '::1' needs media: false. Default '127.0.0.1'. */
+  host?: SimHost;
   rtspPort?: number;
   cacheDir?: string;
 }
