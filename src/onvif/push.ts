@@ -11,6 +11,7 @@ import {
   PUSH_REQUEST_TIMEOUT_MS, PUSH_ROUTE_LOOKUP_TIMEOUT_MS, PUSH_VERIFY_MS, SUBSCRIPTION_REFRESH_MS, SUBSCRIPTION_S,
   UNSUBSCRIBE_TIMEOUT_MS,
 } from '../settings';
+import { unbracket, urlHost } from '../util/address';
 import { backoffMs } from '../util/backoff';
 import { closeServer } from '../util/close-server';
 import type { OnvifDevice } from './device';
@@ -39,10 +40,6 @@ export interface NotificationReceiverOptions {
 export interface ReceiverCounters {
   delivered: number;
   refused: number;
-}
-
-function hostForUrl(host: string): string {
-  return isIPv6(host) ? `[${host}]` : host;
 }
 
 /**
@@ -165,9 +162,16 @@ export class NotificationReceiver {
     if (!this.server.listening) {
       throw new Error('the notification receiver is not listening');
     }
+    const camera = unbracket(cameraHost);
+    // Our IPv6 address on the route to an IPv6 camera is no use while we listen on IPv4 only: the camera would accept
+    // the subscription and then fail every Notify. Said now, instead of as "no Notify arrived" some seconds later.
+    if (!this.opts.advertiseHost && this.boundHost === '0.0.0.0' && isIPv6(camera)) {
+      throw new Error(`the camera is reached over IPv6 (${camera}) and the push receiver listens on IPv4 only; ` +
+        'set "push"."advertiseHost" to an IPv4 address of this machine that the camera can reach');
+    }
     const host = this.opts.advertiseHost
-      ?? (WILDCARD_HOSTS.has(this.boundHost) ? await localAddressToward(cameraHost.replace(/^\[|\]$/g, '')) : this.boundHost);
-    return `http://${hostForUrl(host)}:${this.boundPort}${NOTIFY_PATH}${id}`;
+      ?? (WILDCARD_HOSTS.has(this.boundHost) ? await localAddressToward(camera) : this.boundHost);
+    return `http://${urlHost(host)}:${this.boundPort}${NOTIFY_PATH}${id}`;
   }
 
   /** Stops listening and cuts open connections. Idempotent. */

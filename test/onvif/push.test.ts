@@ -195,6 +195,22 @@ describe('push events (WS-BaseNotification) against the simulator', function () 
     assert.equal(await localAddressToward('127.0.0.1'), '127.0.0.1');
   });
 
+  it('says at once that an IPv6 camera cannot push to a receiver listening on IPv4 only, and brackets IPv6 consumers', async () => {
+    const v4 = new NotificationReceiver(quiet);
+    const advertised = new NotificationReceiver(quiet, { advertiseHost: 'fd00::9' });
+    try {
+      await v4.listen(0, '0.0.0.0');
+      // Nothing is sent: urlFor only asks the kernel for a route (loopback here).
+      await assert.rejects(v4.urlFor('abc', '[::1]'), /reached over IPv6 \(::1\) and the push receiver listens on IPv4 only/);
+      assert.match(await v4.urlFor('abc', '127.0.0.1'), /^http:\/\/127\.0\.0\.1:\d+\/onvif\/notify\/abc$/);
+      await advertised.listen(0, '127.0.0.1');
+      assert.equal(await advertised.urlFor('abc', '[::1]'), `http://[fd00::9]:${advertised.port}${NOTIFY_PATH}abc`);
+    } finally {
+      await v4.close();
+      await advertised.close();
+    }
+  });
+
   it('reports offline when renewals go unanswered, and keeps the subscription that survived the outage', async () => {
     const cam = sim.cameras[0];
     const events = await pushFor(cam, { renewIntervalMs: 100, retryMinMs: 50, retryMaxMs: 100 });
