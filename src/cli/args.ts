@@ -2,6 +2,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_ONVIF_PORT } from '../settings';
+import { parseHost } from '../util/address';
 
 /** Read when --password is not given, so the password stays out of the shell history and the process list. */
 export const PASSWORD_ENV = 'COURTYARD_PASSWORD';
@@ -138,9 +139,14 @@ function password(flags: Flags, env: NodeJS.ProcessEnv): string | undefined {
 }
 
 function parseProbe(flags: Flags, env: NodeJS.ProcessEnv): ProbeArgs {
-  const host = text(flags, 'host')?.trim();
-  if (!host) {
+  const typed = text(flags, 'host')?.trim();
+  if (!typed) {
     throw new UsageError('probe needs --host');
+  }
+  // [::1] and ::1 both name an IPv6 host (OnvifDevice adds the brackets itself); a zone id or 1.2.3 is refused here, clearly.
+  const host = parseHost(typed);
+  if ('problem' in host) {
+    throw new UsageError(`--host ${host.problem}`);
   }
   const username = text(flags, 'user');
   if (username === undefined) {
@@ -152,8 +158,7 @@ function parseProbe(flags: Flags, env: NodeJS.ProcessEnv): ProbeArgs {
   }
   return {
     command: 'probe',
-    // [::1] and ::1 both name an IPv6 host; OnvifDevice adds the brackets itself.
-    host: host.replace(/^\[(.*)\]$/, '$1'),
+    host: host.host,
     port: number(flags, 'port', 1, 65_535, DEFAULT_ONVIF_PORT),
     username,
     password: pw,

@@ -4,6 +4,7 @@ import { DeviceInfo, OnvifDevice } from '../onvif/device';
 import { MediaProfile } from '../onvif/profiles';
 import { SoapError } from '../onvif/soap';
 import { CLOCK_OFFSET_REPORT_MS } from '../settings';
+import { hostPort } from '../util/address';
 import { humanDuration } from '../util/backoff';
 import { httpGet } from '../util/http-get';
 import { registerSecret } from '../util/redact';
@@ -108,7 +109,7 @@ export async function runProbe(args: ProbeArgs, output: Output, signal?: AbortSi
   registerSecret(args.password);
   const out = redacting(output);
   const print = args.json ? null : (text: string): void => out.line(text);
-  const where = `${args.host.includes(':') ? `[${args.host}]` : args.host}:${args.port}`;
+  const where = hostPort(args.host, args.port);
   const report: ProbeReport = { camera: { host: args.host, port: args.port }, problems: [] };
   const device = new OnvifDevice({ host: args.host, port: args.port, username: args.username, password: args.password });
   let authProblem = false;

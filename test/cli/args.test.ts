@@ -42,6 +42,9 @@ describe('cli args', () => {
       [['probe', '--host', 'h', '--user', 'u', '--password', 'p', '--timeout', '3'], /unknown option --timeout for probe/],
       [['probe', '--host'], /--host needs a value/],
       [['probe', '--host', 'a', '--host', 'b'], /--host given twice/],
+      // A zone id cannot go into the camera's URLs; 1.2.3 would silently be 1.2.0.3.
+      [['probe', '--host', 'fe80::1%eth0', '--user', 'u', '--password', 'p'], /--host "fe80::1%eth0" is a link-local IPv6 address with a zone/],
+      [['probe', '--host', '1.2.3', '--user', 'u', '--password', 'p'], /--host "1\.2\.3" is not a valid IPv4 address/],
       [['probe', 'stray'], /unexpected argument "stray"/],
       [['discover', '--password', 'p'], /--password needs --user/],
       [['discover', '--user', 'u'], /--user needs --password/],
