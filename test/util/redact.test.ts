@@ -7,6 +7,12 @@ describe('redact', () => {
     assert.equal(redact('-i rtsp://u:x@h/a -i http://v:y@h/b'), '-i rtsp://u:***@h/a -i http://v:***@h/b');
   });
 
+  it('removes the password from URLs whose host is an IPv6 literal', () => {
+    assert.equal(redact('rtsp://user:pass@[fd00::5]:554/x'), 'rtsp://user:***@[fd00::5]:554/x');
+    assert.equal(redact('ffmpeg -i rtsp://admin:s3cr%3At@[::1]:8554/main -f null'), 'ffmpeg -i rtsp://admin:***@[::1]:8554/main -f null');
+    assert.equal(redact('rtsp://[fd00::5]:554/x?from=a@b'), 'rtsp://[fd00::5]:554/x?from=a@b');
+  });
+
   it('removes registered secrets wherever they appear', () => {
     registerSecret('Courtyard-S3cret');
     assert.equal(redact('GET /snap.jpg?pwd=Courtyard-S3cret failed'), 'GET /snap.jpg?pwd=*** failed');
