@@ -1,4 +1,5 @@
-// A HomeKit controller for tests: pairs with a bridge over 127.0.0.1 using the setup PIN (plain Pair-Setup; the
+// A HomeKit controller for tests: pairs with a bridge over loopback (127.0.0.1, or ::1 as an IPv6 iPhone would reach
+// it) using the setup PIN (plain Pair-Setup; the
 // library's default is the MFi-authenticated variant, which Homebridge does not offer), then reads/writes
 // characteristics and records HAP EVENT notifications. Every client is in the cleanup registry until closed.
 import { HttpClient, PairingData, PairMethods } from 'hap-controller';
@@ -29,6 +30,18 @@ export interface HapEvent extends CharacteristicRef {
 export interface HapClientOptions {
   /** Bound for each HAP request. Default 15 s. */
   requestTimeoutMs?: number;
+  /**
+   * The bridge address the controller connects to: '127.0.0.1' (default; HAP on `::` sees it as ::ffff:127.0.0.1, as
+   * it sees an iPhone on the home Wi-Fi over IPv4) or '::1' (an IPv6 controller).
+   */
+  host?: ControllerHost;
+}
+
+export type ControllerHost = '127.0.0.1' | '::1';
+
+/** host:port as a URL authority, for messages. */
+function where(host: ControllerHost, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 const PAIR_ATTEMPTS = 3;
@@ -44,24 +57,28 @@ export class HapClient {
   private closed = false;
   private readonly untrack: () => void;
   private readonly requestTimeoutMs: number;
+  /** The address this controller reaches the bridge on. */
+  readonly host: ControllerHost;
   private readonly recorded: HapEvent[] = [];
   private readonly listeners = new Set<(event: HapEvent) => void>();
   private seq = 0;
 
   private constructor(private readonly target: HapTarget, readonly pairingData: PairingData, options: HapClientOptions) {
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.host = options.host ?? '127.0.0.1';
     this.client = this.newHttpClient();
-    this.untrack = track({ label: `HAP client for 127.0.0.1:${target.port}`, stop: () => this.close() });
+    this.untrack = track({ label: `HAP client for ${where(this.host, target.port)}`, stop: () => this.close() });
   }
 
   /** Pair as a new admin controller (bounded retries: the bridge may still be settling right after start). */
   static async pair(target: HapTarget, options: HapClientOptions = {}): Promise<HapClient> {
     const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const host = options.host ?? '127.0.0.1';
     let lastError: Error | undefined;
     for (let attempt = 1; attempt <= PAIR_ATTEMPTS; attempt++) {
-      const pairing = new HttpClient(target.username, '127.0.0.1', target.port);
+      const pairing = new HttpClient(target.username, host, target.port);
       try {
-        await withTimeout(pairing.pairSetup(target.pin, PairMethods.PairSetup), timeoutMs, `pair-setup with 127.0.0.1:${target.port}`);
+        await withTimeout(pairing.pairSetup(target.pin, PairMethods.PairSetup), timeoutMs, `pair-setup with ${where(host, target.port)}`);
         const data = pairing.getLongTermData();
         if (!data) {
           throw new Error('pair-setup finished without long-term keys');
@@ -76,7 +93,7 @@ export class HapClient {
         await sleep(500 * attempt);
       }
     }
-    throw new Error(`pairing with 127.0.0.1:${target.port} failed after ${PAIR_ATTEMPTS} attempts: ${lastError?.message}`);
+    throw new Error(`pairing with ${where(host, target.port)} failed after ${PAIR_ATTEMPTS} attempts: ${lastError?.message}`);
   }
 
   /** A client for a bridge this test already paired with (e.g. a second controller connection). */
@@ -181,7 +198,7 @@ export class HapClient {
 
   /** A second client with the same pairing and its own connections (e.g. a home hub next to the test's controller). */
   fork(options: HapClientOptions = {}): HapClient {
-    return new HapClient(this.target, this.pairingData, { requestTimeoutMs: this.requestTimeoutMs, ...options });
+    return new HapClient(this.target, this.pairingData, { requestTimeoutMs: this.requestTimeoutMs, host: this.host, ...options });
   }
 
   /** The hap-controller client underneath, for rig tools that need more of HAP (it is replaced by reconnect()). */
@@ -206,7 +223,7 @@ export class HapClient {
   }
 
   private newHttpClient(): HttpClient {
-    const client = new HttpClient(this.target.username, '127.0.0.1', this.target.port, this.pairingData, {
+    const client = new HttpClient(this.target.username, this.host, this.target.port, this.pairingData, {
       usePersistentConnections: true,
     });
     client.on('event', (payload: { characteristics?: { aid: unknown; iid: unknown; value: unknown }[] }) => {
@@ -231,7 +248,7 @@ export class HapClient {
     if (this.closed) {
       return Promise.reject(new Error(`HAP client is closed (${what})`));
     }
-    return withTimeout(operation, this.requestTimeoutMs, `${what} on 127.0.0.1:${this.target.port}`);
+    return withTimeout(operation, this.requestTimeoutMs, `${what} on ${where(this.host, this.target.port)}`);
   }
 }
 

@@ -16,6 +16,8 @@ import { withTimeout } from './wait';
 
 /** What SetupDataStreamTransport gave the controller (see recording-hub.ts setupDataStream()). */
 export interface HdsConnectOptions {
+  /** The accessory's address: 127.0.0.1 (default) or ::1. */
+  host?: string;
   port: number;
   /** The X25519 shared secret of the pair-verified HAP connection that wrote SetupDataStreamTransport. */
   sharedSecret: Buffer;
@@ -160,7 +162,12 @@ export class HdsClient {
   /** Frames that failed authentication or decoding (the connection is dropped at the first one), and handler errors. */
   readonly protocolErrors: string[] = [];
 
+  /** host:port of the accessory, for messages. */
+  private readonly where: string;
+
   private constructor(private readonly socket: Socket, readonly port: number, options: HdsConnectOptions) {
+    const host = options.host ?? '127.0.0.1';
+    this.where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     const salt = Buffer.concat([options.controllerSalt, options.accessorySalt]);
     this.writeKey = hdsKey(options.sharedSecret, salt, 'HDS-Write-Encryption-Key');
     this.readKey = hdsKey(options.sharedSecret, salt, 'HDS-Read-Encryption-Key');
@@ -169,21 +176,22 @@ export class HdsClient {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.markClosed(`socket error: ${err.message}`));
     socket.on('close', () => this.markClosed(this.ending ? 'closed by the controller' : 'the accessory closed the connection'));
-    this.untrack = track({ label: `HDS client for 127.0.0.1:${port}`, stop: () => this.end(), killNow: () => socket.destroy() });
+    this.untrack = track({ label: `HDS client for ${this.where}`, stop: () => this.end(), killNow: () => socket.destroy() });
   }
 
-  /** Open the TCP connection to 127.0.0.1:port (bounded). Call hello() next: the accessory expects it first. */
+  /** Open the TCP connection to host:port (bounded). Call hello() next: the accessory expects it first. */
   static async connect(options: HdsConnectOptions): Promise<HdsClient> {
     if (options.controllerSalt.length !== 32 || options.accessorySalt.length !== 32) {
       throw new Error(`HDS key salts must be 32 bytes (controller ${options.controllerSalt.length}, accessory ${options.accessorySalt.length})`);
     }
-    const socket = createConnection({ host: '127.0.0.1', port: options.port });
+    const host = options.host ?? '127.0.0.1';
+    const socket = createConnection({ host, port: options.port });
     const connected = new Promise<void>((resolve, reject) => {
       socket.once('connect', () => resolve());
       socket.once('error', reject);
     });
     try {
-      await withTimeout(connected, options.connectTimeoutMs ?? 5_000, `HDS connect to 127.0.0.1:${options.port}`);
+      await withTimeout(connected, options.connectTimeoutMs ?? 5_000, `HDS connect to ${host}:${options.port}`);
     } catch (err) {
       socket.destroy();
       throw err;
@@ -218,7 +226,7 @@ export class HdsClient {
     const answered = new Promise<HdsMessage>((resolve, reject) => this.pending.set(id, { protocol, topic, resolve, reject }));
     this.sendFrame({ protocol, request: topic, id: new Int64(id) }, message);
     try {
-      const response = await withTimeout(answered, timeoutMs, `HDS ${protocol}/${topic} response from 127.0.0.1:${this.port}`);
+      const response = await withTimeout(answered, timeoutMs, `HDS ${protocol}/${topic} response from ${this.where}`);
       if (response.status !== 0) {
         throw new HdsRequestError(protocol, topic, response.status ?? -1, asNumber(response.message.status));
       }
@@ -273,7 +281,7 @@ export class HdsClient {
       this.closeListeners.add(resolve);
       remove = () => this.closeListeners.delete(resolve);
     });
-    return withTimeout(closed, timeoutMs, `HDS connection 127.0.0.1:${this.port} to close`).finally(remove);
+    return withTimeout(closed, timeoutMs, `HDS connection ${this.where} to close`).finally(remove);
   }
 
   /** Close the socket (FIN, then destroy after a bound). Idempotent. */
@@ -290,7 +298,7 @@ export class HdsClient {
 
   private assertOpen(what: string): void {
     if (this.closedWhy !== undefined) {
-      throw new Error(`HDS connection 127.0.0.1:${this.port} is closed (${this.closedWhy}); cannot send ${what}`);
+      throw new Error(`HDS connection ${this.where} is closed (${this.closedWhy}); cannot send ${what}`);
     }
   }
 

@@ -1,5 +1,5 @@
 // A real `homebridge` child process loading this repo as its only plugin, in an isolated storage dir under .test-tmp,
-// with a loopback-only bridge. Every instance is registered in the cleanup registry from the moment it spawns.
+// with mDNS on loopback only and HAP listening as homes run it (dual-stack `::`) unless a test asks for IPv4 only. Every instance is registered in the cleanup registry from the moment it spawns.
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -23,14 +23,31 @@ export interface HomebridgeOptions {
   platforms: PlatformBlock[];
   /** Defaults to COURTYARD_HB_LINE. */
   line?: HbLine;
-  /** The plugin to load (a dir with package.json); defaults to the repo root, i.e. dist/index.js. */
+  /**
+   * The plugin to load (a dir with package.json); defaults to COURTYARD_PLUGIN_DIR, else the repo root (dist/index.js).
+   * COURTYARD_PLUGIN_DIR runs the tests against another build, e.g. a worktree of an older commit, to show that a test
+   * fails without the fix it covers.
+   */
   pluginPath?: string;
   bridgeName?: string;
   /** Until the bridge's HAP port accepts connections. Default 60 s. */
   startupTimeoutMs?: number;
   /** Extra environment for the child. */
   env?: Record<string, string>;
+  /** How HAP listens: 'dual-stack' (default, as homes run it) or 'ipv4-only'. See HapNetwork. */
+  network?: HapNetwork;
 }
+
+/**
+ * How HAP-NodeJS listens, set through the bridge's `bind`:
+ * - 'dual-stack': `bind: ["lo"]`, an interface name. HAP listens on `::` exactly as with Homebridge's default (no
+ *   `bind`, what homes run and what the Homebridge UI writes when an interface is picked): controllers over IPv4 arrive
+ *   as ::ffff:a.b.c.d, over IPv6 as themselves. The default itself is not used here because with no `bind` the ciao
+ *   advertiser announces on every interface, and this machine's tests send nothing beyond loopback; the interface name
+ *   keeps mDNS on lo and changes nothing else.
+ * - 'ipv4-only': `bind: ["127.0.0.1"]`, an IPv4 address: HAP listens on 0.0.0.0 and sees plain IPv4 (few homes run this).
+ */
+export type HapNetwork = 'dual-stack' | 'ipv4-only';
 
 export interface StopReport {
   exitCode: number | null;
@@ -74,6 +91,7 @@ export class HomebridgeProcess {
   readonly log: LogBuffer;
   readonly instanceId: string;
   private platforms: PlatformBlock[];
+  private hapNetwork: HapNetwork;
   private readonly pluginPath: string;
   private readonly startupTimeoutMs: number;
   private readonly extraEnv: Record<string, string>;
@@ -95,7 +113,8 @@ export class HomebridgeProcess {
     this.line = options.line ?? currentHbLine();
     this.launch = homebridgeLaunchFor(this.line);
     this.platforms = options.platforms;
-    this.pluginPath = options.pluginPath ?? repoRoot();
+    this.hapNetwork = options.network ?? 'dual-stack';
+    this.pluginPath = options.pluginPath ?? process.env.COURTYARD_PLUGIN_DIR ?? repoRoot();
     this.startupTimeoutMs = options.startupTimeoutMs ?? 60_000;
     this.extraEnv = options.env ?? {};
     this.instanceId = `${process.pid}-${++instanceCounter}-${randomBytes(3).toString('hex')}`;
@@ -152,6 +171,16 @@ export class HomebridgeProcess {
   /** How the last run ended, if it did. */
   get exited(): ExitInfo | undefined {
     return this.exitInfo;
+  }
+
+  /** How HAP listens now. */
+  get network(): HapNetwork {
+    return this.hapNetwork;
+  }
+
+  /** Change how HAP listens; takes effect on the next restart() (same port, storage and pairing). */
+  setNetwork(network: HapNetwork): void {
+    this.hapNetwork = network;
   }
 
   /** Replace the platforms block; takes effect on the next restart(). */
@@ -229,11 +258,11 @@ export class HomebridgeProcess {
         username: this.username,
         port: this.hapPort,
         pin: this.pin,
-        // Both lines hand this to HAP-NodeJS, whose ciao advertiser then announces on loopback only ("Initial
-        // networks [lo] ignoring [eth0]"); the HAP server itself still binds 0.0.0.0, which HAP-NodeJS offers no way
-        // to narrow. Avahi needs a D-Bus daemon; HAP-NodeJS creates bonjour-hap without an interface, so it would
-        // multicast on the default (external) interface.
-        bind: ['127.0.0.1'],
+        // Both lines hand this to HAP-NodeJS: the ciao advertiser announces on loopback only ("Initial networks [lo]
+        // ignoring [eth0]") either way; HAP itself listens on `::` for an interface name, 0.0.0.0 for an IPv4 address.
+        // Avahi needs a D-Bus daemon; HAP-NodeJS creates bonjour-hap without an interface, so it would multicast on the
+        // default (external) interface.
+        bind: [this.hapNetwork === 'dual-stack' ? 'lo' : '127.0.0.1'],
         advertiser: 'ciao',
       },
       accessories: [],
@@ -247,7 +276,7 @@ export class HomebridgeProcess {
     this.writeConfig();
     this.starts++;
     this.lastStartMark = this.log.mark();
-    this.log.note(`start #${this.starts}: homebridge ${this.launch.version} on node ${this.launch.node}, port ${this.hapPort}`);
+    this.log.note(`start #${this.starts}: homebridge ${this.launch.version} on node ${this.launch.node}, port ${this.hapPort}, HAP ${this.hapNetwork}`);
     this.exitInfo = undefined;
     const args = [this.launch.bin, '-D', '-Q', '-U', this.storageDir, '-P', this.pluginPath, '--strict-plugin-resolution'];
     const child = spawn(this.launch.node, args, {

@@ -3,15 +3,15 @@ import { createConnection, createServer } from 'node:net';
 import { sleep } from './wait';
 
 /**
- * A TCP port free on all IPv4 interfaces right now. HAP-NodeJS binds 0.0.0.0 even when the bridge config says
- * bind: ['127.0.0.1'] (only mDNS is restricted), so probe the same address it will bind.
+ * A TCP port free on every address right now: HAP-NodeJS listens on 0.0.0.0 or `::` (dual-stack, IPv4 included) even
+ * when the bridge's `bind` narrows mDNS to loopback, so probe the widest of them.
  */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
     server.once('error', reject);
-    server.listen(0, '0.0.0.0', () => {
+    server.listen(0, '::', () => {
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : 0;
       server.close(() => (port > 0 ? resolve(port) : reject(new Error('could not allocate a port'))));

@@ -489,6 +489,8 @@ export async function writeSelectedConfiguration(hap: HapClient, refs: Recording
 
 /** What the controller needs to open the HDS connection (HdsClient.connect takes it as is). */
 export interface DataStreamSession {
+  /** Where the hub reaches the accessory: the address its HAP connection uses (HAP's data stream server is on `::`). */
+  host: string;
   port: number;
   sharedSecret: Buffer;
   controllerSalt: Buffer;
@@ -523,6 +525,7 @@ export async function setupDataStream(hap: HapClient, refs: RecordingCharacteris
   }
   const parameters = tlvDecode(tlvOne(items, 2, 'SetupDataStreamTransport response'));
   return {
+    host: hap.host,
     port: uintLE(tlvOne(parameters, 1, 'SetupDataStreamTransport session parameters')),
     sharedSecret,
     controllerSalt,

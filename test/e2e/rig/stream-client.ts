@@ -8,7 +8,7 @@ import { createCipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:c
 import { createSocket, Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { track } from './cleanup';
-import type { CharacteristicRef, HapClient } from './hapClient';
+import type { CharacteristicRef, ControllerHost, HapClient } from './hapClient';
 import { CharacteristicType, ServiceType, ServiceView } from './hapModel';
 import { withTimeout } from './wait';
 
@@ -510,6 +510,8 @@ class H264Assembler {
   unsupportedPackets = 0;
   firstKeyframe: KeyframeInfo | undefined;
   esTruncated = false;
+  /** streamNow() when each frame (VCL access unit) was complete, in order: with its drawn frame number, its latency. */
+  readonly frameArrivals: number[] = [];
   private readonly chunks: Buffer[] = [];
   private esBytes = 0;
   private current: AccessUnit | undefined;
@@ -605,6 +607,9 @@ class H264Assembler {
     const index = this.accessUnits++;
     if (au.vcl) {
       this.frames++;
+      if (this.frameArrivals.length < MAX_ARRIVALS) {
+        this.frameArrivals.push(au.lastPacketAt);
+      }
       if (!au.complete) {
         this.incompleteFrames++;
       }
@@ -631,7 +636,7 @@ export interface CapturedDatagram {
 
 export interface ReceiverStats {
   kind: MediaKind;
-  /** Our local UDP port on 127.0.0.1. */
+  /** Our local UDP port (on the controller's loopback address). */
   port: number;
   /** Every datagram, whatever it is. */
   datagrams: number;
@@ -702,7 +707,7 @@ function countSince(times: number[], since: number): number {
   return times.length - lo;
 }
 
-/** One media port: a UDP socket on 127.0.0.1 that receives SRTP (and SRTCP, muxed) and sends our SRTCP back. */
+/** One media port: a UDP socket on loopback (127.0.0.1 or ::1, the controller's family) that receives SRTP (and SRTCP, muxed) and sends our SRTCP back. */
 export class SrtpReceiver {
   private readonly stats: ReceiverStats;
   private readonly rtpArrivals: number[] = [];
@@ -741,12 +746,12 @@ export class SrtpReceiver {
     socket.on('message', (data: Buffer) => this.onDatagram(data, streamNow()));
   }
 
-  /** Bind a fresh UDP socket on 127.0.0.1 (port chosen by the OS). */
-  static bind(kind: MediaKind, controllerKeys: SrtpKeys, options: ReceiverOptions = {}): Promise<SrtpReceiver> {
-    const socket = createSocket('udp4');
+  /** Bind a fresh UDP socket on host (port chosen by the OS). */
+  static bind(kind: MediaKind, controllerKeys: SrtpKeys, options: ReceiverOptions = {}, host: ControllerHost = '127.0.0.1'): Promise<SrtpReceiver> {
+    const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
     return new Promise((resolve, reject) => {
       socket.once('error', reject);
-      socket.bind(0, '127.0.0.1', () => {
+      socket.bind(0, host, () => {
         socket.removeListener('error', reject);
         socket.on('error', () => undefined); // send errors are counted where they happen; never crash the test process
         resolve(new SrtpReceiver(kind, socket, controllerKeys, options));
@@ -813,6 +818,11 @@ export class SrtpReceiver {
   /** Datagrams as received, for replay; `truncated` when the capture bound was reached (the start is kept). */
   capture(): { datagrams: CapturedDatagram[]; truncated: boolean } {
     return { datagrams: [...this.captured], truncated: this.captureTruncatedFlag };
+  }
+
+  /** streamNow() at which each video frame arrived whole, in order (the frames of elementaryStream()). */
+  frameArrivals(): number[] {
+    return [...(this.h264?.frameArrivals ?? [])];
   }
 
   /** The decrypted video as an Annex-B H.264 elementary stream (bounded; see ReceiverOptions). */
@@ -1385,15 +1395,16 @@ export class CameraStreamClient {
   }
 
   /**
-   * Bind our video and audio ports on 127.0.0.1, write SetupEndpoints as iOS does (new session id, IPv4 address and
-   * ports, AES_CM_128_HMAC_SHA1_80 key + salt per medium), read the answer back. A busy/error answer still returns a
+   * Bind our video and audio ports on the controller's own address (127.0.0.1, or ::1 for an IPv6 controller), write
+   * SetupEndpoints as iOS does (new session id, that address with its version (0 IPv4, 1 IPv6) and the ports, AES_CM_128_HMAC_SHA1_80 key + salt per medium), read the answer back. A busy/error answer still returns a
    * session (check `ok` / `answer.status`); a rejected write throws.
    */
   async setup(options: SetupOptions = {}): Promise<StreamSession> {
     const videoKeys = options.videoKeys ?? randomSrtpKeys();
     const audioKeys = options.audioKeys ?? randomSrtpKeys();
-    const video = await SrtpReceiver.bind('video', videoKeys, options.receiver);
-    const audio = await SrtpReceiver.bind('audio', audioKeys, options.receiver).catch((err: Error) => {
+    const host = this.hap.host;
+    const video = await SrtpReceiver.bind('video', videoKeys, options.receiver, host);
+    const audio = await SrtpReceiver.bind('audio', audioKeys, options.receiver, host).catch((err: Error) => {
       video.close();
       throw err;
     });
@@ -1402,7 +1413,7 @@ export class CameraStreamClient {
       const srtp = (keys: SrtpKeys): Buffer => encodeTlv([[1, SrtpSuite.AesCm128HmacSha1_80], [2, keys.key], [3, keys.salt]]);
       const request = encodeTlv([
         [1, sessionId],
-        [3, encodeTlv([[1, 0], [2, Buffer.from('127.0.0.1')], [3, u16le(video.port)], [4, u16le(audio.port)]])],
+        [3, encodeTlv([[1, host.includes(':') ? 1 : 0], [2, Buffer.from(host)], [3, u16le(video.port)], [4, u16le(audio.port)]])],
         [4, srtp(videoKeys)],
         [5, srtp(audioKeys)],
       ]).toString('base64');
@@ -1419,8 +1430,8 @@ export class CameraStreamClient {
         throw new Error(`SetupEndpoints answered for session ${answer.sessionId.toString('hex')}, not ours (${sessionId.toString('hex')})`);
       }
       if (answer.status === SetupStatus.Success) {
-        video.setAccessory(answer.videoSrtp, { address: answer.address ?? '127.0.0.1', port: answer.videoPort ?? 0 });
-        audio.setAccessory(answer.audioSrtp, { address: answer.address ?? '127.0.0.1', port: answer.audioPort ?? 0 });
+        video.setAccessory(answer.videoSrtp, { address: answer.address ?? host, port: answer.videoPort ?? 0 });
+        audio.setAccessory(answer.audioSrtp, { address: answer.address ?? host, port: answer.audioPort ?? 0 });
       }
       return new StreamSession(this, sessionId, video, audio, answer, { sentAt, answeredAt });
     } catch (err) {
