@@ -11,6 +11,7 @@ import { SoapError } from './onvif/soap';
 import { CameraEvent, EventKind, interpret, kindsOffered } from './onvif/topics';
 import type { EventHistory, HistoryEntry } from './store/history';
 import { CLOCK_OFFSET_REPORT_MS, CONNECT_RETRY_MAX_MS, CONNECT_RETRY_MIN_MS, HISTORY_DUPLICATE_MS } from './settings';
+import { hostPort } from './util/address';
 import { backoffMs, humanDuration } from './util/backoff';
 import { CameraLog } from './util/log';
 import { registerSecret } from './util/redact';
@@ -330,7 +331,7 @@ export class CourtyardCamera {
 
   private retryLater(err: unknown): void {
     const wait = backoffMs(this.attempt++, CONNECT_RETRY_MIN_MS, CONNECT_RETRY_MAX_MS);
-    const where = `${this.config.host}:${this.config.port}`;
+    const where = hostPort(this.config.host, this.config.port);
     let problem = err instanceof Error ? err.message : String(err);
     if (err instanceof SoapError && err.kind === 'auth') {
       problem = `authentication failed for user "${this.config.username}": check "username" and "password"` +

@@ -8,6 +8,7 @@ import { DEFAULT_VIDEO_ENCODER, PLATFORM_NAME, PLUGIN_NAME } from './settings';
 import { ManualTriggers } from './manual-triggers';
 import { NotificationReceiver } from './onvif/push';
 import { EventHistory } from './store/history';
+import { hostKey, hostPort } from './util/address';
 import { triggerToken } from './store/trigger-token';
 
 /** What we keep in Homebridge's accessory cache to recognise a camera across restarts and config edits. */
@@ -22,8 +23,9 @@ export function homekitVersion(firmware: string): string {
   return /\d+(?:\.\d+){0,2}/.exec(firmware)?.[0] ?? '0';
 }
 
+/** One spelling per camera address (`[FD00::20]` and `fd00::20` are one camera), as the config's duplicate check. */
 function addressOf(camera: CameraConfig): string {
-  return `${camera.host.toLowerCase()}:${camera.port}`;
+  return `${hostKey(camera.host)}:${camera.port}`;
 }
 
 /** The Courtyard platform: validates the config, starts one CourtyardCamera per camera, keeps the accessory cache tidy. */
@@ -114,7 +116,7 @@ export class CourtyardPlatform implements DynamicPlatformPlugin {
   private async startReceiver(where: { port: number; advertiseHost?: string }): Promise<void> {
     const receiver = new NotificationReceiver(this.log, { advertiseHost: where.advertiseHost });
     try {
-      await receiver.listen(where.port, '0.0.0.0');
+      await receiver.listenEverywhere(where.port);
       this.receiver = receiver;
       this.log.info(`push events: cameras deliver to port ${where.port}; any camera that does not falls back to PullPoint`);
     } catch (err) {
@@ -127,10 +129,10 @@ export class CourtyardPlatform implements DynamicPlatformPlugin {
       const triggers = new ManualTriggers(() => this.cameras, await triggerToken(stateDir), this.log);
       const port = await triggers.listen(where.port, where.bind);
       this.triggers = triggers;
-      this.log.info(`manual triggers listen on http://${where.bind}:${port} (POST /motion?camera=NAME&state=on, /doorbell?camera=NAME; ` +
+      this.log.info(`manual triggers listen on http://${hostPort(where.bind, port)} (POST /motion?camera=NAME&state=on, /doorbell?camera=NAME; ` +
         'the token is on the plugin\'s settings page)');
     } catch (err) {
-      this.log.error(`manual triggers are off: cannot listen on ${where.bind}:${where.port} (${(err as Error).message}); ` +
+      this.log.error(`manual triggers are off: cannot listen on ${hostPort(where.bind, where.port)} (${(err as Error).message}); ` +
         'choose another "triggers"."port"');
     }
   }

@@ -12,6 +12,7 @@ import { createSocket, Socket, SocketType } from 'node:dgram';
 import { isIP } from 'node:net';
 import { networkInterfaces, NetworkInterfaceInfo } from 'node:os';
 import type { PrepareStreamRequest } from 'homebridge';
+import { unmapIPv4 } from '../util/address';
 
 export type Interfaces = NodeJS.Dict<NetworkInterfaceInfo[]>;
 
@@ -27,13 +28,6 @@ export interface ViewerRoute {
 }
 
 export type RouteRequest = Pick<PrepareStreamRequest, 'sourceAddress' | 'targetAddress' | 'addressVersion'>;
-
-const MAPPED_V4 = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i;
-
-/** `::ffff:192.168.1.5` → `192.168.1.5`; anything else as it is. */
-export function unmapIPv4(address: string): string {
-  return MAPPED_V4.exec(address)?.[1] ?? address;
-}
 
 function splitZone(address: string): { address: string; zone?: string } {
   const at = address.indexOf('%');

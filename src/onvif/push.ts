@@ -174,6 +174,22 @@ export class NotificationReceiver {
     return `http://${urlHost(host)}:${this.boundPort}${NOTIFY_PATH}${id}`;
   }
 
+  /**
+   * Listens on every address of this machine: dual-stack `::` so cameras on IPv6 can deliver too, else (IPv6 off in the
+   * kernel) 0.0.0.0, and then IPv6 cameras are told at subscription time to use PullPoint. Resolves with the port.
+   */
+  async listenEverywhere(port: number): Promise<number> {
+    try {
+      return await this.listen(port, '::');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') {
+        throw err;
+      }
+      return this.listen(port, '0.0.0.0');
+    }
+  }
+
   /** Stops listening and cuts open connections. Idempotent. */
   close(): Promise<void> {
     return closeServer(this.server, this.sockets);

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import type { NetworkInterfaceInfo } from 'node:os';
-import { Interfaces, ReturnPorts, srtpOutput, unmapIPv4, viewerRoute } from '../../src/media/return-ports';
+import { Interfaces, ReturnPorts, srtpOutput, viewerRoute } from '../../src/media/return-ports';
 
 function info(address: string, family: 'IPv4' | 'IPv6', scopeid?: number): NetworkInterfaceInfo {
   const base = { address, netmask: '', mac: '00:00:00:00:00:00', internal: false, cidr: null };
@@ -32,14 +32,6 @@ async function roundTrip(route: { family: 4 | 6; bind: string; advertise: string
 }
 
 describe('media/return-ports: where a live viewer\'s packets go', () => {
-  it('unmaps IPv4-mapped addresses and leaves others alone', () => {
-    assert.equal(unmapIPv4('::ffff:192.168.1.5'), '192.168.1.5');
-    assert.equal(unmapIPv4('::FFFF:127.0.0.1'), '127.0.0.1');
-    assert.equal(unmapIPv4('::ffff:c0a8:105'), '::ffff:c0a8:105');
-    assert.equal(unmapIPv4('fd00::5'), 'fd00::5');
-    assert.equal(unmapIPv4('10.0.0.1'), '10.0.0.1');
-  });
-
   it('HAP on 0.0.0.0: plain IPv4 is bound and announced as it is', () => {
     const route = viewerRoute({ sourceAddress: '192.168.1.6', targetAddress: '192.168.1.40', addressVersion: 'ipv4' }, HOME);
     assert.deepEqual(route, { family: 4, bind: '192.168.1.6', advertise: '192.168.1.6', target: '192.168.1.40' });

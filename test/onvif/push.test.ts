@@ -22,10 +22,11 @@ async function until(what: string, condition: () => boolean, ms = BOUND_MS): Pro
 const motionOn = (n: RawNotification): boolean =>
   n.operation !== 'Initialized' && interpret(n).some((e) => e.kind === 'motion' && e.active);
 
-/** One raw HTTP request to 127.0.0.1, bounded; resolves with the status (0 when the server cut the connection first). */
-function rawRequest(port: number, path: string, method: string, body?: Buffer, headers: http.OutgoingHttpHeaders = {}): Promise<number> {
+/** One raw HTTP request to loopback, bounded; resolves with the status (0 when the server cut the connection first). */
+function rawRequest(port: number, path: string, method: string, body?: Buffer, headers: http.OutgoingHttpHeaders = {},
+  host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, method, agent: false, headers }, (res) => {
+    const req = http.request({ host, port, path, method, agent: false, headers }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
       res.on('error', () => resolve(res.statusCode ?? 0));
@@ -208,6 +209,25 @@ describe('push events (WS-BaseNotification) against the simulator', function () 
     } finally {
       await v4.close();
       await advertised.close();
+    }
+  });
+
+  it('listens dual-stack, so IPv6 cameras get an IPv6 consumer address and their Notify arrives, as do IPv4 ones', async () => {
+    const everywhere = new NotificationReceiver(quiet);
+    try {
+      const port = await everywhere.listenEverywhere(0);
+      const got: string[] = [];
+      const id = everywhere.register(() => got.push('notify'));
+      const v6 = await everywhere.urlFor(id, '::1');
+      assert.equal(v6, `http://[::1]:${port}${NOTIFY_PATH}${id}`);
+      assert.equal(await everywhere.urlFor(id, '127.0.0.1'), `http://127.0.0.1:${port}${NOTIFY_PATH}${id}`);
+      const headers = { 'content-type': 'application/soap+xml' };
+      for (const host of ['::1', '127.0.0.1']) {
+        assert.equal(await rawRequest(port, `${NOTIFY_PATH}${id}`, 'POST', Buffer.from(NOTIFY_ENVELOPE), headers, host), 202, `Notify over ${host}`);
+      }
+      await until('both Notify delivered', () => got.length === 2);
+    } finally {
+      await everywhere.close();
     }
   });
 
