@@ -7,7 +7,8 @@
 // One Homebridge, restarted between setups with a new `bind` (same pairing). For each: the listening mode is checked
 // from outside, the viewer's stream is negotiated, decoded by ffmpeg and kept alive by our RTCP reaching the address
 // the plugin announced (a wrong one ends the stream after 5 s without RTCP), a snapshot is taken, and a motion-
-// triggered HKSV clip arrives over HDS on the same address family.
+// triggered HKSV clip arrives over HDS on the same address family. The camera is configured by host name
+// ("localhost"), as a camera with a DHCP name would be: ONVIF calls, the stream and the snapshot go through name lookup.
 import assert from 'node:assert/strict';
 import { createConnection } from 'node:net';
 import {
@@ -87,7 +88,7 @@ describe(`[HB ${line}] the network setups homes run: live view, snapshots and HK
   before(async function () {
     this.timeout(90_000);
     sim = await startSim({ cameras: [{ name: CAMERA_NAME, vendor: 'hikvision' }] });
-    hb = await startHomebridge({ platforms: [platformConfigFor(sim, { cameras: [{ motionHoldSeconds: 1 }] })], network: SETUPS[0].network });
+    hb = await startHomebridge({ platforms: [platformConfigFor(sim, { cameras: [{ motionHoldSeconds: 1, host: 'localhost' }] })], network: SETUPS[0].network });
     paired = await pairWith(hb);
     const list = await paired.waitForAccessories((l) => l.byName(CAMERA_NAME)?.service(ServiceType.CameraRecordingManagement) !== undefined,
       { timeoutMs: PUBLISH_TIMEOUT_MS, what: `${CAMERA_NAME} with live view and recording` });
