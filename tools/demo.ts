@@ -6,9 +6,15 @@ import { join } from 'node:path';
 import { CameraSim } from './camera-sim';
 
 const ROOT = join(__dirname, '..', '..');
-const STORAGE = join(ROOT, '.demo');
+/** Homebridge's storage (config, pairing, accessory cache); tests use their own so a user's paired demo is untouched. */
+const STORAGE = process.env.COURTYARD_DEMO_STORAGE ?? join(ROOT, '.demo');
 const PIN = '031-45-154';
 const HAP_PORT = Number(process.env.COURTYARD_DEMO_PORT ?? 51826);
+/**
+ * Homebridge's `bridge.bind`, comma-separated; unset (the default, as most homes run it) announces the bridge on every
+ * interface. Tests set "lo" so nothing is announced beyond loopback.
+ */
+const BIND = process.env.COURTYARD_DEMO_BIND?.split(',').map((s) => s.trim()).filter(Boolean);
 
 /** Homebridge 2 needs Node 22: use it from the node22 package when this node is older, else Homebridge 1 on this node. */
 function homebridgeCommand(): { node: string; script: string; label: string } {
@@ -24,6 +30,12 @@ function homebridgeCommand(): { node: string; script: string; label: string } {
 }
 
 async function main(): Promise<void> {
+  // Ctrl-C, `kill`/`timeout`/a service manager, a closed terminal: one orderly stop, whatever has started so far. Before
+  // the simulator is up, exiting is enough (its RTSP server ends when our pipe to it closes).
+  let stop = (code: number): Promise<void> => process.exit(code);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => void stop(0));
+  }
   console.log('Starting simulated cameras (the first start encodes the test clips: a few seconds)…');
   const sim = await CameraSim.start({
     cameras: [
@@ -32,9 +44,13 @@ async function main(): Promise<void> {
       { name: 'Courtyard', vendor: 'axis' },
     ],
   });
+  stop = async (code) => {
+    await sim.stop();
+    process.exit(code);
+  };
   mkdirSync(STORAGE, { recursive: true });
   const config = {
-    bridge: { name: 'Courtyard Demo', username: '0E:C0:77:AD:0D:01', port: HAP_PORT, pin: PIN },
+    bridge: { name: 'Courtyard Demo', username: '0E:C0:77:AD:0D:01', port: HAP_PORT, pin: PIN, ...(BIND ? { bind: BIND } : {}) },
     platforms: [{
       platform: 'Courtyard',
       name: 'Courtyard',
@@ -50,10 +66,12 @@ async function main(): Promise<void> {
 
   const hb = homebridgeCommand();
   console.log(`Starting ${hb.label} with storage ${STORAGE}; pairing code ${PIN}`);
-  const child: ChildProcess = spawn(hb.node, [hb.script, '-U', STORAGE, '-P', ROOT, '--strict-plugin-resolution'], { stdio: 'inherit' });
+  // The guard ends Homebridge (gracefully) should this process be killed without the chance to stop it.
+  const child: ChildProcess = spawn(hb.node, ['-r', join(ROOT, 'tools', 'parent-guard.js'), hb.script, '-U', STORAGE, '-P', ROOT,
+    '--strict-plugin-resolution'], { stdio: 'inherit' });
 
   let stopping = false;
-  const stop = async (code: number): Promise<void> => {
+  stop = async (code: number): Promise<void> => {
     if (stopping) {
       return;
     }
@@ -73,8 +91,6 @@ async function main(): Promise<void> {
     void stop(1);
   });
   child.on('exit', (code) => void stop(code ?? 0));
-  process.on('SIGINT', () => void stop(0));
-  process.on('SIGTERM', () => void stop(0));
 }
 
 main().catch((err: Error) => {

@@ -314,6 +314,7 @@ async function main() {
   const lines = e2eLines();
   process.on('SIGINT', forwardInterrupt);
   process.on('SIGTERM', forwardInterrupt);
+  process.on('SIGHUP', forwardInterrupt);
 
   const baseline = baselineNode();
 

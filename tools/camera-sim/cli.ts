@@ -80,8 +80,9 @@ async function main(): Promise<void> {
       process.exit(1);
     });
   };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, shutdown);
+  }
 }
 
 if (require.main === module) {

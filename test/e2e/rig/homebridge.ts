@@ -278,7 +278,9 @@ export class HomebridgeProcess {
     this.lastStartMark = this.log.mark();
     this.log.note(`start #${this.starts}: homebridge ${this.launch.version} on node ${this.launch.node}, port ${this.hapPort}, HAP ${this.hapNetwork}`);
     this.exitInfo = undefined;
-    const args = [this.launch.bin, '-D', '-Q', '-U', this.storageDir, '-P', this.pluginPath, '--strict-plugin-resolution'];
+    // The guard stops Homebridge if this test process dies without stopping it (SIGKILL, a runner's timeout).
+    const args = ['-r', join(repoRoot(), 'tools', 'parent-guard.js'), this.launch.bin, '-D', '-Q', '-U', this.storageDir,
+      '-P', this.pluginPath, '--strict-plugin-resolution'];
     const child = spawn(this.launch.node, args, {
       cwd: this.storageDir,
       env: { ...process.env, ...this.extraEnv, [RIG_INSTANCE_ENV]: this.instanceId, FORCE_COLOR: '0' },
