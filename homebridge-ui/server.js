@@ -1,47 +1,46 @@
 'use strict';
-// The custom UI's server, forked by the Homebridge UI while the plugin's settings page is open.
-// It lets the committee test a camera's address and password before saving, with the same code the plugin runs.
+// The settings page's server, forked by the Homebridge UI while the page is open. Everything it answers comes from the
+// plugin's compiled code (dist/ui/handlers.js); this file only connects it to @homebridge/plugin-ui-utils, which is ESM
+// from 2.x on, hence the dynamic import from this CommonJS file.
 const { join } = require('node:path');
 
 async function main() {
   const { HomebridgePluginUiServer, RequestError } = await import('@homebridge/plugin-ui-utils');
-  const { OnvifDevice } = require(join(__dirname, '..', 'dist', 'onvif', 'device.js'));
-  const { parseConfig } = require(join(__dirname, '..', 'dist', 'config.js'));
-  const { triggerToken } = require(join(__dirname, '..', 'dist', 'store', 'trigger-token.js'));
+  const { CourtyardUiHandlers } = require(join(__dirname, '..', 'dist', 'ui', 'handlers.js'));
 
   class CourtyardUiServer extends HomebridgePluginUiServer {
     constructor() {
       super();
-      this.onRequest('/test-camera', (camera) => this.testCamera(camera));
-      this.onRequest('/triggers-token', () => this.triggersToken());
+      const handlers = new CourtyardUiHandlers({
+        storagePath: this.homebridgeStoragePath,
+        push: (event, data) => this.pushEvent(event, data),
+        discoveryTarget: process.env.COURTYARD_DISCOVERY_TARGET,
+      });
+      for (const path of handlers.paths()) {
+        this.onRequest(path, async (body) => {
+          try {
+            return await handlers.handle(path, body);
+          } catch (err) {
+            // handle() words every failure as a UiError; plugin-ui-utils sends a RequestError's message to the page as it is.
+            throw new RequestError(err.message, err.detail || {});
+          }
+        });
+      }
+      // The Homebridge UI ends this process when the page closes: unsubscribe a running event watch first (bounded).
+      process.once('SIGTERM', () => {
+        const exit = setTimeout(() => process.exit(0), 3000);
+        handlers.close().finally(() => {
+          clearTimeout(exit);
+          process.exit(0);
+        });
+      });
       this.ready();
-    }
-
-    /** The manual trigger token, made on first use (the same store the plugin reads). */
-    async triggersToken() {
-      return { token: await triggerToken(join(this.homebridgeStoragePath, 'courtyard')) };
-    }
-
-    async testCamera(raw) {
-      const { config, errors } = parseConfig({ cameras: [raw] });
-      if (errors.length) {
-        throw new RequestError(errors[0], { field: true });
-      }
-      const camera = config.cameras[0];
-      const device = new OnvifDevice(camera);
-      try {
-        await device.connect();
-        const info = await device.getDeviceInformation();
-        return { info, clockOffsetMs: Math.round(device.clockOffsetMs) };
-      } catch (err) {
-        throw new RequestError(`Camera "${camera.name}": ${err.message}`, { kind: err.kind });
-      }
     }
   }
   return new CourtyardUiServer();
 }
 
 main().catch((err) => {
-  console.error(`homebridge-courtyard UI server: ${err.message}`);
+  console.error(`homebridge-courtyard settings server: ${err.message} (is the plugin installed completely? its dist/ folder is needed)`);
   process.exit(1);
 });
