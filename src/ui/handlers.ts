@@ -6,6 +6,7 @@ import { redact } from '../util/redact';
 import { bounded, UiError } from './bounded';
 import { checkCamera, snapshotOf } from './check';
 import { discoverCameras, discoveryTarget } from './discover';
+import { applyLearned, LearnChoice } from './config-edit';
 import { cameraHealth } from './history';
 import { LEARN_SUBSCRIBE_MS, Learner } from './learn';
 
@@ -42,6 +43,7 @@ export const ROUTE_BOUNDS_MS: Record<string, number> = {
   '/snapshot': 20_000,
   '/learn/start': LEARN_SUBSCRIBE_MS + 15_000,
   '/learn/stop': 10_000,
+  '/learn/apply': 5_000,
   '/history': 15_000,
   '/triggers-token': 10_000,
 };
@@ -60,6 +62,8 @@ export class CourtyardUiHandlers {
       r('/snapshot', 'The snapshot', CAMERA_HINT, (body, signal) => snapshotOf(body.camera, signal)),
       r('/learn/start', 'Starting to watch the camera\'s events', CAMERA_HINT, (body, signal) => this.learner.start(body, signal)),
       r('/learn/stop', 'Stopping the watch', 'close and reopen the settings', () => this.learner.stop('stopped')),
+      r('/learn/apply', 'Working out the change', 'try again', async (body) => applyLearned(
+        (typeof body.camera === 'object' && body.camera !== null ? body.camera : {}) as Record<string, unknown>, body as unknown as LearnChoice)),
       r('/history', 'Reading the history', 'close and reopen the settings', (body, signal) => cameraHealth(host.storagePath, body, signal)),
       r('/triggers-token', 'Reading the trigger token', 'close and reopen the settings',
         async () => ({ token: await triggerToken(join(host.storagePath, 'courtyard')) })),
