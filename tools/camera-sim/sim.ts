@@ -3,7 +3,8 @@ import { SimCamera } from './camera';
 import { MediaServer } from './media';
 import { ProfileName } from './personalities';
 import { BUILTIN_JPEG } from './snapshot';
-import { PROFILES } from './stream-profiles';
+import { profilesWithGop } from './stream-profiles';
+import type { SentFrames } from './media';
 import { SimCameraOptions, SimOptions, VENDORS, Vendor } from './types';
 import { urlHost } from '../../src/util/address';
 
@@ -44,7 +45,7 @@ export class CameraSim {
       port: opts.rtspPort,
       cacheDir: opts.cacheDir,
       paths: list.flatMap((cam, i) => (['main', 'sub'] as const).map((profile) =>
-        ({ path: rtspPath(i, profile), profile, audio: audioOf(cam) }))),
+        ({ path: rtspPath(i, profile), profile, audio: audioOf(cam), gop: profile === 'main' ? cam.gop : undefined }))),
     });
     const cameras: SimCamera[] = [];
     try {
@@ -62,7 +63,7 @@ export class CameraSim {
           audio: audioOf(cam),
           port: cam.port ?? 0,
           host,
-          streams: PROFILES,
+          streams: profilesWithGop(cam.gop),
           streamUri: (profile) => media
             ? media.url(rtspPath(i, profile))
             : `rtsp://${urlHost(host)}:${opts.rtspPort ?? DEFAULT_RTSP_PORT}${rtspPath(i, profile)}`,
@@ -77,6 +78,14 @@ export class CameraSim {
       throw err;
     }
     return new CameraSim(cameras, media);
+  }
+
+  /** Each video frame camera `index` (0-based) sent on a profile lately: its drawn frame index and send time (ms). */
+  frames(index: number, profile: ProfileName): Promise<SentFrames> {
+    if (!this.media) {
+      throw new Error('camera-sim: started without media');
+    }
+    return this.media.frames(rtspPath(index, profile));
   }
 
   /** Closes every camera port and the media server (which kills its children). Idempotent. */

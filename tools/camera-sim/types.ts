@@ -1,4 +1,5 @@
 // Public option/result types of the camera simulator (re-exported by index.ts).
+import type { GopOption } from './media/profiles';
 
 export type Vendor = 'hikvision' | 'dahua' | 'axis' | 'reolink' | 'generic';
 
@@ -14,6 +15,8 @@ export interface SimCameraOptions {
   snapshotAuth?: 'none' | 'basic' | 'digest'; // default 'digest'
   audio?: boolean;          // default true
   port?: number;            // ONVIF HTTP port, 0/undefined = ephemeral
+  /** Main stream keyframe interval (s) or 'variable' (3, 5, 8 s repeating); default 4 s. */
+  gop?: GopOption;
 }
 
 /** The simulator never listens beyond this machine: one of the two loopback addresses. */

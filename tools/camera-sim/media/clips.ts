@@ -2,7 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { aptInstallHint } from './debian-packages';
-import { AUDIO, PROFILES, SimStreamProfile, clipSeconds } from './profiles';
+import {
+  AUDIO, FRAME_BITS, FRAME_BLOCK_OF_WIDTH, FRAME_BLOCKS, PROFILES, SimStreamProfile, clipSeconds, keyframeIndexes,
+} from './profiles';
 import { repoRoot } from './repo-root';
 import { runProcess } from './run-process';
 
@@ -15,7 +17,7 @@ export interface ClipFiles {
 
 const FFMPEG = 'ffmpeg';
 /** Bump when the output changes in a way the argument lists do not show. */
-const CACHE_FORMAT = 1;
+const CACHE_FORMAT = 3;
 const ENCODE_TIMEOUT_MS = 120_000;
 const SNAPSHOT_AT_SECONDS = 1;
 const OUTPUT_PLACEHOLDER = '<out>';
@@ -25,7 +27,35 @@ export function defaultCacheDir(): string {
   return join(repoRoot(), '.cache', 'camera-sim');
 }
 
-/** ffmpeg arguments that encode one profile's clip: moving test picture + tone, fixed GOP, no B-frames. */
+/**
+ * The frame-number strip (see profiles.ts): black row, white start block, a white block per 1 bit of the frame index n,
+ * a white parity block when the 1 bits are odd (so the blocks after the start block are always an even number of whites). drawbox's timeline
+ * `enable` reads n per frame: no decoding or font needed, 18 cheap boxes per frame.
+ */
+export function frameNumberFilter(p: SimStreamProfile): string {
+  const b = Math.round(p.width * FRAME_BLOCK_OF_WIDTH);
+  const box = (i: number, color: string, enable?: string): string =>
+    `drawbox=x=${i * b}:y=0:w=${b}:h=${b}:color=${color}:t=fill${enable ? `:enable='${enable}'` : ''}`;
+  const bit = (k: number): string => `mod(floor(n/${2 ** k}),2)`;
+  const ones = Array.from({ length: FRAME_BITS }, (_, k) => bit(k)).join('+');
+  return [
+    `drawbox=x=0:y=0:w=${FRAME_BLOCKS * b}:h=${b}:color=black:t=fill`,
+    box(0, 'white'),
+    ...Array.from({ length: FRAME_BITS }, (_, k) => box(k + 1, 'white', `eq(${bit(k)},1)`)),
+    box(FRAME_BITS + 1, 'white', `eq(mod(${ones},2),1)`),
+  ].join(',');
+}
+
+/** x264 keyframe placement: a fixed GOP, or the variable pattern's keyframes forced at their times (no scene cuts). */
+function gopArgs(p: SimStreamProfile): string[] {
+  if (!p.gopPatternFrames) {
+    return ['-g', String(p.gopFrames), '-keyint_min', String(p.gopFrames), '-sc_threshold', '0'];
+  }
+  const times = keyframeIndexes(p).map((f) => (f / p.fps).toFixed(3)).join(',');
+  return ['-g', String(p.gopFrames + 1), '-keyint_min', '1', '-sc_threshold', '0', '-force_key_frames', times];
+}
+
+/** ffmpeg arguments that encode one profile's clip: moving test picture with frame numbers + tone, set GOP, no B-frames. */
 function clipArgs(p: SimStreamProfile): string[] {
   const seconds = clipSeconds(p);
   return [
@@ -34,11 +64,11 @@ function clipArgs(p: SimStreamProfile): string[] {
     // One second more audio than video: the server cuts exactly one loop's worth of AAC frames after
     // the encoder's priming frame, which it could not do if the audio ended with the video.
     '-f', 'lavfi', '-i', `sine=frequency=${AUDIO.toneHz}:sample_rate=${AUDIO.sampleRate}:duration=${seconds + 1}`,
-    '-map', '0:v', '-map', '1:a',
+    '-map', '0:v', '-map', '1:a', '-vf', frameNumberFilter(p),
     '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p',
     '-profile:v', p.h264Profile.toLowerCase(), '-level:v', p.level,
-    // Fixed keyframe interval (no scene-cut keyframes) and no B-frames, like an IP camera.
-    '-g', String(p.gopFrames), '-keyint_min', String(p.gopFrames), '-sc_threshold', '0', '-bf', '0',
+    // Keyframes where the camera's GOP puts them (no scene-cut keyframes) and no B-frames, like an IP camera.
+    ...gopArgs(p), '-bf', '0',
     '-b:v', `${p.bitrateKbps}k`, '-maxrate', `${p.bitrateKbps}k`, '-bufsize', `${p.bitrateKbps}k`,
     '-c:a', 'aac', '-b:a', `${AUDIO.bitrateKbps}k`, '-ac', String(AUDIO.channels), '-ar', String(AUDIO.sampleRate),
     '-movflags', '+faststart', '-f', 'mp4', OUTPUT_PLACEHOLDER,
@@ -96,7 +126,9 @@ async function produce(final: string, args: string[], input: string): Promise<vo
   }
 }
 
-async function ensureProfile(cacheDir: string, p: SimStreamProfile): Promise<{ clip: string; jpeg: string }> {
+/** One profile's clip and snapshot, encoded once and cached (any GOP variant of a profile). */
+export async function ensureProfile(cacheDir: string, p: SimStreamProfile): Promise<{ clip: string; jpeg: string }> {
+  mkdirSync(cacheDir, { recursive: true });
   const base = join(cacheDir, `${p.name}-${p.width}x${p.height}-${cacheKey(p)}`);
   const clip = `${base}.mp4`;
   const jpeg = `${base}.jpg`;

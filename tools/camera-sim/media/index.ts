@@ -22,10 +22,13 @@
  *   idle: ~0 % CPU, ~29 MiB RSS;  4 TCP clients: ~4-6 % of one core, ~33 MiB;
  *   32 TCP clients: ~35 % of one core, ~46 MiB. Start-up ~0.2 s with the clips cached.
  */
-export { AAC_FRAME_SAMPLES, AUDIO, CLIP_GOPS, PROFILES, clipSeconds } from './profiles';
-export type { SimStreamProfile } from './profiles';
-export { defaultCacheDir, ensureClips } from './clips';
+export {
+  AAC_FRAME_SAMPLES, AUDIO, CLIP_GOPS, FRAME_BITS, FRAME_BLOCK_OF_WIDTH, FRAME_BLOCKS, GOP_OPTIONS, PROFILES, VARIABLE_GOP_S, clipFrames,
+  clipSeconds, keyframeIndexes, withGop,
+} from './profiles';
+export type { GopOption, SimStreamProfile } from './profiles';
+export { defaultCacheDir, ensureClips, ensureProfile, frameNumberFilter } from './clips';
 export type { ClipFiles } from './clips';
 export { DEBIAN_PACKAGES, aptInstallHint } from './debian-packages';
 export { MediaServer, SYSTEM_PYTHON, checkSystemDeps } from './server';
-export type { MediaPath, MediaServerOptions, MediaStats } from './server';
+export type { MediaPath, MediaServerOptions, MediaStats, SentFrames } from './server';

@@ -6,7 +6,9 @@ Run with the Debian /usr/bin/python3 (it has python3-gi). Driven by the node sid
                          "clips": {"main": {"file", "fps", "audioRate"}, ...},
                          "paths": [{"path", "profile", "audio"}, ...]}
   stdout   "READY <port>" once listening, then one JSON line per stdin request line
-  stdin    "stats" -> {"sessions": {path: n}, "media": {path: n}}; EOF -> exit
+  stdin    "stats" -> {"sessions": {path: n}, "media": {path: n}};
+           "frames <path>" -> {"index": [...], "sentAt": [...]}: the clip frame index of each video frame sent on
+           that path and when (wall clock, ms), oldest first, the last FRAME_LOG_MAX; EOF -> exit
   --check  only verify that every GStreamer element we need exists (prints OK / MISSING ...)
 
 Why appsrc instead of filesrc+qtdemux per client: every clip is demuxed ONCE into memory at start,
@@ -14,6 +16,7 @@ and an active path only copies buffer references into an appsrc with rewritten, 
 timestamps (loop k of a clip of D seconds is stamped k*D later). No decode, no encode, no file I/O,
 no extra process per client; the loop point is a keyframe because the clip is whole GOPs.
 """
+import collections
 import json
 import math
 import os
@@ -41,6 +44,9 @@ MAX_WAIT_S = 1.0
 # UDP RTP/RTCP ports come from this loopback-only pool (never bound on other interfaces).
 UDP_PORT_MIN = 20000
 UDP_PORT_MAX = 29999
+# Video frames remembered per path for "frames": about 4.5 minutes at 15 fps, a few KiB of JSON per query at most
+# as often as a test asks.
+FRAME_LOG_MAX = 4096
 
 
 def log(msg):
@@ -130,8 +136,9 @@ def with_true_channels(caps):
 class Track:
     """Feeds one appsrc: clip frames in order, looping, stamped on a continuous live timeline."""
 
-    def __init__(self, feeder, buffers, first_index, offset_ns, period_num, period_den):
+    def __init__(self, feeder, buffers, first_index, offset_ns, period_num, period_den, sent_log=None):
         self.feeder = feeder
+        self.sent_log = sent_log
         self.buffers = buffers
         self.first_index = first_index
         self.offset_ns = offset_ns
@@ -151,11 +158,15 @@ class Track:
             if ahead <= 0:
                 break
             time.sleep(min(ahead / Gst.SECOND, MAX_SLEEP_S))
-        buf = self.buffers[(self.first_index + self.count) % len(self.buffers)].copy()
+        index = (self.first_index + self.count) % len(self.buffers)
+        buf = self.buffers[index].copy()
         buf.pts = pts
         buf.dts = pts
         buf.duration = end - start
         self.count += 1
+        if self.sent_log is not None:
+            # The frame's capture time as far as anyone downstream can tell: it leaves for the payloader now.
+            self.sent_log.add(index, time.time() * 1000)
         src.emit('push-buffer', buf)
 
 
@@ -166,10 +177,27 @@ def running_time(element):
     return clock.get_time() - element.get_base_time()
 
 
+class SentLog:
+    """When each video frame of one path was sent: kept across media restarts, bounded."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.entries = collections.deque(maxlen=FRAME_LOG_MAX)
+
+    def add(self, index, sent_ms):
+        with self.lock:
+            self.entries.append((index, sent_ms))
+
+    def dump(self):
+        with self.lock:
+            entries = list(self.entries)
+        return {'index': [e[0] for e in entries], 'sentAt': [e[1] for e in entries]}
+
+
 class Feeder:
     """Per media (shared by all clients of one path): where in the clip to start and the time anchor."""
 
-    def __init__(self, clip, audio):
+    def __init__(self, clip, audio, sent_log):
         self.lock = threading.Lock()
         self.t0 = None
         # A live camera does not restart its clip for each viewer: start at the keyframe at or before
@@ -178,7 +206,7 @@ class Feeder:
         pos_frame = pos_ns * clip.fps // Gst.SECOND
         key = max(k for k in clip.keyframes if k <= pos_frame)
         start_ns = key * Gst.SECOND // clip.fps
-        self.video = Track(self, clip.video, key, 0, Gst.SECOND, clip.fps)
+        self.video = Track(self, clip.video, key, 0, Gst.SECOND, clip.fps, sent_log)
         self.audio = None
         if audio:
             audio_period_num = AAC_FRAME_SAMPLES * Gst.SECOND
@@ -200,6 +228,7 @@ class Server:
         for name, c in cfg['clips'].items():
             self.clips[name] = Clip(name, c['file'], int(c['fps']), int(c['audioRate']))
         self.paths = [p['path'] for p in cfg['paths']]
+        self.sent_logs = {p: SentLog() for p in self.paths}
         self.active_media = {p: 0 for p in self.paths}
         self.media_lock = threading.Lock()
         self.server = GstRtspServer.RTSPServer()
@@ -232,7 +261,7 @@ class Server:
 
     def _on_media_configure(self, _factory, media, path, clip, audio):
         media.sim_path = path  # a Python attribute keeps this wrapper (and the tag) alive with the media
-        feeder = Feeder(clip, audio)
+        feeder = Feeder(clip, audio, self.sent_logs[path])
         element = media.get_element()
         video = element.get_by_name('video')
         video.set_property('caps', clip.video_caps)
@@ -309,6 +338,9 @@ def main():
             del stdin_buf[:idx + 1]
             if line == 'stats':
                 reply(json.dumps(server.stats()))
+            elif line.startswith('frames '):
+                log_ = server.sent_logs.get(line[len('frames '):].strip())
+                reply(json.dumps(log_.dump() if log_ is not None else {'error': 'unknown path'}))
             elif line:
                 reply(json.dumps({'error': 'unknown command'}))
         return True

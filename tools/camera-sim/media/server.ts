@@ -1,9 +1,9 @@
 import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultCacheDir, ensureClips } from './clips';
+import { defaultCacheDir, ensureClips, ensureProfile } from './clips';
 import { aptInstallHint } from './debian-packages';
-import { AUDIO, PROFILES } from './profiles';
+import { AUDIO, GopOption, PROFILES, withGop } from './profiles';
 import { repoRoot } from './repo-root';
 import { runProcess } from './run-process';
 
@@ -15,6 +15,14 @@ export interface MediaPath {
   path: string;
   profile: 'main' | 'sub';
   audio: boolean;
+  /** This path's keyframe interval (s) or the variable pattern; default the profile's own (4 s). */
+  gop?: GopOption;
+}
+
+/** What the simulator sent on one path: each video frame's clip index (drawn into the picture) and send time (ms). */
+export interface SentFrames {
+  index: number[];
+  sentAt: number[];
 }
 
 export interface MediaServerOptions {
@@ -160,15 +168,25 @@ export class MediaServer {
     validatePaths(opts.paths);
     await checkSystemDeps();
     const clips = await ensureClips(opts.cacheDir ?? defaultCacheDir());
+    const clipFiles: Record<string, { file: string; fps: number; audioRate: number }> = {
+      main: { file: clips.main, fps: PROFILES.main.fps, audioRate: AUDIO.sampleRate },
+      sub: { file: clips.sub, fps: PROFILES.sub.fps, audioRate: AUDIO.sampleRate },
+    };
+    // A path with its own GOP plays its own clip (encoded once per GOP and cached, like the others).
+    const clipKey = (p: MediaPath): string => (p.gop === undefined ? p.profile : `${p.profile}-gop${p.gop}`);
+    for (const p of opts.paths) {
+      const key = clipKey(p);
+      if (!clipFiles[key] && p.gop !== undefined) {
+        const profile = withGop(PROFILES[p.profile], p.gop);
+        clipFiles[key] = { file: (await ensureProfile(opts.cacheDir ?? defaultCacheDir(), profile)).clip, fps: profile.fps, audioRate: AUDIO.sampleRate };
+      }
+    }
     const config = {
       host,
       port: opts.port ?? 0,
       sessionTimeout: SESSION_TIMEOUT_S,
-      clips: {
-        main: { file: clips.main, fps: PROFILES.main.fps, audioRate: AUDIO.sampleRate },
-        sub: { file: clips.sub, fps: PROFILES.sub.fps, audioRate: AUDIO.sampleRate },
-      },
-      paths: opts.paths.map((p) => ({ path: p.path, profile: p.profile, audio: p.audio })),
+      clips: clipFiles,
+      paths: opts.paths.map((p) => ({ path: p.path, profile: clipKey(p), audio: p.audio })),
     };
     const script = join(repoRoot(), 'tools', 'camera-sim', 'media', 'rtsp_server.py');
     const snapshots = { main: readFileSync(clips.mainJpeg), sub: readFileSync(clips.subJpeg) };
@@ -204,6 +222,15 @@ export class MediaServer {
 
   async sessions(): Promise<Record<string, number>> {
     return (await this.stats()).sessions;
+  }
+
+  /** Every video frame sent on `path` lately (the last few minutes), with its send time: the capture time of record. */
+  async frames(path: string): Promise<SentFrames> {
+    const answer = JSON.parse(await this.query(`frames ${path}`)) as SentFrames & { error?: string };
+    if (answer.error) {
+      throw new Error(`camera-sim media: ${answer.error} ${path}`);
+    }
+    return answer;
   }
 
   async stats(): Promise<MediaStats> {
