@@ -94,6 +94,10 @@ export const RTSP_IO_TIMEOUT_MS = 10_000;
 export const SOURCE_CACHE_MAX_BYTES = 10 * 1024 * 1024;
 /** A consumer this many bytes behind is cut off rather than growing memory without bound (a stuck ffmpeg). */
 export const CONSUMER_MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
+/** ffmpeg's -max_interleave_delta for the source's MPEG-TS (µs): 1 = never hold a video frame back waiting for audio
+ *  (ffmpeg's default waits up to 10 s for every stream to have a packet; a camera's audio timestamps trailing its video
+ *  held every frame back by as much). */
+export const SOURCE_INTERLEAVE_DELTA_US = 1;
 /** How long a caller waits for the first keyframe of a stream that is starting (ms); cameras send one every 1–4 s. */
 export const FIRST_KEYFRAME_TIMEOUT_MS = 10_000;
 
@@ -146,6 +150,12 @@ export const HKSV_KEYFRAME_TOLERANCE = 0.1;
 export const HKSV_PACKET_TIMEOUT_MS = 4_500;
 /** Copying the camera's stream needs its bitrate at or below this (kbps): hubs struggle above about 2 Mbps. */
 export const HKSV_COPY_MAX_KBPS = 2_200;
+/** A motion event this recent (ms) is where a clip's prebuffer counts back from; an older one (or none: a request without
+ *  motion) counts back from the request. Hubs ask within a second of MotionDetected. */
+export const HKSV_MOTION_RECENT_MS = 3_000;
+/** ffmpeg's fMP4 muxer cuts at a keyframe only once a fragment is this share of the hub's fragment length: with a 1 or
+ *  2 s GOP, fragments of the hub's 4 s, not 1 or 2 s; the rest tolerates timestamp jitter (fraction). */
+export const HKSV_MIN_FRAGMENT_FRACTION = 0.95;
 /** The prebuffer keeps this much more than asked (ms), so a keyframe at least the prebuffer old is always there. */
 export const HKSV_PREBUFFER_MARGIN_MS = 1_000;
 /** A new viewer gets the cached frames since the last keyframe at this many times real time (×): the picture at once, the

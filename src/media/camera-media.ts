@@ -120,6 +120,9 @@ export class CameraMedia {
         sensors: recording && motion ? { motion } : undefined,
       });
       ref.controller = controller;
+      if (recording && motion) {
+        recording.followMotion(motion);
+      }
       return controller;
     };
     return media;

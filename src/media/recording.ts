@@ -1,9 +1,10 @@
 // HomeKit Secure Video for one camera: while the hub has recording on, a prebuffer is kept in the camera's media
 // source; when the hub asks (on motion), one ffmpeg turns the source, from a keyframe the prebuffer's length back, into
 // fragmented MP4, copying the camera's H.264 whenever it meets the hub's configuration, and the fragments go to the hub.
-import type { CameraRecordingConfiguration, CameraRecordingDelegate, HAP, RecordingPacket } from 'homebridge';
+import type { CameraRecordingConfiguration, CameraRecordingDelegate, HAP, RecordingPacket, Service } from 'homebridge';
 import {
-  HKSV_COPY_MAX_KBPS, HKSV_KEYFRAME_TOLERANCE, HKSV_PACKET_TIMEOUT_MS, HKSV_PREBUFFER_MARGIN_MS,
+  HKSV_COPY_MAX_KBPS, HKSV_KEYFRAME_TOLERANCE, HKSV_MIN_FRAGMENT_FRACTION, HKSV_MOTION_RECENT_MS, HKSV_PACKET_TIMEOUT_MS,
+  HKSV_PREBUFFER_MARGIN_MS, SOURCE_INTERLEAVE_DELTA_US,
 } from '../settings';
 import { FfmpegExit, FfmpegProcess } from './ffmpeg';
 import { encodeArgs, HOMEKIT_LEVEL_IDC, HOMEKIT_PROFILE_IDC, X264_LEVELS, X264_PROFILES } from './h264';
@@ -49,6 +50,8 @@ export interface RecordingPlan {
   /** Why the video is transcoded: which camera setting stops copying. */
   videoReason?: string;
   audio: 'copy' | 'transcode' | 'silent' | 'none';
+  /** The camera's frame rate, when known: a transcode never makes more frames than the camera sends. */
+  cameraFps?: number;
 }
 
 /** The stream a clip of this configuration reads: of the selected size when the camera has one, else the largest. */
@@ -65,6 +68,7 @@ export function planRecording(config: CameraRecordingConfiguration, stream: Came
   const fps = f.fps ?? stream.profile.fps;
   // Measured once two keyframes have arrived; until then what ONVIF says (GovLength frames at the frame rate).
   const gopMs = f.keyframeIntervalMs ?? (stream.profile.govLength && fps ? stream.profile.govLength / fps * 1000 : undefined);
+  const fragmentMs = config.mediaContainerConfiguration.fragmentLength || p.iFrameInterval;
   let videoReason: string | undefined;
   if (f.codec !== 'h264') {
     videoReason = `the camera sends ${f.codec?.toUpperCase() ?? 'an unknown codec'}; set its stream to H.264`;
@@ -74,9 +78,17 @@ export function planRecording(config: CameraRecordingConfiguration, stream: Came
     videoReason = `the camera's H.264 profile (${f.profileIdc}) is above the hub's ${X264_PROFILES[p.profile]}; set the camera to ${X264_PROFILES[p.profile]}`;
   } else if (f.levelIdc !== undefined && f.levelIdc > (HOMEKIT_LEVEL_IDC[p.level] ?? 40)) {
     videoReason = `the camera's H.264 level ${f.levelIdc / 10} is above the hub's ${X264_LEVELS[p.level]}`;
-  } else if (gopMs === undefined || Math.abs(gopMs - p.iFrameInterval) > p.iFrameInterval * HKSV_KEYFRAME_TOLERANCE) {
-    videoReason = `the camera's keyframe interval is ${gopMs === undefined ? 'unknown' : `${(gopMs / 1000).toFixed(1)} s`}, ` +
-      `the hub needs ${p.iFrameInterval / 1000} s; set the camera's I-frame interval (GOP) to ${fps ? `${Math.round(fps * p.iFrameInterval / 1000)} frames` : `${p.iFrameInterval / 1000} s`}`;
+  } else if (gopMs === undefined || !keyframesFitFragments(gopMs, f.keyframeIntervalsMs, fragmentMs)) {
+    // Copying cuts fragments only at the camera's keyframes: they must fall on every fragment boundary (a GOP of 1, 2 or
+    // 4 s for the hubs' 4 s fragments, cut every 4th, 2nd or each keyframe). Fragments of another length (a 3, 5 or 8 s
+    // or a variable GOP) are not known to be accepted by hubs, so those clips are transcoded with keyframes forced on
+    // the fragment boundaries.
+    const varies = isVariable(f.keyframeIntervalsMs);
+    const told = gopMs === undefined ? 'unknown' : varies ? `variable (${f.keyframeIntervalsMs?.map((ms) => (ms / 1000).toFixed(1)).join(', ')} s)` : `${(gopMs / 1000).toFixed(1)} s`;
+    const frames = (s: number): string => (fps ? `${Math.round(fps * s)} frames` : `${s} s`);
+    videoReason = `the camera's keyframe interval is ${told}, which does not divide the hub's ${fragmentMs / 1000} s fragments; ` +
+      `set the camera's I-frame interval (GOP) to a fixed ${frames(p.iFrameInterval / 1000)}` +
+      `${fragmentMs >= 2000 ? ` (or ${frames(fragmentMs / 2000)})` : ''}${varies ? ' and turn off its smart/variable GOP' : ''}`;
   } else if (kbps !== undefined && kbps > HKSV_COPY_MAX_KBPS) {
     videoReason = `the camera's bitrate (${kbps} kbps) is above ${HKSV_COPY_MAX_KBPS} kbps; lower it to 2048 kbps in the camera`;
   }
@@ -85,13 +97,33 @@ export function planRecording(config: CameraRecordingConfiguration, stream: Came
     const rate = SAMPLE_RATES_HZ[config.audioCodec.samplerate];
     audio = !f.audio ? 'silent' : f.audio === 'aac' && f.audioSampleRateHz === rate ? 'copy' : 'transcode';
   }
-  return { stream, copyVideo: videoReason === undefined, videoReason, audio };
+  return { stream, copyVideo: videoReason === undefined, videoReason, audio, cameraFps: f.fps };
+}
+
+/** The camera's keyframe intervals (the last few measured) vary by more than the tolerance: a variable GOP. */
+function isVariable(intervalsMs: number[] | undefined): boolean {
+  if (!intervalsMs || intervalsMs.length < 2) {
+    return false;
+  }
+  return Math.max(...intervalsMs) - Math.min(...intervalsMs) > Math.max(...intervalsMs) * HKSV_KEYFRAME_TOLERANCE;
+}
+
+/** A steady GOP whose whole multiple is the fragment length (within the tolerance): copying can cut every fragment. */
+export function keyframesFitFragments(gopMs: number, intervalsMs: number[] | undefined, fragmentMs: number): boolean {
+  if (isVariable(intervalsMs) || gopMs <= 0 || gopMs > fragmentMs * (1 + HKSV_KEYFRAME_TOLERANCE)) {
+    return false;
+  }
+  const per = Math.max(1, Math.round(fragmentMs / gopMs));
+  return Math.abs(per * gopMs - fragmentMs) <= fragmentMs * HKSV_KEYFRAME_TOLERANCE;
 }
 
 /** ffmpeg arguments for a clip: MPEG-TS from the source on stdin, fragmented MP4 with one fragment per keyframe on stdout. */
 export function recordingArgs(plan: RecordingPlan, config: CameraRecordingConfiguration, encoder: string): string[] {
   const v = config.videoCodec;
-  const [width, height, fps] = v.resolution;
+  const [width, height, selectedFps] = v.resolution;
+  // Never more frames than the camera sends: a 15 fps camera transcoded at the hub's 30 would only repeat each frame.
+  const fps = plan.cameraFps ? Math.min(selectedFps, plan.cameraFps) : selectedFps;
+  const fragmentMs = config.mediaContainerConfiguration.fragmentLength || v.parameters.iFrameInterval;
   const intervalS = v.parameters.iFrameInterval / 1000;
   const rate = SAMPLE_RATES_HZ[config.audioCodec.samplerate];
   const args = [
@@ -117,7 +149,11 @@ export function recordingArgs(plan: RecordingPlan, config: CameraRecordingConfig
     args.push('-map', plan.audio === 'silent' ? '1:a:0' : '0:a:0', '-c:a', 'aac', '-profile:a', 'aac_low',
       '-ar', String(rate), '-ac', String(config.audioCodec.audioChannels || 1), '-b:a', `${config.audioCodec.bitrate || 64}k`);
   }
-  args.push('-f', 'mp4', '-movflags', 'frag_keyframe+empty_moov+default_base_moof+skip_sidx+skip_trailer', '-flush_packets', '1', 'pipe:1');
+  // A fragment is cut at the first keyframe once it is (nearly) the hub's length, and written at once: the keyframe that
+  // closes it is all ffmpeg waits for. No interleaving wait for audio (the fMP4 muxer keeps each track's samples apart).
+  args.push('-f', 'mp4', '-movflags', 'frag_keyframe+empty_moov+default_base_moof+skip_sidx+skip_trailer',
+    '-min_frag_duration', String(Math.round(fragmentMs * HKSV_MIN_FRAGMENT_FRACTION * 1000)),
+    '-max_interleave_delta', String(SOURCE_INTERLEAVE_DELTA_US), '-flush_packets', '1', 'pipe:1');
   return args;
 }
 
@@ -171,6 +207,8 @@ export class Recording implements CameraRecordingDelegate {
   private prebufferStream?: CameraStream;
   private readonly clips = new Map<number, AbortController>();
   private lastPlanLine = '';
+  /** When MotionDetected last turned on (wall clock ms): the instant a clip's prebuffer counts back from. */
+  private motionAt = 0;
 
   constructor(private readonly options: RecordingOptions) {}
 
@@ -189,6 +227,15 @@ export class Recording implements CameraRecordingDelegate {
         `fragments ${configuration.mediaContainerConfiguration.fragmentLength} ms`);
     }
     this.refreshPrebuffer();
+  }
+
+  /** Follows the sensor HKSV records on, so a clip's prebuffer is measured back from the motion, not from the request. */
+  followMotion(sensor: Service): void {
+    sensor.getCharacteristic(this.options.hap.Characteristic.MotionDetected).on('change', (change: { newValue: unknown }) => {
+      if (change.newValue) {
+        this.motionAt = Date.now();
+      }
+    });
   }
 
   /** HomeKit's camera on/off (Operating Mode): off frees the prebuffer; HAP itself refuses streams and recordings then. */
@@ -236,8 +283,10 @@ export class Recording implements CameraRecordingDelegate {
       });
       ffmpeg.once('exit', (exit: FfmpegExit) => queue.fail(new Error(`the video process ended (${exit.tail.slice(-1)[0] ?? `exit ${exit.code}`})`)));
       if (ffmpeg.process.stdin) {
+        const requestedAt = Date.now();
         const attachment = plan.stream.source.attach(ffmpeg.process.stdin, {
           backMs: config.prebufferLength,
+          fromMs: requestedAt - this.motionAt <= HKSV_MOTION_RECENT_MS ? this.motionAt : requestedAt,
           onEnd: (reason) => queue.fail(new Error(`the camera's stream ended: ${reason}`)),
         });
         detach = () => attachment.detach();

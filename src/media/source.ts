@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
 import {
   CONSUMER_MAX_BACKLOG_BYTES, FIRST_KEYFRAME_TIMEOUT_MS, RTSP_IO_TIMEOUT_MS, SOURCE_CACHE_MAX_BYTES, SOURCE_IDLE_STOP_MS,
-  SOURCE_RETRY_MAX_MS, SOURCE_RETRY_MIN_MS, SOURCE_STALL_MS,
+  SOURCE_INTERLEAVE_DELTA_US, SOURCE_RETRY_MAX_MS, SOURCE_RETRY_MIN_MS, SOURCE_STALL_MS,
 } from '../settings';
 import { backoffMs, humanDuration } from '../util/backoff';
 import { FfmpegExit, FfmpegProcess } from './ffmpeg';
@@ -30,6 +30,8 @@ export interface StreamFacts {
   levelIdc?: number;
   /** Measured between the last keyframes (ms). */
   keyframeIntervalMs?: number;
+  /** The last few keyframe intervals, oldest first (ms): a camera with a variable ("smart", "auto") GOP shows here. */
+  keyframeIntervalsMs?: number[];
   /** Measured over the last whole GOP, container overhead included (kbps). */
   bitrateKbps?: number;
   /** Audio as carried to consumers (after any conversion at the source): aac, or undefined for none. */
@@ -49,8 +51,11 @@ export interface SourceOptions {
 }
 
 export interface AttachOptions {
-  /** Start this far back (ms), on the keyframe at or before that time (the HKSV prebuffer); 0 = the newest keyframe. */
+  /** Start this far back (ms), on the newest keyframe captured at least that long before `fromMs` (the HKSV
+   *  prebuffer); 0 = the newest keyframe. */
   backMs?: number;
+  /** The instant (wall clock, ms) `backMs` counts back from: the motion event; default now. */
+  fromMs?: number;
   /** Called once if the consumer is cut off (it fell too far behind) or the source is stopped for good. */
   onEnd?: (reason: string) => void;
 }
@@ -63,6 +68,8 @@ interface Gop {
   /** Wall-clock arrival of the keyframe (ms). */
   at: number;
   pts?: number;
+  /** Smallest arrival minus PTS (ms) of the GOP's frames: the least-delayed frame shows the camera clock best. */
+  minLagMs: number;
   /** Runs of whole TS packets, in order. */
   packets: Buffer[];
   bytes: number;
@@ -111,7 +118,7 @@ export class MediaSource extends EventEmitter {
   private stopped = false;
   private lastFailure = '';
 
-  constructor(private readonly options: SourceOptions) {
+  constructor(private options: SourceOptions) {
     super();
     this.setMaxListeners(64);
   }
@@ -124,7 +131,7 @@ export class MediaSource extends EventEmitter {
     out.on('error', () => this.drop(sink, undefined));
     out.on('close', () => this.drop(sink, undefined));
     this.want();
-    const start = this.startGop(options.backMs ?? 0);
+    const start = this.startGop(options.backMs ?? 0, options.fromMs);
     if (start >= 0) {
       sink.waiting = false;
       this.send(sink, this.header());
@@ -191,6 +198,22 @@ export class MediaSource extends EventEmitter {
       running: this.upstream !== undefined, consumers: this.sinks.size, holds: this.holds.size, starts: this.starts,
       bytesIn: this.bytesIn, cachedGops: this.gops.length, cachedBytes: this.cachedBytes,
     };
+  }
+
+  /**
+   * The camera answered with another RTSP address for this stream (after a restart it was started from what Home kept):
+   * the next read uses it, and one waiting to retry the old address tries the new one now.
+   */
+  retarget(url: string): void {
+    if (url === this.options.url) {
+      return;
+    }
+    this.options = { ...this.options, url };
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+      this.want();
+    }
   }
 
   /** Ends every consumer and the read, for good (the camera is going away). */
@@ -263,7 +286,11 @@ export class MediaSource extends EventEmitter {
       '-analyzeduration', '200000', '-probesize', '32768',
       '-i', url,
       '-map', '0:v:0', '-c:v', 'copy', ...audioArgs,
-      '-f', 'mpegts', '-muxdelay', '0', '-muxpreload', '0', '-flush_packets', '1', 'pipe:1',
+      // Nothing waits at the source: no mux delay, each packet flushed to the pipe, no waiting for the other stream to
+      // interleave (the consumers do not need it), and PES lengths written so a reader emits a frame as soon as its last
+      // byte arrives instead of waiting for the next frame to start.
+      '-f', 'mpegts', '-muxdelay', '0', '-muxpreload', '0', '-max_interleave_delta', String(SOURCE_INTERLEAVE_DELTA_US),
+      '-omit_video_pes_length', '0', '-flush_packets', '1', 'pipe:1',
     ];
     this.starts++;
     this.reader = new TsReader();
@@ -344,8 +371,15 @@ export class MediaSource extends EventEmitter {
       }
       run = [];
     };
+    const now = Date.now();
     for (const info of this.reader.push(chunk)) {
       this.note(info);
+      if (info.isVideoFrameStart && info.pts !== undefined && !info.isKeyframe) {
+        const gop = this.gops.at(-1);
+        if (gop) {
+          gop.minLagMs = Math.min(gop.minLagMs, now - info.pts / 90);
+        }
+      }
       if (info.isKeyframe) {
         flush();
         this.onKeyframe(info);
@@ -382,9 +416,12 @@ export class MediaSource extends EventEmitter {
     const last = this.gops.at(-1);
     if (last?.pts !== undefined && info.pts !== undefined && info.pts > last.pts) {
       this.streamFacts.keyframeIntervalMs = Math.round((info.pts - last.pts) / 90);
+      this.streamFacts.keyframeIntervalsMs = [...(this.streamFacts.keyframeIntervalsMs ?? []), this.streamFacts.keyframeIntervalMs]
+        .slice(-KEYFRAME_INTERVALS_KEPT);
       this.streamFacts.bitrateKbps = Math.round(last.bytes * 8 / this.streamFacts.keyframeIntervalMs);
     }
-    this.gops.push({ at: Date.now(), pts: info.pts, packets: [], bytes: 0, spsLook: 0 });
+    const at = Date.now();
+    this.gops.push({ at, pts: info.pts, minLagMs: info.pts === undefined ? Infinity : at - info.pts / 90, packets: [], bytes: 0, spsLook: 0 });
     if (this.gops.length === 1) {
       this.failures = 0;
       this.lastFailure = '';
@@ -418,14 +455,21 @@ export class MediaSource extends EventEmitter {
     this.retainMs = Math.max(0, ...this.holds.values(), ...[...this.sinks].map((s) => s.options.backMs ?? 0));
   }
 
-  /** Index of the GOP to start from: the newest keyframe at least `backMs` old, else the oldest kept; -1 when none. */
-  private startGop(backMs: number): number {
+  /**
+   * Index of the GOP to start from: the newest keyframe captured at least `backMs` before `fromMs`, else the oldest
+   * kept; -1 when none. Capture, not arrival: a keyframe is the largest frame and reaches us last, so its arrival
+   * says it is younger than it is, and the clip would start a whole GOP earlier than needed.
+   */
+  private startGop(backMs: number, fromMs = Date.now()): number {
     if (this.gops.length === 0) {
       return -1;
     }
-    const cutoff = Date.now() - backMs;
+    const cutoff = fromMs - backMs;
+    const lag = Math.min(...this.gops.map((g) => g.minLagMs));
     for (let i = this.gops.length - 1; i >= 0; i--) {
-      if (this.gops[i].at <= cutoff) {
+      const gop = this.gops[i];
+      const captured = gop.pts !== undefined && Number.isFinite(lag) ? gop.pts / 90 + lag : gop.at;
+      if (captured <= cutoff) {
         return i;
       }
     }
@@ -490,6 +534,8 @@ export class MediaSource extends EventEmitter {
 }
 
 const SPS_SEARCH_PACKETS = 8;
+/** Keyframe intervals kept in StreamFacts: enough to tell a steady GOP from a variable one. */
+const KEYFRAME_INTERVALS_KEPT = 4;
 
 /** One buffer for a run of packets: a view when they sit one after another in the same chunk, a copy otherwise. */
 function joined(run: TsPacketInfo[]): Buffer {

@@ -44,11 +44,24 @@ describe('recording plan', () => {
 
   const blockers: [string, StreamFacts, CameraStream[], RegExp][] = [
     ['H.265', { ...good, codec: 'hevc' }, streams, /sends HEVC; set its stream to H\.264/],
-    ['a 2 s GOP', { ...good, keyframeIntervalMs: 2000 }, streams, /keyframe interval is 2\.0 s, the hub needs 4 s; set the camera's I-frame interval \(GOP\) to 60 frames/],
+    ['a 3 s GOP', { ...good, keyframeIntervalMs: 3000 }, streams,
+      /keyframe interval is 3\.0 s, which does not divide the hub's 4 s fragments; set the camera's I-frame interval \(GOP\) to a fixed 60 frames/],
+    ['an 8 s GOP', { ...good, keyframeIntervalMs: 8000 }, streams, /keyframe interval is 8\.0 s, which does not divide/],
+    ['a variable GOP', { ...good, keyframeIntervalMs: 3000, keyframeIntervalsMs: [3000, 5000, 8000] }, streams,
+      /keyframe interval is variable \(3\.0, 5\.0, 8\.0 s\).*turn off its smart\/variable GOP/],
     ['level 4.1', { ...good, levelIdc: 41 }, streams, /level 4\.1 is above the hub's 4\.0/],
     ['High profile when the hub chose Main', { ...good, profileIdc: 100 }, streams, /profile \(100\) is above the hub's main/],
     ['4 Mbps', good, [stream(1920, 1080, 4096)], /bitrate \(4096 kbps\) is above 2200 kbps/],
   ];
+  for (const gopMs of [1000, 2000, 4000]) {
+    it(`copies a steady ${gopMs / 1000} s GOP: fragments cut at the keyframe that completes the hub's 4 s`, () => {
+      const plan = planFor(config(), streams, { ...good, keyframeIntervalMs: gopMs, keyframeIntervalsMs: [gopMs, gopMs, gopMs] }, true);
+      assert.equal(plan.copyVideo, true, plan.videoReason);
+      const args = recordingArgs(plan, config(), 'libx264');
+      assert.equal(args[args.indexOf('-min_frag_duration') + 1], '3800000');
+    });
+  }
+
   for (const [what, facts, list, reason] of blockers) {
     it(`transcodes ${what} and says which camera setting stops copying`, () => {
       const plan = planFor(config(), list, facts, true);
