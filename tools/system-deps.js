@@ -1,6 +1,7 @@
 'use strict';
-// Checks the Debian packages that the tests and the demo need (ffmpeg, and GStreamer's RTSP server for the simulated
-// cameras) and installs the missing ones with apt-get when allowed, or stops with the exact command to run.
+// Checks the Debian packages that the tests and the demo need (ffmpeg, GStreamer's RTSP server for the simulated
+// cameras, Chromium for the settings page test) and installs the missing ones with apt-get when allowed, or stops with
+// the exact command to run.
 // Plain JavaScript: it runs before anything is compiled.
 const { spawnSync } = require('node:child_process');
 const { existsSync, readFileSync } = require('node:fs');
@@ -24,6 +25,10 @@ function missingPackages() {
   const missing = [];
   if (!has('ffmpeg', ['-hide_banner', '-version']) || !has('ffprobe', ['-hide_banner', '-version'])) {
     missing.push('ffmpeg');
+  }
+  // The settings page's browser test drives Debian's Chromium (playwright-core downloads no browser here).
+  if (!existsSync('/usr/bin/chromium')) {
+    missing.push('chromium');
   }
   const gst = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer";
   if (!existsSync(PYTHON) || !has(PYTHON, ['-c', gst])) {
