@@ -15,6 +15,22 @@ export class XmlError extends Error {}
 // costs nothing with real cameras and removes entity expansion (billion laughs, external entities) outright.
 const FORBIDDEN = /<!(DOCTYPE|ENTITY)/i;
 
+// Tags ('<') in one document. The largest real replies (an Axis GetEventProperties) have a few thousand; a reply of
+// nothing but empty elements up to the 2 MiB cap has half a million, which takes over a second of blocked event loop
+// and ~150 MB to parse here (several times that on a Raspberry Pi). Counted before parsing, so refusing is cheap.
+const MAX_TAGS = 100_000;
+
+/** Whether `text` has more than `max` '<' characters, without counting further than that. */
+function tooManyTags(text: string, max: number): boolean {
+  let count = 0;
+  for (let i = text.indexOf('<'); i >= 0; i = text.indexOf('<', i + 1)) {
+    if (++count > max) {
+      return true;
+    }
+  }
+  return false;
+}
+
 const parser = new XMLParser({
   preserveOrder: true,
   ignoreAttributes: false,
@@ -24,6 +40,8 @@ const parser = new XMLParser({
   trimValues: true,
   processEntities: true,
   htmlEntities: false,
+  // Written out rather than left to the default: deeper input is refused before convert() recurses through it.
+  maxNestedTags: 100,
 });
 
 type RawNode = Record<string, unknown>;
@@ -59,10 +77,16 @@ function convert(raw: RawNode): XmlElement | string | undefined {
   return el;
 }
 
-/** Parses one XML document and returns its root element. Throws XmlError on a DTD or malformed input. */
+/**
+ * Parses one XML document and returns its root element. Throws XmlError on a DTD, on malformed input, on more than
+ * MAX_TAGS tags, and on nesting deeper than maxNestedTags (101 levels).
+ */
 export function parseXml(text: string): XmlElement {
   if (FORBIDDEN.test(text)) {
     throw new XmlError('XML with a DOCTYPE or ENTITY declaration is refused (SOAP forbids DTDs)');
+  }
+  if (tooManyTags(text, MAX_TAGS)) {
+    throw new XmlError(`XML with more than ${MAX_TAGS} tags is refused`);
   }
   let raw: RawNode[];
   try {

@@ -1,38 +1,9 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
-import { soapRequest, SoapError } from '../../src/onvif/soap';
+import { soapRequest } from '../../src/onvif/soap';
 import { parseXml, XmlError } from '../../src/onvif/xml';
-
-/** A one-route HTTP server whose reply each test sets: the misbehaving "camera". */
-function fakeCamera(): { url: () => string; reply: (fn: http.RequestListener) => void; close: () => Promise<void> } {
-  let handler: http.RequestListener = (_req, res) => res.end();
-  const server = http.createServer((req, res) => handler(req, res));
-  server.listen(0, '127.0.0.1');
-  return {
-    url: () => `http://127.0.0.1:${(server.address() as AddressInfo).port}/onvif/device_service`,
-    reply: (fn) => {
-      handler = fn;
-    },
-    close: () => new Promise((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
-  };
-}
-
-const SOAP = (body: string): string =>
-  `<?xml version="1.0"?><env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body>${body}</env:Body></env:Envelope>`;
-
-async function failure(p: Promise<unknown>): Promise<SoapError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof SoapError, `expected SoapError, got ${err}`);
-    return err;
-  }
-  throw new Error('expected the request to fail');
-}
+import { failure, fakeCamera, SOAP } from './fake-camera';
 
 describe('soapRequest', () => {
   const cam = fakeCamera();
