@@ -154,13 +154,14 @@
     status('discover-status', `${answer.cameras.length} camera${answer.cameras.length === 1 ? '' : 's'} found.`);
     for (const cam of answer.cameras) {
       const loginColour = { ok: 'success', refused: 'danger', 'no answer': 'warning' }[cam.login];
-      list.append(h('li', { class: 'list-group-item d-flex flex-wrap align-items-center gap-2', 'data-address': cam.address },
-        h('div', { class: 'flex-grow-1', style: 'min-width: 12rem' },
+      list.append(h('li', { class: 'list-group-item d-flex align-items-start gap-2', 'data-address': cam.address },
+        h('div', { class: 'flex-grow-1', style: 'min-width: 0' },
           h('div', { class: 'fw-semibold' }, cam.name || '(no name)', ' ',
             cam.configured ? badge(`added as ${cam.configured}`, 'secondary') : null),
           h('div', { class: 'small text-muted' }, [cam.hardware, cam.address].filter(Boolean).join(' · ')),
           loginColour ? h('div', { class: `small text-${loginColour}` }, cam.loginText) : null),
-        cam.configured ? null : h('button', { class: 'btn btn-outline-primary btn-sm', type: 'button', onclick: () => addFound(cam, login) }, 'Add')));
+        cam.configured ? null : h('button', { class: 'btn btn-outline-primary btn-sm flex-shrink-0', type: 'button',
+          onclick: () => addFound(cam, login) }, 'Add')));
     }
   }
 

@@ -70,7 +70,15 @@ describe('settings page in the real Homebridge UI', function () {
     for (const [width, size] of [['desktop', DESKTOP], ['phone', PHONE]] as const) {
       // Tall enough for the whole page: the UI sizes the iframe to its content, and the screenshot shows what is in view.
       await p.setViewportSize({ width: size.width, height: 3000 });
-      await p.waitForTimeout(400); // the UI resizes the iframe to the new content height
+      // The UI resizes the iframe to its content's new height: wait until that height holds, then until it is painted.
+      let height = -1;
+      await pollUntil(async () => {
+        const now = (await p.locator('iframe').boundingBox())?.height ?? 0;
+        const steady = now === height;
+        height = now;
+        return steady ? true : undefined;
+      }, { timeoutMs: 5_000, intervalMs: 300, what: 'the settings frame to keep its height' });
+      await p.waitForTimeout(300);
       const file = join(ARTIFACTS, `${name}-${width}.png`);
       await p.locator('iframe').screenshot({ path: file });
       if (docs && width === 'phone' && process.env.COURTYARD_UI_DOCS === '1') {
