@@ -2,6 +2,7 @@ import { MediaProfile, parseMedia1Profiles, parseMedia2Profiles } from './profil
 import { soapRequest, SoapCredentials, SoapError, SoapRequestOptions } from './soap';
 import { normaliseTopic } from './events';
 import { child, children, escapeXml, find, namespaces, path, textAt, XmlElement } from './xml';
+import { redact } from '../util/redact';
 import { hostPort, isLoopback, isSameHost, isUnspecified, unbracket, unmapIPv4, urlHost } from '../util/address';
 
 /** What AccessoryInformation shows, read from GetDeviceInformation. */
@@ -99,7 +100,10 @@ export class OnvifDevice {
    * taken literally those reach this machine, not the camera, and hand it the camera's password. Such a host becomes
    * the configured one, keeping scheme, port and path. Any other host is kept as the camera gives it: ONVIF lets a
    * camera's media come from another device (an NVR, a streaming proxy), and a real address is the camera saying
-   * where that is. An IPv4-mapped host is written as the IPv4 address it is.
+   * where that is. Deliberately, the camera's login goes there with it (withCredentials, camera-media.ts): such a
+   * device serves the camera's stream under the camera's login. Whoever can make the camera name another host can
+   * equally answer its plain-HTTP ONVIF calls in its place, so refusing foreign hosts would protect nothing and would
+   * break NVR-fronted cameras. An IPv4-mapped host is written as the IPv4 address it is.
    */
   private usable(uri: string): string {
     let u: URL;
@@ -122,14 +126,22 @@ export class OnvifDevice {
   /** Learns the clock offset and the service endpoints. Both calls are pre-auth in ONVIF Core, so a wrong password fails later, clearly. */
   async connect(signal?: AbortSignal): Promise<void> {
     const sent = Date.now();
-    const time = await soapRequest(this.urls.device, '<tds:GetSystemDateAndTime/>', { signal });
-    const camera = cameraUtcMs(time);
+    // A camera that refuses to tell its time (a fault, or a login demanded against ONVIF Core) is still usable: we sign
+    // with our own clock, and a skewed one fails as a login error later. A camera that does not answer at all is not.
+    const time = await soapRequest(this.urls.device, '<tds:GetSystemDateAndTime/>', { signal }).catch((err: unknown) => {
+      if (err instanceof SoapError && (err.kind === 'fault' || err.kind === 'auth')) {
+        return undefined;
+      }
+      throw err;
+    });
+    this.clockKnown = false;
+    const camera = time && cameraUtcMs(time);
     if (camera !== undefined) {
       // The reply's seconds were read halfway through the round trip.
       this.clockOffsetMs = camera - (sent + Date.now()) / 2;
       this.clockKnown = true;
     }
-    this.dateTimeType = textAt(find(time, 'SystemDateAndTime'), 'DateTimeType')?.trim();
+    this.dateTimeType = time && textAt(find(time, 'SystemDateAndTime'), 'DateTimeType')?.trim();
     const caps = await soapRequest(this.urls.device, '<tds:GetCapabilities><tds:Category>All</tds:Category></tds:GetCapabilities>', {
       signal, auth: this.credentials,
     });
@@ -165,7 +177,13 @@ export class OnvifDevice {
     const r = await soapRequest(this.mediaUrl(), '<trt:GetStreamUri><trt:StreamSetup><tt:Stream>RTP-Unicast</tt:Stream>' +
       `<tt:Transport><tt:Protocol>RTSP</tt:Protocol></tt:Transport></trt:StreamSetup><trt:ProfileToken>${token}</trt:ProfileToken></trt:GetStreamUri>`,
     { signal, auth: this.credentials });
-    return this.usable(this.required(textAt(r, 'MediaUri', 'Uri'), 'GetStreamUri'));
+    const uri = this.usable(this.required(textAt(r, 'MediaUri', 'Uri'), 'GetStreamUri'));
+    // The URI goes to ffmpeg as its input: anything but RTSP (file:, concat:, a bare path, an option-like "-...") would
+    // have ffmpeg read what the camera names on this machine instead of a stream, so it is refused here.
+    if (!/^rtsps?:\/\//i.test(uri)) {
+      throw new SoapError('bad-reply', `GetStreamUri answered "${redact(uri).slice(0, 80)}", which is not an rtsp:// URL`);
+    }
+    return uri;
   }
 
   /** The HTTP URL of a profile's JPEG snapshot. */

@@ -3,6 +3,7 @@ import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { CameraSim } from '../../tools/camera-sim';
 import { OnvifDevice } from '../../src/onvif/device';
+import { SoapError } from '../../src/onvif/soap';
 import { withCredentials } from '../../src/media/camera-media';
 import { httpGet } from '../../src/util/http-get';
 import { jpegSize } from '../../src/util/jpeg';
@@ -80,6 +81,32 @@ describe('OnvifDevice addresses', () => {
       // A camera configured on loopback (a local proxy, the simulator) may name loopback: that is where it is.
       assert.equal(await streamUri('::1', 'rtsp://127.0.0.1:8554/x'), 'rtsp://127.0.0.1:8554/x');
       assert.equal(await streamUri('192.168.1.20', 'rtsp://[fd00::5]:554/x'), 'rtsp://[fd00::5]:554/x');
+    });
+
+    it('sends the login with the stream to another host the camera names, as ffmpeg would to the camera (see usable())', async () => {
+      const uri = await streamUri('192.168.1.20', 'rtsp://192.168.7.7:554/nvr/1');
+      assert.equal(withCredentials(uri, 'admin', 'pw'), 'rtsp://admin:pw@192.168.7.7:554/nvr/1');
+    });
+
+    it('refuses a stream URI that is not rtsp://, which ffmpeg would read on this machine instead of a stream', async () => {
+      for (const hostile of ['file:///etc/passwd', 'concat:/etc/passwd|/etc/hosts', 'subfile,,start,0,end,0,,:/etc/passwd', '/etc/passwd',
+        '-f lavfi -i testsrc', '-y', 'http://192.168.1.20/video.mjpg', 'rtp://192.168.1.20:5004', 'javascript:alert(1)', 'rtsp:/x']) {
+        await assert.rejects(streamUri('192.168.1.20', hostile), (err: Error) => {
+          assert.ok(err instanceof SoapError && err.kind === 'bad-reply', `${hostile}: ${err.message}`);
+          assert.match(err.message, /GetStreamUri answered .*not an rtsp:\/\/ URL/);
+          return true;
+        }, hostile);
+      }
+      // Scheme in capitals, and RTSP over TLS, are still streams.
+      assert.equal(await streamUri('192.168.1.20', 'RTSP://192.168.1.20/x'), 'RTSP://192.168.1.20/x');
+      assert.equal(await streamUri('192.168.1.20', 'rtsps://192.168.1.20:322/x'), 'rtsps://192.168.1.20:322/x');
+    });
+
+    it('does not echo credentials a refused URI carries', async () => {
+      await assert.rejects(streamUri('192.168.1.20', 'http://admin:Hunter2-Secret@192.168.1.20/x'), (err: Error) => {
+        assert.doesNotMatch(err.message, /Hunter2-Secret/);
+        return true;
+      });
     });
 
     it('treats the snapshot URI the same way', async () => {

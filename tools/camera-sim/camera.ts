@@ -62,6 +62,7 @@ export class SimCamera extends EventEmitter implements SimControl {
   private readonly http: CameraHttpServer;
   private readonly states = new Map<string, boolean>();   // property topic -> current state
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly faults = new Set<string>();
   private readonly context: CameraContext;
   private skewMs: number;
   private seq = 0;
@@ -111,6 +112,7 @@ export class SimCamera extends EventEmitter implements SimControl {
       pullPoints: this.pullPoints,
       streamUri: setup.streamUri,
       initializedStates: () => this.initializedStates(),
+      faults: this.faults,
     };
     attachPush(this.context, this.push);
     const onAuthFailure = (): void => {
@@ -232,6 +234,15 @@ export class SimCamera extends EventEmitter implements SimControl {
   /** Overrides the vendor's push behaviour: 'refuse' Subscribe, or accept it and stay 'silent'. */
   setPushSupport(mode: PushSupport): void {
     this.push.support = mode;
+  }
+
+  /**
+   * Answers these SOAP operations (local names: GetStreamUri, PullMessages, Renew, ...) with a Receiver fault, after
+   * authentication, until called again with others; none by default. For tests of how a client copes with faults.
+   */
+  setFaults(operations: string[]): void {
+    this.faults.clear();
+    operations.forEach((op) => this.faults.add(op));
   }
 
   setClockSkew(ms: number): void {

@@ -25,6 +25,8 @@ export interface CameraContext {
   streamUri(profile: ProfileName): string;
   /** Current state of every property topic as PropertyOperation="Initialized" messages. */
   initializedStates(): RenderedMessage[];
+  /** Operations (local names, e.g. GetStreamUri) answered with a fault instead, for hostile-input tests. */
+  readonly faults: ReadonlySet<string>;
 }
 
 export interface SoapCall {

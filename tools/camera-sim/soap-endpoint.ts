@@ -93,6 +93,10 @@ export async function handleSoap(opts: SoapEndpointOptions, req: IncomingMessage
       return;
     }
   }
+  if (opts.camera.faults.has(request.operation.name)) {
+    sendFault(new SoapFault('Receiver', ['ter:Action'], `simulated fault in ${request.operation.name}`));
+    return;
+  }
   const url = new URL(req.url ?? '/', opts.camera.baseUrl);
   try {
     const reply = await operation.handler({ camera: opts.camera, request, url, signal });
