@@ -1,6 +1,13 @@
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import { TRIGGERS_MAX_BODY_BYTES } from './settings';
+import { closeServer } from './util/close-server';
+
+/** A request must arrive whole within this (ms): scripts send at once; a peer that trickles (slowloris) is cut off. */
+const REQUEST_TIMEOUT_MS = 5_000;
+/** Connections held at once: a script or two; a peer opening more cannot pile up file descriptors in Homebridge. */
+const MAX_CONNECTIONS = 32;
 
 /** What the endpoint can do to a camera, found by its configured name. */
 export interface TriggerTarget {
@@ -27,12 +34,25 @@ function sameSecret(a: string, b: string): boolean {
  */
 export class ManualTriggers {
   private server?: http.Server;
+  private readonly sockets = new Set<Socket>();
 
-  constructor(private readonly cameras: () => TriggerTarget[], private readonly token: string, private readonly log: TriggerLog) {}
+  /** `requestTimeoutMs`: how long a request may take to arrive whole (tests shorten it). */
+  constructor(private readonly cameras: () => TriggerTarget[], private readonly token: string, private readonly log: TriggerLog,
+    private readonly requestTimeoutMs = REQUEST_TIMEOUT_MS) {}
 
   listen(port: number, host: string): Promise<number> {
     return new Promise((resolve, reject) => {
-      const server = http.createServer((req, res) => this.handle(req, res));
+      const server = http.createServer({
+        requestTimeout: this.requestTimeoutMs,
+        headersTimeout: this.requestTimeoutMs,
+        // How often Node checks the two timeouts above (its default, 30 s, would let a stuck peer hold on that long).
+        connectionsCheckingInterval: Math.min(this.requestTimeoutMs, 1_000),
+      }, (req, res) => this.handle(req, res));
+      server.maxConnections = MAX_CONNECTIONS;
+      server.on('connection', (socket: Socket) => {
+        this.sockets.add(socket);
+        socket.on('close', () => this.sockets.delete(socket));
+      });
       server.on('error', reject);
       server.listen(port, host, () => {
         server.off('error', reject);
@@ -44,59 +64,77 @@ export class ManualTriggers {
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.server) {
-        resolve();
-        return;
-      }
-      this.server.closeAllConnections();
-      this.server.close(() => resolve());
-    });
+    return this.server ? closeServer(this.server, this.sockets) : Promise.resolve();
   }
 
+  /**
+   * Everything is decided on the request line and headers (the endpoint takes no body): a stranger is refused before a
+   * byte of body is read, and any body is only counted, never kept. A refusal closes the connection once it is answered.
+   */
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const reply = (status: number, body: Record<string, unknown>): void => {
-      res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+    const reply = (status: number, body: Record<string, unknown>, close = false): void => {
+      if (res.headersSent) {
+        return;
+      }
+      res.writeHead(status, { 'Content-Type': 'application/json', ...(close ? { Connection: 'close' } : {}) });
+      res.end(JSON.stringify(body), close ? () => req.socket.destroy() : undefined);
     };
+    req.on('error', () => req.socket.destroy());
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      // An absolute-form target such as "http://[" passes Node's parser and makes URL throw: never an exception here.
+      reply(400, { error: 'unreadable request target' }, true);
+      return;
+    }
+    const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? url.searchParams.get('token') ?? '';
+    if (!sameSecret(bearer, this.token)) {
+      reply(401, { error: 'missing or wrong token' }, true);
+      return;
+    }
+    if (req.method !== 'POST' && req.method !== 'GET') {
+      reply(405, { error: 'use POST' }, true);
+      return;
+    }
+    if (Number(req.headers['content-length'] ?? '0') > TRIGGERS_MAX_BODY_BYTES) {
+      reply(413, { error: 'request too large' }, true);
+      return;
+    }
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > TRIGGERS_MAX_BODY_BYTES) {
-        reply(413, { error: 'request too large' });
-        req.destroy();
+        reply(413, { error: 'request too large' }, true);
       }
     });
     req.on('end', () => {
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? url.searchParams.get('token') ?? '';
-      if (!sameSecret(bearer, this.token)) {
-        reply(401, { error: 'missing or wrong token' });
-        return;
-      }
-      if (req.method !== 'POST' && req.method !== 'GET') {
-        reply(405, { error: 'use POST' });
-        return;
-      }
-      const name = url.searchParams.get('camera') ?? '';
-      const camera = this.cameras().find((c) => c.name.toLowerCase() === name.toLowerCase());
-      if (!camera) {
-        reply(404, { error: `no camera named "${name}"`, cameras: this.cameras().map((c) => c.name) });
-        return;
-      }
-      if (url.pathname === '/motion') {
-        const state = (url.searchParams.get('state') ?? 'on').toLowerCase();
-        if (!['on', 'off', 'true', 'false', '1', '0'].includes(state)) {
-          reply(400, { error: '"state" must be on or off' });
-          return;
-        }
-        const published = camera.triggerMotion(['on', 'true', '1'].includes(state));
-        reply(published ? 200 : 503, published ? { camera: camera.name, motion: state } : { error: `${camera.name} is not in Home yet` });
-      } else if (url.pathname === '/doorbell') {
-        const result = camera.ringDoorbell();
-        reply(result === 'not a doorbell' ? 409 : 200, { camera: camera.name, doorbell: result });
-      } else {
-        reply(404, { error: 'paths: /motion, /doorbell' });
+      if (!res.headersSent) {
+        this.act(url, reply);
       }
     });
+  }
+
+  private act(url: URL, reply: (status: number, body: Record<string, unknown>) => void): void {
+    const name = url.searchParams.get('camera') ?? '';
+    const camera = this.cameras().find((c) => c.name.toLowerCase() === name.toLowerCase());
+    if (!camera) {
+      reply(404, { error: `no camera named "${name}"`, cameras: this.cameras().map((c) => c.name) });
+      return;
+    }
+    if (url.pathname === '/motion') {
+      const state = (url.searchParams.get('state') ?? 'on').toLowerCase();
+      if (!['on', 'off', 'true', 'false', '1', '0'].includes(state)) {
+        reply(400, { error: '"state" must be on or off' });
+        return;
+      }
+      const published = camera.triggerMotion(['on', 'true', '1'].includes(state));
+      reply(published ? 200 : 503, published ? { camera: camera.name, motion: state } : { error: `${camera.name} is not in Home yet` });
+    } else if (url.pathname === '/doorbell') {
+      const result = camera.ringDoorbell();
+      reply(result === 'not a doorbell' ? 409 : 200, { camera: camera.name, doorbell: result });
+    } else {
+      reply(404, { error: 'paths: /motion, /doorbell' });
+    }
   }
 }
