@@ -34,6 +34,8 @@ export interface NotificationReceiverOptions {
   /** The address cameras should call; default: the listen address, or when that is a wildcard, our address on the route to each camera. */
   advertiseHost?: string;
   maxBodyBytes?: number;
+  /** How long a request may take to arrive whole (ms); default PUSH_REQUEST_TIMEOUT_MS (tests shorten it). */
+  requestTimeoutMs?: number;
 }
 
 /** Counts of what the receiver saw, for diagnostics and tests. */
@@ -103,11 +105,12 @@ export class NotificationReceiver {
 
   constructor(private readonly log: EventsLog, private readonly opts: NotificationReceiverOptions = {}) {
     this.maxBodyBytes = opts.maxBodyBytes ?? PUSH_MAX_BODY_BYTES;
+    const requestTimeout = opts.requestTimeoutMs ?? PUSH_REQUEST_TIMEOUT_MS;
     this.server = createServer({
-      requestTimeout: PUSH_REQUEST_TIMEOUT_MS,
-      headersTimeout: PUSH_REQUEST_TIMEOUT_MS,
+      requestTimeout,
+      headersTimeout: requestTimeout,
       // How often Node checks the two timeouts above (default 30 s would let a stuck peer hold a slot that long).
-      connectionsCheckingInterval: Math.min(PUSH_REQUEST_TIMEOUT_MS, 5_000),
+      connectionsCheckingInterval: Math.min(requestTimeout, 5_000),
     }, (req, res) => this.onRequest(req, res));
     this.server.maxConnections = PUSH_MAX_CONNECTIONS;
     this.server.on('connection', (socket: Socket) => {

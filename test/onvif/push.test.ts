@@ -7,6 +7,7 @@ import { localAddressToward, NOTIFY_PATH, NotificationReceiver, PushEvents, Push
 import { interpret } from '../../src/onvif/topics';
 import { XmlElement } from '../../src/onvif/xml';
 import { BOUND_MS, nextEvent, nextNotification, quiet } from './wait-for';
+import { exchange, silentConnections } from '../hostile-peer';
 
 /** Polls a condition every 20 ms until it holds, or rejects after the bound. */
 async function until(what: string, condition: () => boolean, ms = BOUND_MS): Promise<void> {
@@ -298,4 +299,57 @@ describe('push events (WS-BaseNotification) against the simulator', function () 
     assert.equal(await rawRequest(receiver.port, `${NOTIFY_PATH}${id}`, 'POST', Buffer.from(NOTIFY_ENVELOPE)), 404);
   });
 
+});
+
+describe('NotificationReceiver hit by a stranger', () => {
+  const receiver = new NotificationReceiver(quiet, { requestTimeoutMs: 400 });
+  const got: XmlElement[] = [];
+  let id = '';
+  before(async () => {
+    await receiver.listen(0, '127.0.0.1');
+    id = receiver.register((notify) => got.push(notify));
+  });
+  after(() => receiver.close());
+
+  const delivers = async (): Promise<void> => {
+    const before = got.length;
+    assert.equal(await rawRequest(receiver.port, `${NOTIFY_PATH}${id}`, 'POST', Buffer.from(NOTIFY_ENVELOPE)), 202);
+    assert.equal(got.length, before + 1);
+  };
+
+  it('answers request targets no client sends with 404, and guessed ids too', async () => {
+    for (const target of ['http://[', '//[x', '*', `${NOTIFY_PATH}../${id}`, `${NOTIFY_PATH}${id.toUpperCase()}`, `${NOTIFY_PATH}${id}/x`]) {
+      const r = await exchange(receiver.port, `POST ${target} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n`);
+      assert.equal(r.status, 404, `${target}: ${r.text}`);
+    }
+    assert.equal(got.length, 0);
+    await delivers();
+  });
+
+  it('cuts off slowloris peers (silent, half a header, a trickled body) within the request bound', async () => {
+    const silent = await silentConnections(receiver.port, 3);
+    const halfHeader = await silentConnections(receiver.port, 3, `POST ${NOTIFY_PATH}${id} HTTP/1.1\r\nHost: x\r\n`);
+    const halfBody = await silentConnections(receiver.port, 3,
+      `POST ${NOTIFY_PATH}${id} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n<s:Envelope`);
+    try {
+      for (const peers of [silent, halfHeader, halfBody]) {
+        await peers.allClosed(3_000);
+      }
+    } finally {
+      [silent, halfHeader, halfBody].forEach((p) => p.destroy());
+    }
+    await delivers();
+  });
+
+  it('holds at most its connection limit, and takes Notify again once a flood of idle connections is cut', async () => {
+    const many = await silentConnections(receiver.port, 100);
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      assert.ok(many.open() <= 64, `${many.open()} connections held`);
+      await many.allClosed(3_000);
+    } finally {
+      many.destroy();
+    }
+    await delivers();
+  });
 });
