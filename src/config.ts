@@ -92,6 +92,14 @@ function label(raw: Raw, index: number): string {
   return typeof raw.name === 'string' && raw.name.trim() ? `Camera "${raw.name.trim()}"` : `Camera #${index + 1}`;
 }
 
+/**
+ * A URL pasted into "host", without its user:password@ (up to the last @: a password may hold '@' and '/' typed raw),
+ * so the error line that quotes it cannot show the password.
+ */
+function withoutUserInfo(url: string): string {
+  return url.replace(/\/\/.*@/, '//');
+}
+
 /** An address option (bind, advertiseHost): written one way, or undefined when it is not a host at all. */
 function addressOption(raw: unknown): string | undefined {
   if (typeof raw !== 'string') {
@@ -123,7 +131,7 @@ function parseCamera(raw: unknown, index: number, errors: string[], warnings: st
   }
   const typed = raw.host.trim();
   if (typed.includes('://') || typed.includes('/')) {
-    return fail('host', `must be only the camera's address, e.g. 192.168.1.20, not a URL ("${typed.replace(/\/\/[^@/]*@/, '//')}")`);
+    return fail('host', `must be only the camera's address, e.g. 192.168.1.20, not a URL ("${withoutUserInfo(typed)}")`);
   }
   // One spelling per address ([fd00::20] and fd00:0::20 are fd00::20): URLs, log lines and the duplicate check rely on it.
   const parsed = parseHost(typed);

@@ -151,6 +151,41 @@ describe('config', () => {
     assert.match(parseConfig({ push: { port: 8090, advertiseHost: 'http://x' } }).errors[0], /^"push"\."advertiseHost"/);
   });
 
+  describe('hostile strings', () => {
+    const PASSWORD = '  -Zq9!@:/ %#-"\'$(id)`;&|<>\\\nü  ';
+
+    it('keeps names and passwords as typed (never a command, never trimmed inside a password), shell metacharacters and all', () => {
+      const names = ['"; rm -rf / #', '$(reboot)', '`id`', '-f lavfi -i x', 'Entrée 北门 🚪', 'a\'b"c'];
+      const { config, errors } = parseConfig({ cameras: names.map((name, i) => ({ name, host: `10.0.0.${i + 1}`, password: PASSWORD })) });
+      assert.deepEqual(errors, []);
+      assert.deepEqual(config.cameras.map((c) => c.name), names);
+      assert.ok(config.cameras.every((c) => c.password === PASSWORD));
+    });
+
+    it('refuses hosts with shell metacharacters, quotes, spaces, newlines, a leading "-" or non-ASCII, saying why', () => {
+      for (const host of ['; rm -rf /', '$(reboot)', '`id`', '10.0.0.1;id', '"10.0.0.1"', 'cam one', 'cam\nevil', '-oProxyCommand=x',
+        '-10.0.0.1', 'cam-', 'câmera.local', '10.0.0.1 -i x', '10.0.0.1\u0000', '&&', '|id']) {
+        const { errors, config } = parseConfig({ cameras: [{ ...good, host }] });
+        assert.equal(config.cameras.length, 0, `accepted ${JSON.stringify(host)}`);
+        assert.match(errors[0], /^Camera "Entrance 1": "host" /, host);
+      }
+    });
+
+    it('never quotes a password typed into "host", whatever it holds', () => {
+      for (const host of ['http://admin:pa/ss@10.0.0.9/onvif', 'http://admin:p@ss@10.0.0.9/', 'admin:Zq9!%23-secret@10.0.0.9',
+        'rtsp://admin:Zq9 secret@cam.local', 'admin@10.0.0.9']) {
+        const { errors } = parseConfig({ cameras: [{ ...good, host }] });
+        assert.equal(errors.length, 1, host);
+        assert.doesNotMatch(errors[0], /pa\/ss|p@ss|Zq9|secret|admin/, errors[0]);
+      }
+    });
+
+    it('keeps a videoProcessor path with spaces and metacharacters as one path (it is spawned, never run by a shell)', () => {
+      const path = '/opt/my ffmpeg/$(id);ff"mpeg';
+      assert.equal(parseConfig({ videoProcessor: ` ${path} ` }).config.videoProcessor, path);
+    });
+  });
+
   it('never throws on garbage', () => {
     for (const raw of [undefined, null, 42, 'x', [], { cameras: 'all' }, { cameras: [null, 3, 'x'] }, { videoProcessor: 7 }]) {
       const r = parseConfig(raw);

@@ -85,6 +85,10 @@ const NUMERIC_LAST_LABEL = /(?:^|\.)(?:\d+|0x[0-9a-f]*)\.?$/i;
  */
 export function parseHost(raw: string): { host: string } | { problem: string } {
   const text = raw.trim();
+  // user:password@host: every other problem quotes the text, and this text holds the password.
+  if (text.includes('@')) {
+    return { problem: 'must be only the address, without a user name or password and "@" (give those separately)' };
+  }
   const bare = unbracket(text);
   if (!bare || bare.includes('[') || bare.includes(']')) {
     return { problem: `"${text}" is not a valid host name or IP address` };

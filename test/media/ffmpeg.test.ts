@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FfmpegProcess } from '../../src/media/ffmpeg';
 import { registerSecret } from '../../src/util/redact';
 
@@ -67,6 +70,28 @@ describe('FfmpegProcess (real ffmpeg)', function () {
     const exit = await new FfmpegProcess('/nonexistent/ffmpeg', ['-version'], log, 'Cam').wait();
     assert.equal(exit.code, null);
     assert.match(log.errors[0], /cannot run \/nonexistent\/ffmpeg: ENOENT/);
+  });
+
+  it('runs a videoProcessor path with spaces and metacharacters as that file, and passes every argument verbatim, no shell', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'courtyard-ffmpeg-argv-'));
+    try {
+      const folder = join(dir, 'my ffmpeg $(touch pwned-dir)');
+      mkdirSync(folder);
+      const binary = join(folder, 'ff;touch pwned-bin "x"');
+      const argvFile = join(dir, 'argv');
+      // Writes each argument on its own line, NUL-free: what ffmpeg would have received.
+      writeFileSync(binary, `#!/bin/sh\nfor a in "$@"; do printf '%s\\n' "$a"; done > '${argvFile}'\n`);
+      chmodSync(binary, 0o755);
+      const args = ['-i', 'rtsp://u:-Zq9!%40%3A%2F%20%25%23-@10.0.0.5/x', '-password', '$(touch pwned-arg)', '`id`', '; rm -rf /', '-', 'ü "q"'];
+      const exit = await new FfmpegProcess(binary, args, logger(), 'argv').wait();
+      assert.equal(exit.code, 0);
+      assert.deepEqual(readFileSync(argvFile, 'utf8').split('\n').slice(0, -1), args);
+      for (const f of ['pwned-dir', 'pwned-bin', 'pwned-arg']) {
+        assert.equal(existsSync(join(process.cwd(), f)) || existsSync(join(dir, f)), false, `${f} was created: a shell ran`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('stops when its AbortSignal fires', async () => {

@@ -18,6 +18,20 @@ describe('redact', () => {
     assert.equal(redact('GET /snap.jpg?pwd=Courtyard-S3cret failed'), 'GET /snap.jpg?pwd=*** failed');
   });
 
+  it('removes a registered password as typed and percent-encoded, whichever form was registered', () => {
+    registerSecret('Zq9!@:/ %#-typed');
+    registerSecret(encodeURIComponent('Zq9!@:/ %#-encoded'));
+    for (const pw of ['Zq9!@:/ %#-typed', 'Zq9!@:/ %#-encoded']) {
+      assert.equal(redact(`a ${pw} b ${encodeURIComponent(pw)} c`), 'a *** b *** c');
+    }
+  });
+
+  it('removes the longer of two secrets where one holds the other, leaving no part of it', () => {
+    registerSecret('Rk7-garden');
+    registerSecret('my-Rk7-garden-gate-42');
+    assert.equal(redact('login my-Rk7-garden-gate-42 failed'), 'login *** failed');
+  });
+
   it('leaves ordinary text and URLs without credentials alone', () => {
     assert.equal(redact('http://10.0.0.2/onvif/device_service answered 500'), 'http://10.0.0.2/onvif/device_service answered 500');
   });
