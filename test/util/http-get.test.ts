@@ -133,3 +133,86 @@ describe('httpGet (snapshot fetch)', function () {
     await assert.rejects(pending, (err: unknown) => err instanceof HttpGetError && err.message === 'cancelled');
   });
 });
+
+describe('httpGet: a snapshot URL that never ends or sends 500 MB', function () {
+  this.timeout(20_000);
+  let server: http.Server;
+  let base = '';
+  /** Bytes the server managed to send per request path, and whether the client hung up on it. */
+  const sent = new Map<string, { bytes: number; closed: boolean }>();
+  before(async () => {
+    const chunk = Buffer.alloc(64 * 1024, 0xab); // one buffer, written again and again: the test allocates nothing big
+    server = http.createServer((req, res) => {
+      const record = { bytes: 0, closed: false };
+      sent.set(req.url ?? '', record);
+      res.on('close', () => (record.closed = true));
+      if (req.url === '/trickle') {
+        res.writeHead(200, { 'Content-Type': 'image/jpeg' });
+        const timer = setInterval(() => res.write(Buffer.from([0xff])), 10);
+        res.on('close', () => clearInterval(timer));
+        return;
+      }
+      // 500 MB declared, or a chunked body without end: generated as fast as the client reads it.
+      res.writeHead(200, req.url === '/declared' ? { 'Content-Type': 'image/jpeg', 'Content-Length': String(500 * 1024 * 1024) }
+        : { 'Content-Type': 'image/jpeg' });
+      const pump = (): void => {
+        while (!res.destroyed && record.bytes < 500 * 1024 * 1024 && res.write(chunk)) {
+          record.bytes += chunk.length;
+        }
+        if (!res.destroyed) {
+          res.once('drain', pump);
+        }
+      };
+      pump();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  }));
+
+  /** Peak of JS heap plus Buffer memory while `work` runs, over what it was before. */
+  async function peakGrowth(work: () => Promise<unknown>): Promise<number> {
+    const used = (): number => process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+    const start = used();
+    let peak = start;
+    const sampler = setInterval(() => (peak = Math.max(peak, used())), 5);
+    try {
+      await work();
+    } finally {
+      clearInterval(sampler);
+    }
+    return Math.max(peak, used()) - start;
+  }
+
+  // The snapshot fetch's own bounds (settings.ts SNAPSHOT_MAX_BYTES and SNAPSHOT_URI_TIMEOUT_MS).
+  const bounds = { timeoutMs: 2_500, maxBytes: 16 * 1024 * 1024 };
+
+  for (const path of ['/declared', '/endless']) {
+    it(`${path === '/declared' ? 'a declared 500 MB' : 'an endless chunked'} body: refused at the size cap, the connection cut, memory bounded`,
+      async () => {
+        const started = performance.now();
+        let error: unknown;
+        const growth = await peakGrowth(() => httpGet(`${base}${path}`, bounds).catch((err: unknown) => (error = err)));
+        assert.ok(error instanceof HttpGetError && error.kind === 'too-large', String(error));
+        assert.ok(performance.now() - started < 2_500, `took ${performance.now() - started} ms`);
+        assert.ok(growth < 64 * 1024 * 1024, `memory grew by ${Math.round(growth / 1024 / 1024)} MB`);
+        const record = sent.get(path)!;
+        for (let i = 0; i < 100 && !record.closed; i++) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        assert.ok(record.closed, 'the client hung up');
+        // What was in flight in socket buffers beyond the cap, not the 500 MB.
+        assert.ok(record.bytes < 40 * 1024 * 1024, `the server sent ${Math.round(record.bytes / 1024 / 1024)} MB`);
+      });
+  }
+
+  it('a body trickling in byte by byte: ends at the time bound, whatever the pace', async () => {
+    const started = performance.now();
+    await assert.rejects(httpGet(`${base}/trickle`, { ...bounds, timeoutMs: 400 }),
+      (err: unknown) => err instanceof HttpGetError && err.kind === 'timeout');
+    assert.ok(performance.now() - started < 1_500);
+  });
+});
