@@ -93,11 +93,16 @@ function label(raw: Raw, index: number): string {
 }
 
 /**
- * A URL pasted into "host", without its user:password@ (up to the last @: a password may hold '@' and '/' typed raw),
- * so the error line that quotes it cannot show the password.
+ * A URL (or user:password@host) pasted into "host", without its user info: everything up to the last '@' goes, since a
+ * password may hold '@', '/' and ':' typed raw. So the error line that quotes it cannot show the password.
  */
-function withoutUserInfo(url: string): string {
-  return url.replace(/\/\/.*@/, '//');
+function withoutUserInfo(text: string): string {
+  const at = text.lastIndexOf('@');
+  if (at < 0) {
+    return text;
+  }
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(text)?.[0] ?? '';
+  return `${scheme}${text.slice(at + 1)}`;
 }
 
 /** An address option (bind, advertiseHost): written one way, or undefined when it is not a host at all. */

@@ -173,7 +173,7 @@ describe('config', () => {
 
     it('never quotes a password typed into "host", whatever it holds', () => {
       for (const host of ['http://admin:pa/ss@10.0.0.9/onvif', 'http://admin:p@ss@10.0.0.9/', 'admin:Zq9!%23-secret@10.0.0.9',
-        'rtsp://admin:Zq9 secret@cam.local', 'admin@10.0.0.9']) {
+        'rtsp://admin:Zq9 secret@cam.local', 'admin@10.0.0.9', 'admin:Zq9/secret@10.0.0.9', 'admin:-Zq9!@:/ %#-secret@10.0.0.9']) {
         const { errors } = parseConfig({ cameras: [{ ...good, host }] });
         assert.equal(errors.length, 1, host);
         assert.doesNotMatch(errors[0], /pa\/ss|p@ss|Zq9|secret|admin/, errors[0]);
