@@ -89,7 +89,7 @@ describe('RTSP credentials (withCredentials)', function () {
   });
 
   it('keeps credentials the camera already put in its URI, and adds none without a username', () => {
-    assert.equal(withCredentials('rtsp://cam:own@10.0.0.5/x', 'admin', 'pw'), 'rtsp://cam:own@10.0.0.5/x');
+    assert.equal(withCredentials('rtsp://cam:Cam-Own-77@10.0.0.5/x', 'admin', 'pw'), 'rtsp://cam:Cam-Own-77@10.0.0.5/x');
     assert.equal(withCredentials('rtsp://10.0.0.5/x', '', 'pw'), 'rtsp://10.0.0.5/x');
   });
 
