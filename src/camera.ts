@@ -1,8 +1,8 @@
 import type { HAP, Logging, PlatformAccessory } from 'homebridge';
 import type { CameraConfig } from './config';
 import { Doorbell } from './homekit/doorbell';
-import { MotionSensor } from './homekit/motion';
-import { CameraMedia } from './media/camera-media';
+import { MotionSensor, sensorsNotResponding } from './homekit/motion';
+import { CameraMedia, KnownStream, knownStreamsOf } from './media/camera-media';
 import type { FfmpegChoice } from './media/ffmpeg-path';
 import { DeviceInfo, OnvifDevice } from './onvif/device';
 import { EventsLog, PullPointEvents, RawNotification } from './onvif/events';
@@ -19,7 +19,11 @@ import { registerSecret } from './util/redact';
 /** What a camera needs from the platform: the HAP accessory for its identity, kept in Homebridge's cache, and the history. */
 export interface AccessoryHost {
   readonly hap: HAP;
-  accessoryFor(camera: CameraConfig, id: string, info: DeviceInfo): PlatformAccessory;
+  accessoryFor(camera: CameraConfig, id: string, info: DeviceInfo, media?: KnownStream[]): PlatformAccessory;
+  /** The accessory Homebridge kept for this camera from an earlier run (by name or address), before it answers. */
+  cachedAccessory(camera: CameraConfig): PlatformAccessory | undefined;
+  /** Keeps the camera's streams in its accessory's context (Homebridge's cache) for the next start. */
+  rememberMedia(accessory: PlatformAccessory, media: KnownStream[]): void;
   history(): EventHistory | undefined;
   /** The plugin's push receiver when the user turned push on; cameras without push fall back to PullPoint. */
   notificationReceiver(): NotificationReceiver | undefined;
@@ -51,6 +55,8 @@ export class CourtyardCamera {
   private mediaAttempt = 0;
   private attempt = 0;
   private lastProblem = '';
+  /** Home already has this camera from an earlier run (its accessory was cached). */
+  private known = false;
 
   constructor(private readonly host: AccessoryHost, readonly config: CameraConfig, homebridgeLog: Logging,
     private readonly ffmpeg: FfmpegChoice) {
@@ -66,7 +72,45 @@ export class CourtyardCamera {
     if (this.ffmpeg.path) {
       this.log.debug(`using ffmpeg ${this.ffmpeg.path} (from ${this.ffmpeg.source})`);
     }
-    void this.connect();
+    void this.begin();
+  }
+
+  /**
+   * A camera Home already has (from Homebridge's cache) is put back whole at once, from what it described in its last
+   * run: HAP's recording state is claimed by its controller in every run (HAP drops what no controller claims at the
+   * next start), the hub's data streams are answered, and live view works the moment the camera answers. Until then
+   * its sensors show "not responding", not the state from before the restart.
+   */
+  private async begin(): Promise<void> {
+    const cached = this.host.cachedAccessory(this.config);
+    if (cached) {
+      this.known = true;
+      await this.restoreFromLastRun(cached).catch((err: Error) => {
+        this.log.debug(`could not restore the camera from its last run (${err.message}); it is set up when it answers`);
+      });
+      sensorsNotResponding(this.host.hap, cached);
+      this.log.debug('shown as not responding in Home until the camera answers');
+    }
+    await this.connect();
+  }
+
+  private async restoreFromLastRun(accessory: PlatformAccessory): Promise<void> {
+    const context = accessory.context as { id?: unknown; media?: unknown };
+    const known = knownStreamsOf(context.media);
+    if (typeof context.id !== 'string' || !known || !this.ffmpeg.path) {
+      return;
+    }
+    const media = await CameraMedia.create(this.host.hap, this.device, this.config, this.log, this.ffmpeg.path,
+      this.host.videoEncoder, known);
+    if (this.abort.signal.aborted) {
+      await media.stop();
+      return;
+    }
+    this.id = context.id;
+    this.media = media;
+    this.accessory = accessory;
+    this.setUpServices(accessory);
+    media.publish(accessory, this.motion?.service, this.host.hap);
   }
 
   /** Stops retries, timers and the event subscription (released on the camera, bounded in time). */
@@ -88,14 +132,26 @@ export class CourtyardCamera {
       if (!id) {
         throw new Error('the camera reports neither a serial number nor a MAC address, so it cannot be given a stable identity in Home');
       }
+      if (this.media && this.id !== id) {
+        // Another device answers at this camera's address than the one restored from the last run: start afresh.
+        this.log.info('another camera answers at this address than before the restart; setting it up anew');
+        const old = this.media;
+        this.media = undefined;
+        this.accessory = undefined;
+        await old.stop();
+      }
       this.id = id;
       // Video before the accessory goes to Home, so it appears complete; a camera without usable video still gives events.
-      const media = await this.openMedia();
-      this.accessory = this.host.accessoryFor(this.config, id, info);
+      const restored = this.media !== undefined;
+      const media = restored ? this.media : await this.openMedia();
+      const known = restored ? await this.refreshMedia() : media?.known;
+      this.accessory = this.host.accessoryFor(this.config, id, info, known);
       this.attempt = 0;
       this.lastProblem = '';
       this.setUpServices(this.accessory);
-      media?.publish(this.accessory, this.motion?.service, this.host.hap);
+      if (!restored) {
+        media?.publish(this.accessory, this.motion?.service, this.host.hap);
+      }
       this.log.info(`connected (${[info.manufacturer, info.model].filter(Boolean).join(' ') || 'ONVIF camera'}, firmware ` +
         `${info.firmware || 'unknown'}) and published in Home`);
       void this.checkSensorsOffered();
@@ -142,7 +198,28 @@ export class CourtyardCamera {
     const media = await this.openMedia().catch(() => undefined);
     if (media && this.accessory && !this.abort.signal.aborted) {
       media.publish(this.accessory, this.motion?.service, this.host.hap);
+      this.host.rememberMedia(this.accessory, media.known);
       this.log.info('live view ready');
+    }
+  }
+
+  /** The restored streams, checked against what the camera says now (new URIs are used from the next read). */
+  private async refreshMedia(): Promise<KnownStream[] | undefined> {
+    const media = this.media;
+    if (!media) {
+      return undefined;
+    }
+    try {
+      const known = await CameraMedia.describe(this.device, this.abort.signal);
+      if (!media.refresh(known)) {
+        const sizes = known.map((k) => `${k.name} ${k.profile.width}x${k.profile.height} ${k.profile.encoding}`).join(', ');
+        this.log.warn(`the camera's video streams changed since its last run (now ${sizes}); Home is offered them after ` +
+          'Homebridge restarts');
+      }
+      return known;
+    } catch (err) {
+      this.log.debug(`could not read the camera's streams again (${(err as Error).message}); using those from its last run`);
+      return media.known;
     }
   }
 
@@ -150,6 +227,10 @@ export class CourtyardCamera {
   private setUpServices(accessory: PlatformAccessory): void {
     const { hap } = this.host;
     const name = this.config.name;
+    // Set up again when a camera restored from its last run answers: the sensors start afresh, online.
+    this.motion?.dispose();
+    this.sensors.forEach((sensor) => sensor.dispose());
+    this.sensors.clear();
     this.motion = new MotionSensor(hap, accessory, `${name} Motion`, 'motion', this.config.motionHoldSeconds);
     for (const kind of this.config.sensors) {
       this.sensors.set(kind, new MotionSensor(hap, accessory, `${name} ${SENSOR_NAMES[kind]}`, kind, this.config.motionHoldSeconds));
@@ -344,7 +425,8 @@ export class CourtyardCamera {
       if (err instanceof SoapError && err.kind === 'auth') {
         this.log.error(line);
       } else {
-        this.log.warn(`${line}${this.accessory ? '' : ' (it appears in Home once it answers)'}`);
+        this.log.warn(`${line}${this.known ? ' (shown in Home as not responding until it answers)'
+          : this.accessory ? '' : ' (it appears in Home once it answers)'}`);
       }
       this.lastProblem = problem;
     } else {

@@ -3,6 +3,7 @@ import type { API, DynamicPlatformPlugin, Logging, PlatformAccessory, PlatformCo
 import { CourtyardCamera } from './camera';
 import { CameraConfig, CourtyardConfig, parseConfig } from './config';
 import { findFfmpeg } from './media/ffmpeg-path';
+import type { KnownStream } from './media/camera-media';
 import type { DeviceInfo } from './onvif/device';
 import { DEFAULT_VIDEO_ENCODER, PLATFORM_NAME, PLUGIN_NAME } from './settings';
 import { ManualTriggers } from './manual-triggers';
@@ -16,6 +17,8 @@ interface CameraContext {
   id: string;
   name: string;
   address: string;
+  /** The streams the camera described (no credentials): it is whole in Home at the next start, before it answers. */
+  media?: KnownStream[];
 }
 
 /** HomeKit accepts versions as x[.y[.z]] only; cameras write "V5.5.82 build 190220", so keep the numbers. */
@@ -159,8 +162,21 @@ export class CourtyardPlatform implements DynamicPlatformPlugin {
     this.api.unregisterPlatformAccessories(PLUGIN_NAME, PLATFORM_NAME, accessories);
   }
 
+  cachedAccessory(camera: CameraConfig): PlatformAccessory | undefined {
+    const address = addressOf(camera);
+    return [...this.cached.values()].find((acc) => {
+      const ctx = acc.context as Partial<CameraContext>;
+      return ctx.name?.toLowerCase() === camera.name.toLowerCase() || ctx.address === address;
+    });
+  }
+
   /** The accessory for a camera identified by serial or MAC: from the cache when known, otherwise created and registered. */
-  accessoryFor(camera: CameraConfig, id: string, info: DeviceInfo): PlatformAccessory {
+  rememberMedia(accessory: PlatformAccessory, media: KnownStream[]): void {
+    (accessory.context as CameraContext).media = media;
+    this.api.updatePlatformAccessories([accessory]);
+  }
+
+  accessoryFor(camera: CameraConfig, id: string, info: DeviceInfo, media?: KnownStream[]): PlatformAccessory {
     const { hap } = this.api;
     const uuid = hap.uuid.generate(`${PLUGIN_NAME}:${id}`);
     const context: CameraContext = { id, name: camera.name, address: addressOf(camera) };
@@ -179,6 +195,8 @@ export class CourtyardPlatform implements DynamicPlatformPlugin {
       accessory = new this.api.platformAccessory(camera.name, uuid, category);
       this.cached.set(uuid, accessory);
     }
+    // Streams not read this time (the camera's media service failed) stay as they were known.
+    context.media = media ?? (accessory.context as Partial<CameraContext>).media;
     accessory.context = context;
     const C = hap.Characteristic;
     accessory.getService(hap.Service.AccessoryInformation)!

@@ -35,6 +35,8 @@ describe('CourtyardCamera', function () {
     let accessory: hap.Accessory | undefined;
     const host: AccessoryHost = {
       hap: h, videoEncoder: 'libx264', history: () => undefined, notificationReceiver: () => undefined,
+      cachedAccessory: () => undefined,
+      rememberMedia: () => undefined,
       accessoryFor: (_c, id) => (accessory = new hap.Accessory('Gate', hap.uuid.generate(id))) as unknown as PlatformAccessory,
     };
     const cam = sim.cameras[0];

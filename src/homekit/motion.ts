@@ -83,3 +83,19 @@ export class MotionSensor {
     }
   }
 }
+
+/**
+ * Every motion sensor of a camera's cached accessory shows "not responding" (StatusActive off, a fault): after a
+ * restart Home would otherwise show the last state from before it, for a camera that has not answered yet. The camera's
+ * sensors are set up afresh (and online) once it answers.
+ */
+export function sensorsNotResponding(hap: HAP, accessory: PlatformAccessory): number {
+  const C = hap.Characteristic;
+  const sensors = accessory.services.filter((s) => s.UUID === hap.Service.MotionSensor.UUID);
+  for (const service of sensors) {
+    service.updateCharacteristic(C.MotionDetected, false);
+    service.updateCharacteristic(C.StatusActive, false);
+    service.updateCharacteristic(C.StatusFault, C.StatusFault.GENERAL_FAULT);
+  }
+  return sensors.length;
+}

@@ -47,31 +47,76 @@ function audioMode(profile: MediaProfile, config: CameraConfig): SourceOptions['
   return /AAC/i.test(profile.audio.encoding) ? 'copy' : 'aac';
 }
 
+/**
+ * A stream the plugin reads, as the camera described it: kept in the accessory's context so that after a restart the
+ * camera is whole in Home (live view, the hub's recording configuration, data streams) before it answers again. The
+ * URI carries no credentials.
+ */
+export interface KnownStream {
+  name: string;
+  profile: MediaProfile;
+  uri: string;
+}
+
+/** Known streams read back from an accessory's context, or undefined when it holds none (or something else). */
+export function knownStreamsOf(value: unknown): KnownStream[] | undefined {
+  if (!Array.isArray(value) || value.length === 0) {
+    return undefined;
+  }
+  const ok = value.every((k: Partial<KnownStream> | null) => typeof k?.name === 'string' && typeof k.uri === 'string' &&
+    typeof k.profile?.token === 'string' && typeof k.profile.width === 'number' && typeof k.profile.height === 'number' &&
+    typeof k.profile.encoding === 'string');
+  return ok ? value as KnownStream[] : undefined;
+}
+
+/** Whether HomeKit would be offered the same thing for both: the same profiles at the same sizes and codecs. */
+function sameShape(a: KnownStream[], b: KnownStream[]): boolean {
+  const shape = (k: KnownStream[]): string => JSON.stringify(k.map((s) => [s.name, s.profile.width, s.profile.height, s.profile.encoding,
+    Boolean(s.profile.audio)]));
+  return shape(a) === shape(b);
+}
+
 export class CameraMedia {
   readonly streams: CameraStream[];
   readonly live: LiveStreams;
   readonly snapshots: Snapshots;
+  private knownStreams: KnownStream[];
 
-  private constructor(streams: CameraStream[], live: LiveStreams, snapshots: Snapshots, readonly recording: Recording | undefined) {
+  private constructor(known: KnownStream[], streams: CameraStream[], live: LiveStreams, snapshots: Snapshots,
+    readonly recording: Recording | undefined, private readonly config: CameraConfig) {
+    this.knownStreams = known;
     this.streams = streams;
     this.live = live;
     this.snapshots = snapshots;
   }
 
-  /** Reads the profiles and their stream URIs (throws with the reason when the camera offers no usable video). */
-  static async open(hap: HAP, device: OnvifDevice, config: CameraConfig, log: CameraLog, ffmpegPath: string, encoder: string,
-    signal: AbortSignal): Promise<CameraMedia> {
+  /** Reads the profiles worth using and their stream URIs (throws with the reason when the camera offers no usable video). */
+  static async describe(device: OnvifDevice, signal: AbortSignal): Promise<KnownStream[]> {
     const chosen = pickProfiles(await device.getProfiles(signal));
     if (chosen.length === 0) {
       throw new Error('the camera lists no video profile (check its ONVIF media settings)');
     }
-    const streams: CameraStream[] = [];
+    const known: KnownStream[] = [];
     for (const { name, profile } of chosen) {
       // A 0.0.0.0 or loopback host in the camera's answer is already moved onto the configured host (OnvifDevice.usable).
-      const uri = withCredentials(await device.getStreamUri(profile.token, signal), config.username, config.password);
-      const source = new MediaSource({ label: name, url: uri, ffmpegPath, log, audio: audioMode(profile, config) });
-      streams.push({ name, profile, source });
+      known.push({ name, profile, uri: await device.getStreamUri(profile.token, signal) });
     }
+    return known;
+  }
+
+  /** Reads the camera's streams and makes its media (see create). */
+  static async open(hap: HAP, device: OnvifDevice, config: CameraConfig, log: CameraLog, ffmpegPath: string, encoder: string,
+    signal: AbortSignal): Promise<CameraMedia> {
+    return CameraMedia.create(hap, device, config, log, ffmpegPath, encoder, await CameraMedia.describe(device, signal));
+  }
+
+  /** The camera's media from streams it described, now or in an earlier run: nothing here needs the camera to answer. */
+  static async create(hap: HAP, device: OnvifDevice, config: CameraConfig, log: CameraLog, ffmpegPath: string, encoder: string,
+    known: KnownStream[]): Promise<CameraMedia> {
+    const streams: CameraStream[] = known.map(({ name, profile, uri }) => ({
+      name, profile,
+      source: new MediaSource({ label: name, url: withCredentials(uri, config.username, config.password), ffmpegPath, log, audio: audioMode(profile, config) }),
+    }));
     const main = streams[0];
     let snapshotUri: Promise<string | undefined> | undefined;
     const snapshots = new Snapshots({
@@ -108,7 +153,7 @@ export class CameraMedia {
       recordingAudioActive: () => Boolean(ref.controller?.recordingManagement?.recordingManagementService
         .getCharacteristic(hap.Characteristic.RecordingAudioActive).value),
     }) : undefined;
-    const media = new CameraMedia(streams, live, snapshots, recording);
+    const media = new CameraMedia(known, streams, live, snapshots, recording, config);
     media.build = (motion) => {
       const widest = main.profile;
       const controller = new hap.CameraController({
@@ -149,6 +194,24 @@ export class CameraMedia {
         }
       });
     }
+  }
+
+  /** The streams as described, for the accessory's context. */
+  get known(): KnownStream[] {
+    return this.knownStreams;
+  }
+
+  /**
+   * The camera answered and described its streams again. New URIs are used from the next read; false when the streams
+   * no longer match what HomeKit was offered (another size or codec), which HomeKit only learns at the next restart.
+   */
+  refresh(known: KnownStream[]): boolean {
+    if (!sameShape(known, this.knownStreams)) {
+      return false;
+    }
+    known.forEach((k, i) => this.streams[i].source.retarget(withCredentials(k.uri, this.config.username, this.config.password)));
+    this.knownStreams = known;
+    return true;
   }
 
   async stop(): Promise<void> {
