@@ -150,10 +150,12 @@ export function recordingArgs(plan: RecordingPlan, config: CameraRecordingConfig
       '-ar', String(rate), '-ac', String(config.audioCodec.audioChannels || 1), '-b:a', `${config.audioCodec.bitrate || 64}k`);
   }
   // A fragment is cut at the first keyframe once it is (nearly) the hub's length, and written at once: the keyframe that
-  // closes it is all ffmpeg waits for. No interleaving wait for audio (the fMP4 muxer keeps each track's samples apart).
+  // closes it is all ffmpeg waits for. Copying, there is no interleaving wait for audio (video arrives as the camera
+  // sends it). Transcoding, the encoder holds video back (lookahead, threads: about a second) while audio flows on: the
+  // muxer must interleave by time, or a fragment would carry a second of audio past its last video frame.
   args.push('-f', 'mp4', '-movflags', 'frag_keyframe+empty_moov+default_base_moof+skip_sidx+skip_trailer',
     '-min_frag_duration', String(Math.round(fragmentMs * HKSV_MIN_FRAGMENT_FRACTION * 1000)),
-    '-max_interleave_delta', String(SOURCE_INTERLEAVE_DELTA_US), '-flush_packets', '1', 'pipe:1');
+    ...(plan.copyVideo ? ['-max_interleave_delta', String(SOURCE_INTERLEAVE_DELTA_US)] : []), '-flush_packets', '1', 'pipe:1');
   return args;
 }
 
