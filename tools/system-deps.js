@@ -1,6 +1,6 @@
 'use strict';
-// Checks the Debian packages that the tests and the demo need (ffmpeg, GStreamer's RTSP server for the simulated
-// cameras, Chromium for the settings page test) and installs the missing ones with apt-get when allowed, or stops with
+// Checks the Debian packages that the demo needs (ffmpeg, GStreamer's RTSP server for the simulated cameras) and, with
+// --tests, what only the tests need (Chromium for the settings page test: heavy, and no use to `npm start`), and installs the missing ones with apt-get when allowed, or stops with
 // the exact command to run.
 // Plain JavaScript: it runs before anything is compiled.
 const { spawnSync } = require('node:child_process');
@@ -21,13 +21,13 @@ function has(cmd, args) {
 }
 
 /** The Debian packages that are missing, by probing what they provide. */
-function missingPackages() {
+function missingPackages({ tests = false } = {}) {
   const missing = [];
   if (!has('ffmpeg', ['-hide_banner', '-version']) || !has('ffprobe', ['-hide_banner', '-version'])) {
     missing.push('ffmpeg');
   }
   // The settings page's browser test drives Debian's Chromium (playwright-core downloads no browser here).
-  if (!existsSync('/usr/bin/chromium')) {
+  if (tests && !existsSync('/usr/bin/chromium')) {
     missing.push('chromium');
   }
   const gst = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer";
@@ -37,8 +37,8 @@ function missingPackages() {
   return [...new Set(missing)];
 }
 
-function ensureSystemDeps({ install }) {
-  const missing = missingPackages();
+function ensureSystemDeps({ install, tests = false }) {
+  const missing = missingPackages({ tests });
   if (missing.length === 0) {
     return;
   }
@@ -55,7 +55,7 @@ function ensureSystemDeps({ install }) {
       throw new Error(`apt-get ${args[0]} failed (exit ${r.status}); run it by hand:\n  sudo sh -c '${command}'`);
     }
   }
-  const still = missingPackages();
+  const still = missingPackages({ tests });
   if (still.length) {
     throw new Error(`still missing after apt-get: ${still.join(', ')}`);
   }
@@ -65,7 +65,7 @@ module.exports = { ensureSystemDeps, missingPackages };
 
 if (require.main === module) {
   try {
-    ensureSystemDeps({ install: process.argv.includes('--install') });
+    ensureSystemDeps({ install: process.argv.includes('--install'), tests: process.argv.includes('--tests') });
     console.log('system packages: all present');
   } catch (err) {
     console.error(err.message);

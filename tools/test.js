@@ -148,7 +148,7 @@ function checkSystemDeps() {
   }
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   try {
-    require(file).ensureSystemDeps({ install: process.env.CI === 'true' || isRoot });
+    require(file).ensureSystemDeps({ install: process.env.CI === 'true' || isRoot, tests: true });
     console.log('ffmpeg, ffprobe, GStreamer RTSP server: present');
     return true;
   } catch (err) {
