@@ -85,6 +85,7 @@ export class CourtyardCamera {
     const cached = this.host.cachedAccessory(this.config);
     if (cached) {
       this.known = true;
+      sensorsNotResponding(this.host.hap, cached); // at once; again below, after the sensors are set up
       await this.restoreFromLastRun(cached).catch((err: Error) => {
         this.log.debug(`could not restore the camera from its last run (${err.message}); it is set up when it answers`);
       });

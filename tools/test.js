@@ -18,7 +18,7 @@ const NODE22 = join(ROOT, 'node_modules', 'node22', 'bin', 'node');
 const RUN_ENV = 'COURTYARD_TEST_RUN';
 const RUN_ID = `${process.pid}-${Date.now().toString(36)}`;
 const UNIT_RUN_TIMEOUT_MS = 5 * 60 * 1000;
-const E2E_RUN_TIMEOUT_MS = 6 * 60 * 1000;
+const E2E_RUN_TIMEOUT_MS = 10 * 60 * 1000;
 const TOOL_TIMEOUT_MS = 5 * 60 * 1000;
 
 const bin = {

@@ -88,12 +88,13 @@ describe(`[HB ${line}] a restart while a camera is offline keeps it in Home and 
     await hb.stop();
     cam.setOffline(true);
     await hb.restart();
+    // The plugin has restored the camera by the time it says it is waiting for it (ffmpeg's encoders are read first).
+    await hb.waitForLog(new RegExp(`${CAMERA_NAME}: cannot connect .*shown in Home as not responding until it answers`), 30_000);
     await hap.reconnect();
     const read = await readAccessory();
     ({ recording: refs, motion, statusActive } = read);
     assert.equal((await hap.accessories()).requireByName(CAMERA_NAME).aid, aid, 'the same accessory');
     assert.equal(truthy(await hap.readValue(statusActive)), false, 'the motion sensor says the camera is not responding');
-    await hb.waitForLog(new RegExp(`${CAMERA_NAME}: cannot connect .*shown in Home as not responding until it answers`), 30_000);
   });
 
   it('keeps what the hub configured, and answers the hub\'s data stream setup, while the camera is offline', async function () {
@@ -109,6 +110,7 @@ describe(`[HB ${line}] a restart while a camera is offline keeps it in Home and 
   it('a second restart with the camera still offline keeps the configuration too (HAP purges unclaimed controller data on the next load)', async function () {
     this.timeout(90_000);
     await hb.restart();
+    await hb.waitForLog(new RegExp(`${CAMERA_NAME}: cannot connect .*shown in Home as not responding until it answers`), 30_000);
     await hap.reconnect();
     assert.deepEqual(await readSelectedConfiguration(hap, refs), selected);
     assert.equal(await hap.readValue(refs.recordingActive), 1);
