@@ -10,7 +10,6 @@
 // triggered HKSV clip arrives over HDS on the same address family. The camera is configured by host name
 // ("localhost"), as a camera with a DHCP name would be: ONVIF calls, the stream and the snapshot go through name lookup.
 import assert from 'node:assert/strict';
-import { createConnection } from 'node:net';
 import {
   AudioCodec,
   CameraStreamClient,
@@ -35,6 +34,7 @@ import {
   withTimeout,
 } from './rig';
 import { decodeSrtp, jpegFrameHeader, mp4Boxes, mp4Fragment, mp4InitTracks, probe } from './rig/media-probe';
+import { tryConnect } from './rig/net';
 import type { CameraSim } from '../../tools/camera-sim';
 
 const line = currentHbLine();
@@ -61,21 +61,6 @@ const SETUPS: Setup[] = [
   { network: 'dual-stack', controller: '127.0.0.1', hapSees: '::ffff:127.0.0.1' },
   { network: 'dual-stack', controller: '::1', hapSees: '::1' },
 ];
-
-/** Whether host:port accepts a TCP connection (bounded). */
-function accepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host, port });
-    const done = (ok: boolean): void => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), 2_000);
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
 
 describe(`[HB ${line}] the network setups homes run: live view, snapshots and HKSV over IPv4, IPv4-mapped and IPv6`, function () {
   let sim: CameraSim;
@@ -117,7 +102,7 @@ describe(`[HB ${line}] the network setups homes run: live view, snapshots and HK
         await hb.waitForLog(new RegExp(`${CAMERA_NAME}: connected .* published in Home`), PUBLISH_TIMEOUT_MS);
       }
       // How HAP listens, seen from outside: on `::` it also answers on ::1; on 0.0.0.0 it does not.
-      assert.equal(await accepts('::1', hb.port), setup.network === 'dual-stack', `HAP answers on [::1]:${hb.port} only when dual-stack`);
+      assert.equal(await tryConnect(hb.port, 2_000, '::1'), setup.network === 'dual-stack', `HAP answers on [::1]:${hb.port} only when dual-stack`);
       const hap = paired.fork({ host: setup.controller });
       const mark = hb.log.mark();
       try {

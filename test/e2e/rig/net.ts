@@ -19,9 +19,10 @@ export function freePort(): Promise<number> {
   });
 }
 
-function tryConnect(port: number, timeoutMs: number): Promise<boolean> {
+/** Whether host:port accepts a TCP connection within timeoutMs (127.0.0.1 unless said). */
+export function tryConnect(port: number, timeoutMs: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
+    const socket = createConnection({ host, port });
     const done = (ok: boolean) => {
       clearTimeout(timer);
       socket.destroy();
