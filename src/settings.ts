@@ -94,6 +94,10 @@ export const RTSP_IO_TIMEOUT_MS = 10_000;
 export const SOURCE_CACHE_MAX_BYTES = 10 * 1024 * 1024;
 /** A consumer this many bytes behind is cut off rather than growing memory without bound (a stuck ffmpeg). */
 export const CONSUMER_MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
+/** A keyframe's capture time worked out from its PTS is believed only this far before its arrival (ms); beyond, the
+ *  PTS wrapped (every 26.5 h) or the camera's clock jumped, and the arrival is used. */
+export const CAPTURE_ESTIMATE_MAX_LAG_MS = 5_000;
+
 /** ffmpeg's -max_interleave_delta for the source's MPEG-TS (µs): 1 = never hold a video frame back waiting for audio
  *  (ffmpeg's default waits up to 10 s for every stream to have a packet; a camera's audio timestamps trailing its video
  *  held every frame back by as much). */

@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
 import {
   CONSUMER_MAX_BACKLOG_BYTES, FIRST_KEYFRAME_TIMEOUT_MS, RTSP_IO_TIMEOUT_MS, SOURCE_CACHE_MAX_BYTES, SOURCE_IDLE_STOP_MS,
-  SOURCE_INTERLEAVE_DELTA_US, SOURCE_RETRY_MAX_MS, SOURCE_RETRY_MIN_MS, SOURCE_STALL_MS,
+  CAPTURE_ESTIMATE_MAX_LAG_MS, SOURCE_INTERLEAVE_DELTA_US, SOURCE_RETRY_MAX_MS, SOURCE_RETRY_MIN_MS, SOURCE_STALL_MS,
 } from '../settings';
 import { backoffMs, humanDuration } from '../util/backoff';
 import { FfmpegExit, FfmpegProcess } from './ffmpeg';
@@ -468,7 +468,10 @@ export class MediaSource extends EventEmitter {
     const lag = Math.min(...this.gops.map((g) => g.minLagMs));
     for (let i = this.gops.length - 1; i >= 0; i--) {
       const gop = this.gops[i];
-      const captured = gop.pts !== undefined && Number.isFinite(lag) ? gop.pts / 90 + lag : gop.at;
+      const estimate = gop.pts !== undefined && Number.isFinite(lag) ? gop.pts / 90 + lag : gop.at;
+      // The 33-bit PTS wraps every 26.5 h and a camera may jump its clock: an estimate that is not a little before the
+      // arrival is not believed, and the arrival (a little late, never wrong by hours) is used instead.
+      const captured = estimate <= gop.at && gop.at - estimate <= CAPTURE_ESTIMATE_MAX_LAG_MS ? estimate : gop.at;
       if (captured <= cutoff) {
         return i;
       }
