@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../e2e/rig/net';
 import { makeTempDir, repoRoot } from '../e2e/rig/paths';
@@ -20,23 +21,26 @@ const GONE_TIMEOUT_MS = 15_000;
 interface Demo {
   child: ChildProcess;
   tag: string;
+  /** Its Homebridge storage (config.json holds the simulated cameras' password): removed afterwards. */
+  storage: string;
   output: () => string;
 }
 
 async function startDemo(): Promise<Demo> {
   const tag = randomBytes(4).toString('hex');
+  const storage = makeTempDir('demo');
   const child = spawn(process.execPath, [join(repoRoot(), '.build', 'tools', 'demo.js')], {
     cwd: repoRoot(),
     env: {
       ...process.env, [TAG]: tag, COURTYARD_DEMO_BIND: 'lo', COURTYARD_DEMO_PORT: String(await freePort()),
-      COURTYARD_DEMO_STORAGE: makeTempDir('demo'), FORCE_COLOR: '0',
+      COURTYARD_DEMO_STORAGE: storage, FORCE_COLOR: '0',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const demo = { child, tag, output: () => out };
+  const demo = { child, tag, storage, output: () => out };
   try {
     // Three cameras published by the plugin inside Homebridge: the demo, the simulator and Homebridge all run.
     await pollUntil(async () => ((out.match(/published in Home/g)?.length ?? 0) >= 3 ? true : undefined),
@@ -55,6 +59,7 @@ function running(demo: Demo): string[] {
 function stopAll(demo: Demo): void {
   demo.child.kill('SIGKILL');
   killLeftovers(processesWithEnv(TAG, demo.tag));
+  rmSync(demo.storage, { recursive: true, force: true });
 }
 
 describe('npm start (tools/demo.ts) leaves nothing running, however it is stopped', function () {
