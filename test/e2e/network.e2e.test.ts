@@ -118,6 +118,9 @@ describe(`[HB ${line}] the network setups homes run: live view, snapshots and HK
         const v6 = setup.controller.includes(':');
         assert.equal(session.answer.addressVersion, v6 ? 1 : 0, 'the accessory answers in the controller\'s address family');
         assert.equal(session.answer.address, setup.controller, 'the accessory announces the address the controller reached it on');
+        // The setup is the one named: HAP handed the plugin the connection's address in this form (debug log, -D).
+        const seen = setup.hapSees.replace(/[.:]/g, (c) => `\\${c}`);
+        await hb.waitForLog(new RegExp(`live view prepared: .*\\(HomeKit connection on ${seen}\\)`), 5_000, mark);
         const startedAt = streamNow();
         await session.start({ video: { width: 1280, height: 720, fps: 15 }, audio: { codec: AudioCodec.Opus, sampleRateKhz: 24 } });
         await session.waitForKeyframe(KEYFRAME_TIMEOUT_MS);
