@@ -565,12 +565,13 @@ function readSps(packet: Buffer, facts: StreamFacts): boolean {
 }
 
 /** One sentence a user can act on, from how the read ended. */
-function explainExit(exit: FfmpegExit): string {
+export function explainExit(exit: FfmpegExit): string {
   const tail = exit.tail.join(' ');
-  if (/401|Unauthorized/i.test(tail)) {
+  // Status codes as whole words: ffmpeg's lines start with pointers like "[rtsp @ 0x55d4401a2b00]", which contain them.
+  if (/\b401\b|Unauthorized/i.test(tail)) {
     return 'the camera refused the user name or password for its RTSP stream';
   }
-  if (/404|Not Found/i.test(tail)) {
+  if (/\b404\b|Not Found/i.test(tail)) {
     return 'the camera has no stream at the address ONVIF gave (404)';
   }
   if (/Connection refused/i.test(tail)) {
@@ -579,7 +580,7 @@ function explainExit(exit: FfmpegExit): string {
   if (/timed out|Operation timed out/i.test(tail)) {
     return 'the camera stopped sending video';
   }
-  if (/maximum|453|Not Enough Bandwidth|busy/i.test(tail)) {
+  if (/maximum|\b453\b|Not Enough Bandwidth|busy/i.test(tail)) {
     return 'the camera allows no more RTSP sessions (close other apps or NVRs reading it)';
   }
   if (exit.stopped) {

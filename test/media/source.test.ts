@@ -2,7 +2,7 @@
 // consumers, every consumer starts on a keyframe, the prebuffer reaches back, idle stops the read, a dropped camera is read again.
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { MediaSource, SourceLog } from '../../src/media/source';
+import { explainExit, MediaSource, SourceLog } from '../../src/media/source';
 import { TsReader } from '../../src/media/mpegts';
 import { MediaServer } from '../../tools/camera-sim/media';
 import { PROFILES } from '../../tools/camera-sim/media/profiles';
@@ -109,5 +109,12 @@ describe('media source', function () {
     assert.match(warnings[0], /Test bad stream: the camera has no stream at the address ONVIF gave \(404\); reading it again in/);
     await pollFor(() => (source?.stats().starts ?? 0) >= 2, 10_000, 'retried');
     assert.equal(warnings.length, 1, 'the same failure is said once');
+  });
+
+  it('reads RTSP status codes as words, not inside the pointers ffmpeg prints', () => {
+    const exit = (line: string): string => explainExit({ code: 1, signal: null, stopped: false, tail: [line] });
+    assert.match(exit('[rtsp @ 0x55d4401a2b00] method DESCRIBE failed: 404 Not Found'), /no stream at the address ONVIF gave \(404\)/);
+    assert.match(exit('[rtsp @ 0x55d4404a2b00] method DESCRIBE failed: 401 Unauthorized'), /refused the user name or password/);
+    assert.match(exit('[rtsp @ 0x7f4530401453] Connection refused'), /refused the RTSP connection/);
   });
 });
