@@ -1,7 +1,8 @@
 // The event part of `probe`: subscribe through the plugin's own PullPoint loop for a while and show every
 // notification with the meaning the plugin's topic table gives it, so a user sees at once what a camera's events do.
 import type { OnvifDevice } from '../onvif/device';
-import { PullPointEvents, RawNotification } from '../onvif/events';
+import { PullPointEvents } from '../onvif/events';
+import type { RawNotification } from '../onvif/notifications';
 import { CameraEvent, interpret } from '../onvif/topics';
 
 /** Notifications kept for the JSON report; a camera flooding events must not grow memory without end. */

@@ -1,6 +1,6 @@
 import { MediaProfile, parseMedia1Profiles, parseMedia2Profiles } from './profiles';
 import { soapRequest, SoapCredentials, SoapError, SoapRequestOptions } from './soap';
-import { normaliseTopic } from './events';
+import { normaliseTopic } from './notifications';
 import { child, children, escapeXml, find, namespaces, path, textAt, XmlElement } from './xml';
 import { redact } from '../util/redact';
 import { hostPort, isLoopback, isSameHost, isUnspecified, unbracket, unmapIPv4, urlHost } from '../util/address';

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { SUBSCRIPTION_S } from '../settings';
+import { EVENTS_RETRY_MAX_MS, EVENTS_RETRY_MIN_MS, SUBSCRIPTION_S } from '../settings';
+import { backoffMs } from '../util/backoff';
 import type { OnvifDevice } from './device';
 import { SoapError } from './soap';
 import { child, escapeXml, serializeXml, textAt, XmlElement } from './xml';
@@ -49,9 +50,17 @@ export function subscriptionFrom(reply: XmlElement, device: OnvifDevice): Subscr
   };
 }
 
+/** How long an event source waits before subscribing again after a failure, defaulting to settings.ts (tests shorten it). */
+export interface RetryOptions {
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  random?: () => number;
+}
+
 /**
  * What PullPoint and push subscriptions share: one loop per camera that stop() ends promptly, waits that stop() cuts
- * short, and the online/offline reports the rest of the plugin shows in Home.
+ * short, requests on the current subscription, recovery with capped jittered backoff after a failure, and the
+ * online/offline reports the rest of the plugin shows in Home.
  *
  * Emits 'notification' (RawNotification), 'offline' (reason: string), 'online', 'subscribed'.
  */
@@ -60,11 +69,22 @@ export abstract class CameraEventSource extends EventEmitter {
   protected abort?: AbortController;
   /** Ends the current wait() early. */
   protected wake?: () => void;
+  protected subscription?: Subscription;
+  /** Failures in a row; the backoff grows with it. The loop sets it to 0 after a round that worked. */
+  protected failures = 0;
+  /** Names the source in debug lines ("events", "push events"). */
+  protected abstract readonly label: string;
   private offlineReason?: string;
   private loopDone: Promise<void> = Promise.resolve();
+  private readonly retryMinMs: number;
+  private readonly retryMaxMs: number;
+  private readonly random: () => number;
 
-  constructor(protected readonly device: OnvifDevice, protected readonly log: EventsLog) {
+  constructor(protected readonly device: OnvifDevice, protected readonly log: EventsLog, retry: RetryOptions = {}) {
     super();
+    this.retryMinMs = retry.retryMinMs ?? EVENTS_RETRY_MIN_MS;
+    this.retryMaxMs = retry.retryMaxMs ?? EVENTS_RETRY_MAX_MS;
+    this.random = retry.random ?? Math.random;
   }
 
   get online(): boolean {
@@ -92,6 +112,32 @@ export abstract class CameraEventSource extends EventEmitter {
 
   /** Gives the subscription back to the camera, if we hold one. */
   protected abstract release(): Promise<void>;
+
+  /** After the camera stopped answering: what to do with the subscription we hold. */
+  protected abstract keepThroughOutage(): void;
+
+  /** After the camera answered with a failure: make the next round subscribe afresh. */
+  protected abstract dropAfterFailure(err: unknown): Promise<void>;
+
+  /** One request on the current subscription, with its WS-Addressing headers. */
+  protected call(body: string, action: string, timeoutMs?: number, signal = this.abort?.signal): Promise<XmlElement> {
+    const sub = this.subscription!;
+    return this.device.request(sub.address, body, { signal, timeoutMs, header: `<wsa:Action>${action}</wsa:Action>${sub.header}` });
+  }
+
+  /** After a failure: report offline when the camera did not answer, else drop the subscription; then wait (backoff). */
+  protected async recover(err: unknown): Promise<void> {
+    const reason = err instanceof Error ? err.message : String(err);
+    const unreachable = err instanceof SoapError && (err.kind === 'unreachable' || err.kind === 'timeout');
+    if (unreachable) {
+      this.markOffline(reason);
+      this.keepThroughOutage();
+    } else {
+      this.log.debug(`${this.label}: ${reason}; subscribing again`);
+      await this.dropAfterFailure(err);
+    }
+    await this.wait(backoffMs(this.failures++, this.retryMinMs, this.retryMaxMs, this.random));
+  }
 
   /** A delay that stop() cuts short. */
   protected wait(ms: number): Promise<void> {

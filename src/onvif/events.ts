@@ -1,67 +1,18 @@
 import {
-  EARLY_EMPTY_PULL_FRACTION, EARLY_EMPTY_PULLS_LIMIT, EVENTS_RETRY_MAX_MS, EVENTS_RETRY_MIN_MS, PULL_HTTP_MARGIN_MS,
-  PULL_MESSAGE_LIMIT, PULL_TIMEOUT_S, RENEW_BEFORE_END_MS, SUBSCRIPTION_REFRESH_MS, SUBSCRIPTION_S, UNSUBSCRIBE_TIMEOUT_MS,
+  EARLY_EMPTY_PULL_FRACTION, EARLY_EMPTY_PULLS_LIMIT, PULL_HTTP_MARGIN_MS, PULL_MESSAGE_LIMIT, PULL_TIMEOUT_S,
+  RENEW_BEFORE_END_MS, SUBSCRIPTION_REFRESH_MS, SUBSCRIPTION_S, UNSUBSCRIBE_TIMEOUT_MS,
 } from '../settings';
-import { backoffMs } from '../util/backoff';
 import type { OnvifDevice } from './device';
-import { CameraEventSource, endFrom, EventsLog, Subscription, subscriptionFrom } from './event-source';
+import { CameraEventSource, endFrom, EventsLog, subscriptionFrom } from './event-source';
+import { parseNotifications } from './notifications';
 import { SoapError } from './soap';
-import { child, children, find, namespaces, textAt, XmlElement } from './xml';
-
-/** One ONVIF notification, topic normalised to the `tns1:` prefix of the ONVIF topic namespace. */
-export interface RawNotification {
-  topic: string;
-  /** Initialized (current state, after subscribing), Changed, or Deleted; absent for plain events. */
-  operation?: string;
-  utcTime?: string;
-  source: Record<string, string>;
-  data: Record<string, string>;
-}
+import { textAt, XmlElement } from './xml';
 
 export type { EventsLog } from './event-source';
+// Older importers take the notification model from here; it lives in notifications.ts.
+export type { RawNotification } from './notifications';
 
-
-/** Namespaces whose topics the table names with a fixed prefix, whatever prefix the camera declared for them. */
-const TOPIC_PREFIXES: Record<string, string> = {
-  'http://www.onvif.org/ver10/topics': 'tns1',
-  'http://www.axis.com/2009/event/topics': 'tnsaxis',
-};
 const WSN = 'http://docs.oasis-open.org/wsn/bw-2';
-
-/** Cameras write topics with their own prefixes and quirks ("//." suffixes); rewrite them to one comparable form. */
-export function normaliseTopic(raw: string, ns: Map<string, string>): string {
-  return raw.trim().replace(/[/.]+$/, '').split('/').map((segment) => {
-    const i = segment.indexOf(':');
-    const fixed = i > 0 ? TOPIC_PREFIXES[ns.get(segment.slice(0, i)) ?? ''] : undefined;
-    return fixed ? `${fixed}:${segment.slice(i + 1)}` : segment;
-  }).join('/');
-}
-
-function simpleItems(el: XmlElement | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const item of children(el, 'SimpleItem')) {
-    if (item.attrs.Name !== undefined) {
-      out[item.attrs.Name] = item.attrs.Value ?? '';
-    }
-  }
-  return out;
-}
-
-/** The notifications in a PullMessagesResponse. */
-export function parseNotifications(reply: XmlElement): RawNotification[] {
-  const ns = namespaces(reply);
-  return children(reply, 'NotificationMessage').map((n) => {
-    const message = child(child(n, 'Message'), 'Message') ?? find(n, 'Message');
-    return {
-      topic: normaliseTopic(textAt(n, 'Topic') ?? '', ns),
-      operation: message?.attrs.PropertyOperation,
-      utcTime: message?.attrs.UtcTime,
-      source: simpleItems(child(message, 'Source')),
-      data: simpleItems(child(message, 'Data')),
-    };
-  }).filter((n) => n.topic);
-}
-
 
 /**
  * The camera's PullPoint subscription, driven by us rather than by the `onvif` package (whose loop re-subscribes at once
@@ -71,12 +22,11 @@ export function parseNotifications(reply: XmlElement): RawNotification[] {
  * Emits 'notification' (RawNotification), 'offline' (reason: string), 'online', 'subscribed'.
  */
 export class PullPointEvents extends CameraEventSource {
-  private subscription?: Subscription;
-  private failures = 0;
+  protected readonly label = 'events';
   private earlyEmptyPulls = 0;
 
-  constructor(device: OnvifDevice, log: EventsLog, private readonly random = Math.random) {
-    super(device, log);
+  constructor(device: OnvifDevice, log: EventsLog, random = Math.random) {
+    super(device, log, { random });
   }
 
   protected release(): Promise<void> {
@@ -130,13 +80,6 @@ export class PullPointEvents extends CameraEventSource {
       .catch((err: Error) => this.log.debug(`events: SetSynchronizationPoint refused (${err.message}); continuing`));
   }
 
-  private call(body: string, action: string, timeoutMs?: number): Promise<XmlElement> {
-    const sub = this.subscription!;
-    return this.device.request(sub.address, body, {
-      signal: this.abort?.signal, timeoutMs, header: `<wsa:Action>${action}</wsa:Action>${sub.header}`,
-    });
-  }
-
   private async pull(): Promise<void> {
     const started = Date.now();
     const r = await this.call(`<tev:PullMessages><tev:Timeout>PT${PULL_TIMEOUT_S}S</tev:Timeout>` +
@@ -179,19 +122,13 @@ export class PullPointEvents extends CameraEventSource {
     this.subscription = undefined;
   }
 
-  /** After a failure: forget the subscription when the camera refused it, report offline when it did not answer, wait. */
-  private async recover(err: unknown): Promise<void> {
-    const reason = err instanceof Error ? err.message : String(err);
-    const unreachable = err instanceof SoapError && (err.kind === 'unreachable' || err.kind === 'timeout');
-    if (unreachable) {
-      this.markOffline(reason);
-      // Nothing to tell a camera that does not answer; it drops the subscription itself when it expires.
-      this.subscription = undefined;
-    } else {
-      this.log.debug(`events: ${reason}; subscribing again`);
-      // Release the slot if the camera still holds it: cameras allow few subscriptions and ONVIF cannot list them.
-      await this.unsubscribe();
-    }
-    await this.wait(backoffMs(this.failures++, EVENTS_RETRY_MIN_MS, EVENTS_RETRY_MAX_MS, this.random));
+  protected keepThroughOutage(): void {
+    // Nothing to tell a camera that does not answer; it drops the subscription itself when it expires.
+    this.subscription = undefined;
+  }
+
+  protected dropAfterFailure(): Promise<void> {
+    // Release the slot if the camera still holds it: cameras allow few subscriptions and ONVIF cannot list them.
+    return this.unsubscribe();
   }
 }

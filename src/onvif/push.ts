@@ -7,16 +7,15 @@ import dgram from 'node:dgram';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { isIPv6, Socket } from 'node:net';
 import {
-  EVENTS_RETRY_MAX_MS, EVENTS_RETRY_MIN_MS, PUSH_MAX_BODY_BYTES, PUSH_MAX_CONNECTIONS, PUSH_RENEW_INTERVAL_MS,
+  PUSH_MAX_BODY_BYTES, PUSH_MAX_CONNECTIONS, PUSH_RENEW_INTERVAL_MS,
   PUSH_REQUEST_TIMEOUT_MS, PUSH_ROUTE_LOOKUP_TIMEOUT_MS, PUSH_VERIFY_MS, SUBSCRIPTION_REFRESH_MS, SUBSCRIPTION_S,
   UNSUBSCRIBE_TIMEOUT_MS,
 } from '../settings';
 import { unbracket, urlHost } from '../util/address';
-import { backoffMs } from '../util/backoff';
 import { closeServer } from '../util/close-server';
 import type { OnvifDevice } from './device';
-import { CameraEventSource, endFrom, EventsLog, Subscription, subscriptionFrom } from './event-source';
-import { parseNotifications } from './events';
+import { CameraEventSource, endFrom, EventsLog, RetryOptions, subscriptionFrom } from './event-source';
+import { parseNotifications } from './notifications';
 import { SoapError } from './soap';
 import { child, escapeXml, parseXml, XmlElement } from './xml';
 
@@ -272,14 +271,11 @@ export class NotificationReceiver {
 }
 
 /** Tunables of one PushEvents, defaulting to settings.ts (tests shorten them). */
-export interface PushEventsOptions {
+export interface PushEventsOptions extends RetryOptions {
   /** How long the first Notify may take after Subscribe before we give up on push (ms). */
   verifyMs?: number;
   /** Renew period (ms); also how soon a vanished or rebooted camera is noticed. */
   renewIntervalMs?: number;
-  retryMinMs?: number;
-  retryMaxMs?: number;
-  random?: () => number;
 }
 
 
@@ -300,26 +296,19 @@ class PushUnavailable extends Error {}
  * switches to PullPointEvents. After an outage the existing subscription is renewed first (no slot leaked).
  */
 export class PushEvents extends CameraEventSource {
-  private subscription?: Subscription;
+  protected readonly label = 'push events';
   private receiverId?: string;
   private delivered = false;
   private awaitingDelivery = false;
-  private failures = 0;
   /** After the camera stopped answering: try the subscription we have at once, it may have survived the outage. */
   private renewAtOnce = false;
   private readonly verifyMs: number;
   private readonly renewIntervalMs: number;
-  private readonly retryMinMs: number;
-  private readonly retryMaxMs: number;
-  private readonly random: () => number;
 
   constructor(device: OnvifDevice, private readonly receiver: NotificationReceiver, log: EventsLog, opts: PushEventsOptions = {}) {
-    super(device, log);
+    super(device, log, opts);
     this.verifyMs = opts.verifyMs ?? PUSH_VERIFY_MS;
     this.renewIntervalMs = opts.renewIntervalMs ?? PUSH_RENEW_INTERVAL_MS;
-    this.retryMinMs = opts.retryMinMs ?? EVENTS_RETRY_MIN_MS;
-    this.retryMaxMs = opts.retryMaxMs ?? EVENTS_RETRY_MAX_MS;
-    this.random = opts.random ?? Math.random;
   }
 
   protected async loop(): Promise<void> {
@@ -431,11 +420,6 @@ export class PushEvents extends CameraEventSource {
     return Math.max(Math.min(this.renewIntervalMs, 1_000), Math.min(this.renewIntervalMs, left / 2));
   }
 
-  private call(body: string, action: string, timeoutMs?: number, signal = this.abort?.signal): Promise<XmlElement> {
-    const sub = this.subscription!;
-    return this.device.request(sub.address, body, { signal, timeoutMs, header: `<wsa:Action>${action}</wsa:Action>${sub.header}` });
-  }
-
   private async renew(): Promise<void> {
     const r = await this.call(`<wsnt:Renew><wsnt:TerminationTime>PT${SUBSCRIPTION_S}S</wsnt:TerminationTime></wsnt:Renew>`,
       `${WSN}/SubscriptionManager/RenewRequest`);
@@ -445,7 +429,6 @@ export class PushEvents extends CameraEventSource {
     this.emit('renewed');
   }
 
-  /** Forgets the current subscription: late Notifies for it get 404; `tellCamera` also sends a bounded Unsubscribe. */
   /** Unsubscribes (bounded) so the camera frees its slot and stops calling; `tellCamera` false only forgets it. */
   protected async release(tellCamera = true): Promise<void> {
     if (this.receiverId) {
@@ -471,20 +454,14 @@ export class PushEvents extends CameraEventSource {
     this.emit('fallback', reason);
   }
 
-  /** After a failure: report offline when the camera did not answer, reconnect after an auth fault, forget, wait. */
-  private async recover(err: unknown): Promise<void> {
-    const reason = err instanceof Error ? err.message : String(err);
-    const unreachable = err instanceof SoapError && (err.kind === 'unreachable' || err.kind === 'timeout');
-    if (unreachable) {
-      this.markOffline(reason);
-      // Keep the subscription: after a network blip the camera still has it (and no slot is leaked); after a reboot
-      // the renewal fails with a fault and we subscribe afresh.
-      this.renewAtOnce = this.subscription !== undefined;
-    } else {
-      this.log.debug(`push events: ${reason}; subscribing again`);
-      await this.relearnClockAfter(err);
-      await this.release(true);
-    }
-    await this.wait(backoffMs(this.failures++, this.retryMinMs, this.retryMaxMs, this.random));
+  protected keepThroughOutage(): void {
+    // Keep the subscription: after a network blip the camera still has it (and no slot is leaked); after a reboot
+    // the renewal fails with a fault and we subscribe afresh.
+    this.renewAtOnce = this.subscription !== undefined;
+  }
+
+  protected async dropAfterFailure(err: unknown): Promise<void> {
+    await this.relearnClockAfter(err);
+    await this.release(true);
   }
 }

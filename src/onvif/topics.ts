@@ -1,4 +1,4 @@
-import type { RawNotification } from './events';
+import type { RawNotification } from './notifications';
 
 /** What an ONVIF event means, whatever the vendor called it. */
 export const EVENT_KINDS = ['motion', 'person', 'vehicle', 'animal', 'face', 'field', 'line', 'input', 'visitor', 'relay', 'tamper'] as const;

@@ -1,7 +1,8 @@
 // "Learn an event" on the settings page: watch one camera's events for a while through the plugin's own PullPoint loop
 // and show each topic as it fires, with the meaning the plugin gives it, so a committee member can press the entrance
 // button and pick the event that appeared as the doorbell trigger, a sensor, or their own mapping.
-import { PullPointEvents, RawNotification } from '../onvif/events';
+import { PullPointEvents } from '../onvif/events';
+import type { RawNotification } from '../onvif/notifications';
 import { OnvifDevice } from '../onvif/device';
 import { EventKind, interpret } from '../onvif/topics';
 import { meaningLabel } from '../cli/probe-events';

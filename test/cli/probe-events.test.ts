@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { RawNotification } from '../../src/onvif/events';
+import { RawNotification } from '../../src/onvif/notifications';
 import { interpret } from '../../src/onvif/topics';
 import { notificationLines } from '../../src/cli/probe-events';
 

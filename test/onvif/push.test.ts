@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { CameraSim, SimCamera } from '../../tools/camera-sim';
 import { OnvifDevice } from '../../src/onvif/device';
-import { parseNotifications, RawNotification } from '../../src/onvif/events';
+import { parseNotifications, RawNotification } from '../../src/onvif/notifications';
 import { localAddressToward, NOTIFY_PATH, NotificationReceiver, PushEvents, PushEventsOptions } from '../../src/onvif/push';
 import { interpret } from '../../src/onvif/topics';
 import { XmlElement } from '../../src/onvif/xml';

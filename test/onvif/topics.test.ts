@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { normaliseTopic, parseNotifications, RawNotification } from '../../src/onvif/events';
+import { normaliseTopic, parseNotifications, RawNotification } from '../../src/onvif/notifications';
 import { interpret } from '../../src/onvif/topics';
 import { parseXml } from '../../src/onvif/xml';
 

@@ -1,6 +1,6 @@
 // Bounded waits on the event sources under test: a test that waits forever is a test that cannot fail.
 import { EventEmitter } from 'node:events';
-import type { RawNotification } from '../../src/onvif/events';
+import type { RawNotification } from '../../src/onvif/notifications';
 
 export const quiet = { info: () => undefined, warn: () => undefined, debug: () => undefined };
 export const BOUND_MS = 10_000;
