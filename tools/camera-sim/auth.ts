@@ -1,7 +1,6 @@
 // Server-side credential checks of a simulated camera: WS-Security UsernameToken, HTTP Digest (RFC 7616), Basic.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { XmlElement, child, find } from '../../src/onvif/xml';
-import { passwordDigest } from '../../src/onvif/wsse';
 
 /**
  * Accepted distance between wsu:Created and the camera's clock. WS-Security leaves the freshness window to the
@@ -41,6 +40,19 @@ class RecentSet {
   }
 }
 
+/**
+ * WS-Security UsernameToken Profile 1.0 §3.1: Base64(SHA-1(nonce bytes + Created + password)). Written here again on
+ * purpose, not imported from the plugin: the simulated camera checks the plugin's digest, so a bug in the plugin's
+ * function must not pass on both sides. Both are held to published known answers (test/onvif/wsse.test.ts).
+ */
+export function expectedPasswordDigest(nonceBase64: string, created: string, password: string): string {
+  return createHash('sha1')
+    .update(Buffer.from(nonceBase64, 'base64'))
+    .update(created, 'utf8')
+    .update(password, 'utf8')
+    .digest('base64');
+}
+
 export type AuthResult = { ok: true } | { ok: false; reason: string };
 
 export class UsernameTokenVerifier {
@@ -73,7 +85,7 @@ export class UsernameTokenVerifier {
     if (Math.abs(createdMs - cameraNowMs) > CREATED_WINDOW_MS) {
       return { ok: false, reason: 'Created outside the camera clock window' };
     }
-    const expected = passwordDigest(Buffer.from(nonceText, 'base64'), created, this.password);
+    const expected = expectedPasswordDigest(nonceText, created, this.password);
     if (!safeEqual(pw.text, expected)) {
       return { ok: false, reason: 'wrong digest' };
     }
