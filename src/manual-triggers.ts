@@ -1,13 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import { TRIGGERS_MAX_BODY_BYTES } from './settings';
+import { TRIGGERS_MAX_BODY_BYTES, TRIGGERS_MAX_CONNECTIONS, TRIGGERS_REQUEST_TIMEOUT_MS } from './settings';
 import { closeServer } from './util/close-server';
-
-/** A request must arrive whole within this (ms): scripts send at once; a peer that trickles (slowloris) is cut off. */
-const REQUEST_TIMEOUT_MS = 5_000;
-/** Connections held at once: a script or two; a peer opening more cannot pile up file descriptors in Homebridge. */
-const MAX_CONNECTIONS = 32;
 
 /** What the endpoint can do to a camera, found by its configured name. */
 export interface TriggerTarget {
@@ -38,7 +33,7 @@ export class ManualTriggers {
 
   /** `requestTimeoutMs`: how long a request may take to arrive whole (tests shorten it). */
   constructor(private readonly cameras: () => TriggerTarget[], private readonly token: string, private readonly log: TriggerLog,
-    private readonly requestTimeoutMs = REQUEST_TIMEOUT_MS) {}
+    private readonly requestTimeoutMs = TRIGGERS_REQUEST_TIMEOUT_MS) {}
 
   listen(port: number, host: string): Promise<number> {
     return new Promise((resolve, reject) => {
@@ -48,7 +43,7 @@ export class ManualTriggers {
         // How often Node checks the two timeouts above (its default, 30 s, would let a stuck peer hold on that long).
         connectionsCheckingInterval: Math.min(this.requestTimeoutMs, 1_000),
       }, (req, res) => this.handle(req, res));
-      server.maxConnections = MAX_CONNECTIONS;
+      server.maxConnections = TRIGGERS_MAX_CONNECTIONS;
       server.on('connection', (socket: Socket) => {
         this.sockets.add(socket);
         socket.on('close', () => this.sockets.delete(socket));

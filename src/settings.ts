@@ -58,6 +58,11 @@ export const HISTORY_WRITE_DELAY_MS = 1_000;
 export const DEFAULT_TRIGGERS_BIND = '127.0.0.1';
 /** Largest request body the trigger endpoint reads (bytes): it takes query parameters, not uploads. */
 export const TRIGGERS_MAX_BODY_BYTES = 4_096;
+/** A trigger request must arrive whole within this (ms): scripts send at once; a peer that trickles (slowloris) is cut off. */
+export const TRIGGERS_REQUEST_TIMEOUT_MS = 5_000;
+/** Connections the trigger endpoint holds at once (count): a script or two; a peer opening more cannot pile up file
+ *  descriptors in Homebridge. */
+export const TRIGGERS_MAX_CONNECTIONS = 32;
 
 /** ffmpeg stop sequence: after `q` on stdin, wait this long before SIGTERM, then as long again before SIGKILL (ms). */
 export const FFMPEG_QUIT_GRACE_MS = 1_000;
