@@ -4,6 +4,7 @@ import type { OnvifDevice } from '../onvif/device';
 import { PullPointEvents } from '../onvif/events';
 import type { RawNotification } from '../onvif/notifications';
 import { CameraEvent, interpret } from '../onvif/topics';
+import { sleep } from '../util/abort';
 
 /** Notifications kept for the JSON report; a camera flooding events must not grow memory without end. */
 const MAX_KEPT_NOTIFICATIONS = 10_000;
@@ -51,23 +52,6 @@ export function notificationLines(n: RawNotification, meanings: CameraEvent[], a
     return [`${time} ${'unknown'.padEnd(10)} ${n.topic}${source}${data}`];
   }
   return meanings.map((e) => `${time} ${meaningLabel(e).padEnd(10)} ${n.topic}${source}${e.initial ? ' [state at subscription]' : ''}`);
-}
-
-/** Resolves after `ms`, or at once when the signal aborts (Ctrl-C). */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) {
-      resolve();
-      return;
-    }
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /**

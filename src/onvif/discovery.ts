@@ -3,6 +3,7 @@
 import dgram from 'node:dgram';
 import { randomUUID } from 'node:crypto';
 import { isIPv4 } from 'node:net';
+import { raceAbort } from '../util/abort';
 import { DeviceInfo, OnvifDevice } from './device';
 import { SoapError } from './soap';
 import { XmlElement, child, children, parseXml, path, textAt } from './xml';
@@ -299,19 +300,6 @@ function collect(opts: DiscoverOptions, timeoutMs: number): Promise<DiscoveredCa
   });
 }
 
-/** Resolves or rejects with `work`, but rejects at once when the signal aborts (the work then ends on its own bound). */
-function unlessAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortReason(signal));
-    if (signal.aborted) {
-      onAbort();
-      return;
-    }
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
 /** Logs into one camera and reads its identity; fills auth/info/authError. Bounded by CHECK_TIMEOUT_MS. */
 async function check(cam: DiscoveredCamera, credentials: { username: string; password: string }, outer?: AbortSignal): Promise<void> {
   const bound = AbortSignal.timeout(CHECK_TIMEOUT_MS);
@@ -319,7 +307,7 @@ async function check(cam: DiscoveredCamera, credentials: { username: string; pas
   const device = new OnvifDevice({ host: cam.host, port: cam.port, ...credentials });
   try {
     // Raced against the signal too: a SOAP call started after the abort would otherwise run to its own timeout.
-    const info = await unlessAborted((async () => {
+    const info = await raceAbort((async () => {
       await device.connect(signal);
       return device.getDeviceInformation(signal);
     })(), signal);
