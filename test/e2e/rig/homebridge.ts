@@ -36,6 +36,20 @@ export interface HomebridgeOptions {
   env?: Record<string, string>;
   /** How HAP listens: 'dual-stack' (default, as homes run it) or 'ipv4-only'. See HapNetwork. */
   network?: HapNetwork;
+  /**
+   * Run the first platform block in a child bridge of its own, as the Homebridge UI sets up with "Bridge Settings →
+   * Child Bridge": the rig adds `_bridge` (its own HAP port, username, pin and name) and waits for that bridge too; pair
+   * with `hb.childBridge` to see the plugin's accessories. Default false (the plugin on the main bridge).
+   */
+  childBridge?: boolean;
+}
+
+/** A child bridge as a controller reaches it (HapTarget of the HAP client) and as config.json names it. */
+export interface ChildBridge {
+  port: number;
+  username: string;
+  pin: string;
+  name: string;
 }
 
 /**
@@ -66,6 +80,8 @@ export interface ExitInfo {
 /** Environment variable tagging every process spawned from one rig instance (children inherit it). */
 export const RIG_INSTANCE_ENV = 'COURTYARD_RIG_INSTANCE';
 export const SETUP_PIN = '031-45-154';
+/** The child bridge's own setup code: not the main bridge's, so pairing proves which bridge answered. */
+export const CHILD_SETUP_PIN = '031-45-155';
 
 const STOP_TERM_TIMEOUT_MS = 10_000; // Homebridge force-exits 5 s after SIGTERM itself
 const STOP_KILL_TIMEOUT_MS = 5_000;
@@ -96,6 +112,8 @@ export class HomebridgeProcess {
   private readonly startupTimeoutMs: number;
   private readonly extraEnv: Record<string, string>;
   private hapPort = 0;
+  private readonly wantsChildBridge: boolean;
+  private child_: ChildBridge | undefined;
   private child: ChildProcess | undefined;
   private exitInfo: ExitInfo | undefined;
   private exitPromise: Promise<ExitInfo> = Promise.resolve({ exitCode: null, signal: null });
@@ -117,6 +135,7 @@ export class HomebridgeProcess {
     this.pluginPath = options.pluginPath ?? process.env.COURTYARD_PLUGIN_DIR ?? repoRoot();
     this.startupTimeoutMs = options.startupTimeoutMs ?? 60_000;
     this.extraEnv = options.env ?? {};
+    this.wantsChildBridge = options.childBridge ?? false;
     this.instanceId = `${process.pid}-${++instanceCounter}-${randomBytes(3).toString('hex')}`;
     this.bridgeName = options.bridgeName ?? `Courtyard Test ${this.instanceId.slice(-6)}`;
     this.storageDir = makeTempDir(`hb${this.line}`);
@@ -136,6 +155,9 @@ export class HomebridgeProcess {
     try {
       for (let attempt = 1; ; attempt++) {
         hb.hapPort = await freePort();
+        if (hb.wantsChildBridge) {
+          hb.child_ = { port: await freePort(), username: randomBridgeUsername(), pin: CHILD_SETUP_PIN, name: `${hb.bridgeName} Child` };
+        }
         try {
           await hb.spawnAndWait();
           return hb;
@@ -157,6 +179,11 @@ export class HomebridgeProcess {
 
   get port(): number {
     return this.hapPort;
+  }
+
+  /** The child bridge the first platform runs in (options.childBridge), or undefined. */
+  get childBridge(): ChildBridge | undefined {
+    return this.child_;
   }
 
   get pid(): number | undefined {
@@ -209,11 +236,16 @@ export class HomebridgeProcess {
     }
   }
 
-  /** Wait until the bridge announced its HAP port and the port accepts TCP connections; returns the port. */
+  /**
+   * Wait until the bridge (and its child bridge, if any) announced its HAP port and the port accepts TCP connections;
+   * returns the main bridge's port.
+   */
   async waitForHapPort(timeoutMs = this.startupTimeoutMs): Promise<number> {
     const deadline = Date.now() + timeoutMs;
-    await this.waitForLog(new RegExp(`is running on port ${this.hapPort}\\b`), timeoutMs);
-    await waitForTcp(this.hapPort, Math.max(1, deadline - Date.now()), () => (this.alive ? undefined : 'homebridge exited'));
+    for (const port of [this.hapPort, ...(this.child_ ? [this.child_.port] : [])]) {
+      await this.waitForLog(new RegExp(`is running on port ${port}\\b`), Math.max(1, deadline - Date.now()));
+      await waitForTcp(port, Math.max(1, deadline - Date.now()), () => (this.alive ? undefined : 'homebridge exited'));
+    }
     return this.hapPort;
   }
 
@@ -266,7 +298,10 @@ export class HomebridgeProcess {
         advertiser: 'ciao',
       },
       accessories: [],
-      platforms: this.platforms,
+      // A child bridge inherits the main bridge's bind and advertiser; it needs its own port, username and (here) pin.
+      platforms: this.platforms.map((block, i) => (i === 0 && this.child_
+        ? { ...block, _bridge: { username: this.child_.username, port: this.child_.port, pin: this.child_.pin, name: this.child_.name } }
+        : block)),
     };
     // May contain camera passwords: readable by the owner only.
     writeFileSync(join(this.storageDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
