@@ -10,6 +10,7 @@ import {
   HomebridgeProcess,
   pairWith,
   platformConfigFor,
+  pollUntil,
   startHomebridge,
   startSim,
   stopAll,
@@ -101,12 +102,16 @@ describe(`[HB ${line}] accessories`, function () {
     assert.deepEqual(hb.log.matchingLines(/uncaught/i), [], 'no uncaught exception in the log');
   });
 
-  it('stops cleanly, leaving no homebridge or ffmpeg process behind', async function () {
+  it('stops cleanly, leaving no homebridge or ffmpeg process behind and no event subscription at the cameras', async function () {
     this.timeout(30_000);
+    await pollUntil(async () => (sim.cameras.every((c) => c.stats().subscriptions > 0) ? true : undefined),
+      { timeoutMs: 10_000, what: 'a PullPoint subscription at every camera' });
     await hap.close();
     const report = await hb.stop();
     assert.equal(hb.alive, false);
     assert.equal(report.forced, false, 'homebridge exited on SIGTERM without needing SIGKILL');
     assert.deepEqual(report.leftovers.map(describeProcess), [], 'processes that outlived homebridge');
+    // Released on Homebridge's shutdown, not left for the camera to expire: cameras hold only a few subscriptions.
+    assert.deepEqual(sim.cameras.map((c) => c.stats().subscriptions), sim.cameras.map(() => 0), 'subscriptions left at the cameras');
   });
 });
