@@ -1,6 +1,7 @@
 // Where the commands print, and the exit codes they end with. Every line goes through redact(): a camera can put
 // credentials into any URI it hands out, and the user's password must not reach a terminal, a log or a bug report.
 import { redact } from '../util/redact';
+import { RequestError } from '../util/request-error';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -39,9 +40,9 @@ export function exitCodeFor(err: unknown): number {
   return isAuthError(err) ? EXIT_AUTH : EXIT_FAILED;
 }
 
-/** SoapError and HttpGetError both say 'auth' when the camera refused the credentials. */
+/** The camera refused the credentials (a SOAP call or a snapshot GET). */
 export function isAuthError(err: unknown): boolean {
-  return err instanceof Error && (err as { kind?: unknown }).kind === 'auth';
+  return err instanceof RequestError && err.kind === 'auth';
 }
 
 export function messageOf(err: unknown): string {

@@ -1,15 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { EVENTS_RETRY_MAX_MS, EVENTS_RETRY_MIN_MS, SUBSCRIPTION_S } from '../settings';
 import { backoffMs } from '../util/backoff';
+import type { Log } from '../util/log';
 import type { OnvifDevice } from './device';
 import { SoapError } from './soap';
 import { child, escapeXml, serializeXml, textAt, XmlElement } from './xml';
 
-export interface EventsLog {
-  info(msg: string): void;
-  warn(msg: string): void;
-  debug(msg: string): void;
-}
+/** The levels the event sources log at. */
+export type EventsLog = Pick<Log, 'info' | 'warn' | 'debug'>;
 
 /** A subscription the camera granted, pull or push. */
 export interface Subscription {

@@ -3,15 +3,10 @@ import { SOAP_MAX_RESPONSE_BYTES, SOAP_TIMEOUT_MS } from '../settings';
 import { child, parseXml, path, textAt, XmlElement, XmlError } from './xml';
 import { securityHeader } from './wsse';
 import { DigestChallenge, digestAuthorization, parseDigestChallenge } from '../util/http-digest';
+import { RequestError } from '../util/request-error';
 
-/** What went wrong with a SOAP call, in words the user can act on. */
-export type SoapErrorKind = 'unreachable' | 'timeout' | 'auth' | 'fault' | 'http' | 'bad-reply';
-
-export class SoapError extends Error {
-  constructor(readonly kind: SoapErrorKind, message: string, readonly faultCode?: string) {
-    super(message);
-  }
-}
+/** A SOAP call that failed (its kinds: RequestErrorKind); a class of its own so callers can tell it from a snapshot GET's. */
+export class SoapError extends RequestError {}
 
 export interface SoapCredentials {
   username: string;
@@ -94,7 +89,7 @@ function post(url: string, payload: Buffer, authorization: string | undefined, t
     }
     const req = http.request(url, { method: 'POST', agent, headers });
     const timer = setTimeout(() => finish(new SoapError('timeout', `no answer within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
-    const onAbort = (): void => finish(new SoapError('timeout', 'request cancelled'));
+    const onAbort = (): void => finish(new SoapError('cancelled', 'request cancelled'));
     // The error listener comes first: destroying a request (timeout, abort) emits 'error', and an unheard one crashes the process.
     req.on('error', (err: NodeJS.ErrnoException) => {
       const what = err.code === 'ECONNREFUSED' ? 'connection refused (is the ONVIF port right, and ONVIF enabled on the camera?)'

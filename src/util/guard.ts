@@ -1,16 +1,13 @@
 // HAP calls our camera delegates with callbacks it does not await: an exception there would reach Homebridge, and a
 // second answer (or none) confuses HAP. Every such callback goes through answerOnce.
 
-export interface GuardLog {
-  error(msg: string): void;
-  debug(msg: string): void;
-}
+import type { Log } from './log';
 
 /**
  * Runs `work` and hands its result to `callback` exactly once: a thrown error or rejection becomes the callback's error
  * (with a log line), and anything that happens after the answer (a late result or fault) is only logged.
  */
-export function answerOnce<T>(log: GuardLog, what: string, callback: (error?: Error, value?: T) => void,
+export function answerOnce<T>(log: Pick<Log, 'error' | 'debug'>, what: string, callback: (error?: Error, value?: T) => void,
   work: () => Promise<T>): void {
   let answered = false;
   const answer = (error?: Error, value?: T): void => {

@@ -2,14 +2,10 @@
 import http from 'node:http';
 import https from 'node:https';
 import { digestAuthorization, parseDigestChallenge } from './http-digest';
+import { RequestError } from './request-error';
 
-export type HttpGetErrorKind = 'unreachable' | 'timeout' | 'auth' | 'http' | 'too-large';
-
-export class HttpGetError extends Error {
-  constructor(readonly kind: HttpGetErrorKind, message: string) {
-    super(message);
-  }
-}
+/** A GET that failed (its kinds: RequestErrorKind); a class of its own so callers can tell it from a SOAP call's. */
+export class HttpGetError extends RequestError {}
 
 export interface HttpGetOptions {
   username?: string;
@@ -68,7 +64,7 @@ function explain(err: unknown, timeoutMs: number, deadline: AbortSignal, caller:
     return err;
   }
   if (caller?.aborted) {
-    return new HttpGetError('timeout', 'cancelled');
+    return new HttpGetError('cancelled', 'cancelled');
   }
   if (deadline.aborted) {
     return new HttpGetError('timeout', `no answer within ${timeoutMs < 1000 ? `${timeoutMs} ms` : `${Number((timeoutMs / 1000).toFixed(1))} s`}`);

@@ -120,12 +120,14 @@ describe('soapRequest', () => {
     assert.match(err.message, /connection refused/);
   });
 
-  it('can be cancelled', async () => {
+  it('can be cancelled, and says so rather than calling it a timeout', async () => {
     cam.reply(() => undefined);
     const ac = new AbortController();
     const p = soapRequest(cam.url(), '<x/>', { signal: ac.signal, timeoutMs: 60_000 });
     ac.abort();
-    assert.equal((await failure(p)).message, 'request cancelled');
+    const err = await failure(p);
+    assert.equal(err.message, 'request cancelled');
+    assert.equal(err.kind, 'cancelled');
   });
 });
 

@@ -124,13 +124,13 @@ describe('httpGet (snapshot fetch)', function () {
     await rejects(`${base}/hang`, { ...options, timeoutMs: 300 }, 'timeout', /^no answer within 300 ms$/);
   });
 
-  it('stops at once when the caller cancels', async () => {
+  it('stops at once when the caller cancels, and says so rather than calling it a timeout', async () => {
     const s = await serve(() => undefined);
     servers.push(s);
     const abort = new AbortController();
     const pending = httpGet(s.url, { ...options, signal: abort.signal });
     setImmediate(() => abort.abort());
-    await assert.rejects(pending, (err: unknown) => err instanceof HttpGetError && err.message === 'cancelled');
+    await assert.rejects(pending, (err: unknown) => err instanceof HttpGetError && err.kind === 'cancelled' && err.message === 'cancelled');
   });
 });
 
