@@ -165,8 +165,53 @@ export const HKSV_MOTION_RECENT_MS = 3_000;
 /** ffmpeg's fMP4 muxer cuts at a keyframe only once a fragment is this share of the hub's fragment length: with a 1 or
  *  2 s GOP, fragments of the hub's 4 s, not 1 or 2 s; the rest tolerates timestamp jitter (fraction). */
 export const HKSV_MIN_FRAGMENT_FRACTION = 0.95;
+/** A copied clip's fragment waits at most this long (ms) for its audio from the audio-only ffmpeg (hub rate ≠ camera
+ *  rate); what comes later goes in the next fragment. The conversion normally returns within a frame or two. */
+export const CLIP_AUDIO_WAIT_MS = 500;
+/** The same while the audio-only ffmpeg starts (ms): spawning it takes 0.1–0.5 s, more on a busy machine. */
+export const CLIP_AUDIO_START_WAIT_MS = 2_000;
 /** The prebuffer keeps this much more than asked (ms), so a keyframe at least the prebuffer old is always there. */
 export const HKSV_PREBUFFER_MARGIN_MS = 1_000;
 /** A new viewer gets the cached frames since the last keyframe at this many times real time (×): the picture at once, the
  *  backlog paced rather than burst (a burst overflows UDP buffers), and the stream caught up within a quarter of a GOP. */
 export const LIVE_CATCH_UP_RATE = 4;
+
+// ---- Discovery and the camera checks (`probe`, `discover`, the settings page) ----
+/** How long a WS-Discovery scan listens for answers unless the caller says (ms). */
+export const DISCOVERY_TIMEOUT_MS = 3_000;
+/** The longest a caller may make a scan listen (ms). */
+export const DISCOVERY_MAX_TIMEOUT_MS = 60_000;
+/** Largest ProbeMatches datagram read (bytes): real ones are 1–3 KiB; far larger is not a camera talking, and parsing it would only cost us. */
+export const DISCOVERY_MAX_DATAGRAM_BYTES = 32 * 1024;
+/** Cameras kept per scan (count): a /24 full of cameras, bounded against a flood of fake endpoints. */
+export const DISCOVERY_MAX_CAMERAS = 256;
+/** ProbeMatch elements read from one datagram (count). */
+export const DISCOVERY_MAX_MATCHES_PER_DATAGRAM = 16;
+/** Scopes or XAddrs read from one match (count). */
+export const DISCOVERY_MAX_LIST_ITEMS = 64;
+/** Longest decoded name or hardware scope kept (characters). */
+export const DISCOVERY_MAX_TEXT_CHARS = 256;
+/**
+ * Probe retransmission as in SOAP-over-UDP Appendix I (as python-ws-discovery's udp.py implements it): repeats (count)
+ * after a random 50–250 ms, doubling, capped at 500 ms. Multicast is lossy on Wi-Fi; repeats keep the MessageID, so a
+ * camera that saw the first one discards them, and answers are de-duplicated by endpoint anyway.
+ */
+export const DISCOVERY_PROBE_REPEATS = 2;
+export const DISCOVERY_REPEAT_MIN_DELAY_MS = 50;
+export const DISCOVERY_REPEAT_MAX_DELAY_MS = 250;
+export const DISCOVERY_REPEAT_UPPER_DELAY_MS = 500;
+/**
+ * Multicast TTL of the probe (hops): 1 keeps it on the local link, like python-ws-discovery (Daemon ttl=1) and the OS
+ * default agsh/onvif (lib/discovery.js) relies on: cameras answer only on their own subnet anyway, and a LAN scan must
+ * not leak past routers.
+ */
+export const DISCOVERY_MULTICAST_TTL = 1;
+/** The credential check of one found camera, all calls included (ms): a dead camera must not hold the scan for 3 × SOAP_TIMEOUT_MS. */
+export const DISCOVERY_CHECK_TIMEOUT_MS = 10_000;
+/** Found cameras checked at once (count): cameras are small CPUs behind one switch, a few at a time, not all at once. */
+export const DISCOVERY_CHECK_CONCURRENCY = 4;
+/** One snapshot fetched by `probe` or the settings page's check, challenge included (ms): cameras encode a JPEG in well
+ *  under a second; this only stops a hung one. */
+export const CHECK_SNAPSHOT_TIMEOUT_MS = 10_000;
+/** Largest snapshot the settings page shows (bytes): it goes to the browser as a data URL; a 4K JPEG is 1–3 MB. */
+export const UI_SNAPSHOT_MAX_BYTES = 8 * 1024 * 1024;

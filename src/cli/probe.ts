@@ -3,7 +3,7 @@
 import { DeviceInfo, OnvifDevice } from '../onvif/device';
 import { MediaProfile } from '../onvif/profiles';
 import { SoapError } from '../onvif/soap';
-import { CLOCK_OFFSET_REPORT_MS } from '../settings';
+import { CHECK_SNAPSHOT_TIMEOUT_MS, CLOCK_OFFSET_REPORT_MS, SNAPSHOT_MAX_BYTES } from '../settings';
 import { hostPort } from '../util/address';
 import { humanDuration } from '../util/backoff';
 import { httpGet } from '../util/http-get';
@@ -13,11 +13,6 @@ import { jpegSize } from '../util/jpeg';
 import { EXIT_AUTH, EXIT_FAILED, EXIT_OK, Output, isAuthError, jsonText, messageOf, redacting } from './output';
 import { EventsReport, listenForEvents } from './probe-events';
 import { probeVideo, VideoReport } from './probe-video';
-
-/** One snapshot, challenge included: cameras encode a JPEG in well under a second; 10 s only stops a hung one. */
-export const SNAPSHOT_TIMEOUT_MS = 10_000;
-/** A 4K JPEG is 1–3 MB; more is not a snapshot. */
-export const SNAPSHOT_MAX_BYTES = 16 * 1024 * 1024;
 
 export interface ProfileReport extends MediaProfile {
   streamUri?: string;
@@ -234,7 +229,7 @@ async function snapshot(profiles: ProfileReport[], args: ProbeArgs, print: ((tex
   const started = Date.now();
   try {
     const reply = await httpGet(from.snapshotUri, {
-      username: args.username, password: args.password, timeoutMs: SNAPSHOT_TIMEOUT_MS, maxBytes: SNAPSHOT_MAX_BYTES, signal,
+      username: args.username, password: args.password, timeoutMs: CHECK_SNAPSHOT_TIMEOUT_MS, maxBytes: SNAPSHOT_MAX_BYTES, signal,
     });
     r.ms = Date.now() - started;
     r.bytes = reply.body.length;

@@ -3,6 +3,12 @@
 import dgram from 'node:dgram';
 import { randomUUID } from 'node:crypto';
 import { isIPv4 } from 'node:net';
+import {
+  DISCOVERY_CHECK_CONCURRENCY, DISCOVERY_CHECK_TIMEOUT_MS, DISCOVERY_MAX_CAMERAS, DISCOVERY_MAX_DATAGRAM_BYTES,
+  DISCOVERY_MAX_LIST_ITEMS, DISCOVERY_MAX_MATCHES_PER_DATAGRAM, DISCOVERY_MAX_TEXT_CHARS, DISCOVERY_MAX_TIMEOUT_MS,
+  DISCOVERY_MULTICAST_TTL, DISCOVERY_PROBE_REPEATS, DISCOVERY_REPEAT_MAX_DELAY_MS, DISCOVERY_REPEAT_MIN_DELAY_MS,
+  DISCOVERY_REPEAT_UPPER_DELAY_MS, DISCOVERY_TIMEOUT_MS,
+} from '../settings';
 import { raceAbort } from '../util/abort';
 import { DeviceInfo, OnvifDevice } from './device';
 import { SoapError } from './soap';
@@ -10,32 +16,6 @@ import { XmlElement, child, children, parseXml, path, textAt } from './xml';
 
 /** The WS-Discovery IPv4 multicast group and port (WS-Discovery 2005/04 §2.4, the version ONVIF mandates). */
 export const WS_DISCOVERY_GROUP = { address: '239.255.255.250', port: 3702 } as const;
-export const DISCOVERY_TIMEOUT_MS = 3_000;
-const MAX_TIMEOUT_MS = 60_000;
-/** Real ProbeMatches are 1–3 KiB; anything far larger is not a camera talking, and parsing it would only cost us. */
-export const MAX_DATAGRAM_BYTES = 32 * 1024;
-const MAX_CAMERAS = 256;          // kept per scan: a /24 full of cameras, bounded against a flood of fake endpoints
-const MAX_MATCHES_PER_DATAGRAM = 16;
-const MAX_LIST_ITEMS = 64;        // scopes / XAddrs read from one match
-const MAX_TEXT_CHARS = 256;       // a decoded name or hardware scope
-/**
- * Probe retransmission as in SOAP-over-UDP Appendix I (as python-ws-discovery's udp.py implements it): repeats after a
- * random 50–250 ms, doubling, capped at 500 ms. Multicast is lossy on Wi-Fi; repeats keep the MessageID, so a camera
- * that saw the first one discards them, and we de-duplicate answers by endpoint anyway.
- */
-const PROBE_REPEATS = 2;
-const REPEAT_MIN_DELAY_MS = 50;
-const REPEAT_MAX_DELAY_MS = 250;
-const REPEAT_UPPER_DELAY_MS = 500;
-/**
- * TTL 1 keeps the probe on the local link, like python-ws-discovery (Daemon ttl=1) and the OS default agsh/onvif
- * (lib/discovery.js) relies on: cameras answer only on their own subnet anyway, and a LAN scan must not leak past routers.
- */
-const MULTICAST_TTL = 1;
-/** The credential check of one camera, all calls included; a dead camera must not hold the scan for 3 × SOAP_TIMEOUT_MS. */
-export const CHECK_TIMEOUT_MS = 10_000;
-const CHECK_CONCURRENCY = 4;      // cameras are small CPUs behind one switch: a few at a time, not all at once
-
 const NS = {
   soap: 'http://www.w3.org/2003/05/soap-envelope',
   wsa: 'http://schemas.xmlsoap.org/ws/2004/08/addressing',
@@ -106,11 +86,11 @@ export interface ProbeMatches {
   matches: ProbeMatch[];
 }
 
-const words = (text: string | undefined): string[] => (text ?? '').trim().split(/\s+/).filter(Boolean).slice(0, MAX_LIST_ITEMS);
+const words = (text: string | undefined): string[] => (text ?? '').trim().split(/\s+/).filter(Boolean).slice(0, DISCOVERY_MAX_LIST_ITEMS);
 
 /** Reads a ProbeMatches datagram; undefined for anything else (garbage, faults, Hello/Bye, oversized). Never throws. */
 export function parseProbeMatches(datagram: Buffer): ProbeMatches | undefined {
-  if (datagram.length > MAX_DATAGRAM_BYTES) {
+  if (datagram.length > DISCOVERY_MAX_DATAGRAM_BYTES) {
     return undefined;
   }
   let env: XmlElement;
@@ -123,7 +103,7 @@ export function parseProbeMatches(datagram: Buffer): ProbeMatches | undefined {
   if (env.name !== 'Envelope' || !list) {
     return undefined;
   }
-  const matches = children(list, 'ProbeMatch').slice(0, MAX_MATCHES_PER_DATAGRAM).map((m): ProbeMatch => ({
+  const matches = children(list, 'ProbeMatch').slice(0, DISCOVERY_MAX_MATCHES_PER_DATAGRAM).map((m): ProbeMatch => ({
     endpoint: textAt(m, 'EndpointReference', 'Address')?.trim() || undefined,
     xaddrs: words(textAt(m, 'XAddrs')),
     scopes: words(textAt(m, 'Scopes')),
@@ -144,7 +124,7 @@ export function scopeValue(scopes: string[], category: string): string | undefin
   } catch {
     // a lone '%' in a camera's name: show it as written
   }
-  return value.trim().slice(0, MAX_TEXT_CHARS) || undefined;
+  return value.trim().slice(0, DISCOVERY_MAX_TEXT_CHARS) || undefined;
 }
 
 /** The http XAddr with an IPv4 host, preferring the address the answer came from (cameras may list stale or NATed ones). */
@@ -248,7 +228,7 @@ function collect(opts: DiscoverOptions, timeoutMs: number): Promise<DiscoveredCa
 
     socket.on('error', (err) => finish(new DiscoveryError(`discovery socket failed: ${err.message}`)));
     socket.on('message', (msg, rinfo) => {
-      if (found.size >= MAX_CAMERAS) {
+      if (found.size >= DISCOVERY_MAX_CAMERAS) {
         return;
       }
       const reply = parseProbeMatches(msg);
@@ -260,7 +240,7 @@ function collect(opts: DiscoverOptions, timeoutMs: number): Promise<DiscoveredCa
         const cam = cameraFromMatch(match, rinfo.address);
         const key = cam?.endpoint.toLowerCase();
         // A camera on two NICs, or answering each repeat, is still one camera: the first answer wins.
-        if (cam && key && !found.has(key) && found.size < MAX_CAMERAS) {
+        if (cam && key && !found.has(key) && found.size < DISCOVERY_MAX_CAMERAS) {
           found.set(key, cam);
         }
       }
@@ -276,7 +256,7 @@ function collect(opts: DiscoverOptions, timeoutMs: number): Promise<DiscoveredCa
       }
       if (isMulticast(target.address)) {
         try {
-          socket.setMulticastTTL(MULTICAST_TTL);
+          socket.setMulticastTTL(DISCOVERY_MULTICAST_TTL);
           if (opts.multicastInterface) {
             socket.setMulticastInterface(opts.multicastInterface);
           }
@@ -286,23 +266,23 @@ function collect(opts: DiscoverOptions, timeoutMs: number): Promise<DiscoveredCa
         }
       }
       send(true);
-      let delay = REPEAT_MIN_DELAY_MS + Math.random() * (REPEAT_MAX_DELAY_MS - REPEAT_MIN_DELAY_MS);
+      let delay = DISCOVERY_REPEAT_MIN_DELAY_MS + Math.random() * (DISCOVERY_REPEAT_MAX_DELAY_MS - DISCOVERY_REPEAT_MIN_DELAY_MS);
       let at = 0;
-      for (let i = 0; i < PROBE_REPEATS; i++) {
+      for (let i = 0; i < DISCOVERY_PROBE_REPEATS; i++) {
         at += delay;
         if (at < timeoutMs) {
           later(at, () => send(false));
         }
-        delay = Math.min(delay * 2, REPEAT_UPPER_DELAY_MS);
+        delay = Math.min(delay * 2, DISCOVERY_REPEAT_UPPER_DELAY_MS);
       }
       later(timeoutMs, () => finish());
     });
   });
 }
 
-/** Logs into one camera and reads its identity; fills auth/info/authError. Bounded by CHECK_TIMEOUT_MS. */
+/** Logs into one camera and reads its identity; fills auth/info/authError. Bounded by DISCOVERY_CHECK_TIMEOUT_MS. */
 async function check(cam: DiscoveredCamera, credentials: { username: string; password: string }, outer?: AbortSignal): Promise<void> {
-  const bound = AbortSignal.timeout(CHECK_TIMEOUT_MS);
+  const bound = AbortSignal.timeout(DISCOVERY_CHECK_TIMEOUT_MS);
   const signal = outer ? AbortSignal.any([outer, bound]) : bound;
   const device = new OnvifDevice({ host: cam.host, port: cam.port, ...credentials });
   try {
@@ -318,7 +298,7 @@ async function check(cam: DiscoveredCamera, credentials: { username: string; pas
       return; // the whole scan is being cancelled; discover() rejects
     }
     cam.auth = err instanceof SoapError && err.kind === 'auth' ? 'failed' : 'unreachable';
-    cam.authError = bound.aborted ? `no answer within ${CHECK_TIMEOUT_MS / 1000} s` : (err as Error).message;
+    cam.authError = bound.aborted ? `no answer within ${DISCOVERY_CHECK_TIMEOUT_MS / 1000} s` : (err as Error).message;
   }
 }
 
@@ -329,7 +309,7 @@ async function checkAll(cams: DiscoveredCamera[], credentials: { username: strin
       await check(cam, credentials, signal);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(CHECK_CONCURRENCY, cams.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(DISCOVERY_CHECK_CONCURRENCY, cams.length) }, worker));
 }
 
 /**
@@ -340,7 +320,7 @@ async function checkAll(cams: DiscoveredCamera[], credentials: { username: strin
 export async function discover(opts: DiscoverOptions = {}): Promise<DiscoveredCamera[]> {
   opts.signal?.throwIfAborted();
   const wanted = opts.timeoutMs ?? DISCOVERY_TIMEOUT_MS;
-  const timeoutMs = Number.isFinite(wanted) ? Math.min(Math.max(wanted, 1), MAX_TIMEOUT_MS) : DISCOVERY_TIMEOUT_MS;
+  const timeoutMs = Number.isFinite(wanted) ? Math.min(Math.max(wanted, 1), DISCOVERY_MAX_TIMEOUT_MS) : DISCOVERY_TIMEOUT_MS;
   const cams = await collect(opts, timeoutMs);
   if (!opts.credentials) {
     cams.forEach((c) => (c.auth = 'untested'));

@@ -5,7 +5,7 @@ import { ProbeReport, profileSummary, runProbe } from '../cli/probe';
 import type { VideoReport } from '../cli/probe-video';
 import { OnvifDevice } from '../onvif/device';
 import { kindsOffered, EventKind } from '../onvif/topics';
-import { CLOCK_OFFSET_REPORT_MS } from '../settings';
+import { CHECK_SNAPSHOT_TIMEOUT_MS, CLOCK_OFFSET_REPORT_MS, UI_SNAPSHOT_MAX_BYTES } from '../settings';
 import { hostPort } from '../util/address';
 import { humanDuration } from '../util/backoff';
 import { httpGet } from '../util/http-get';
@@ -222,10 +222,6 @@ export async function checkCamera(raw: unknown, opts: { video: boolean }, signal
   };
 }
 
-/** A JPEG is at most this large as a data URL for the page; a 4K snapshot is 1–3 MB. */
-const SNAPSHOT_MAX_BYTES = 8 * 1024 * 1024;
-const SNAPSHOT_TIMEOUT_MS = 10_000;
-
 /** One live snapshot from the camera's first profile with a snapshot address, as a data URL for an <img>. */
 export async function snapshotOf(raw: unknown, signal: AbortSignal): Promise<{ dataUrl: string; width?: number; height?: number; at: number }> {
   const cam = cameraFrom(raw);
@@ -247,8 +243,8 @@ export async function snapshotOf(raw: unknown, signal: AbortSignal): Promise<{ d
     throw new UiError(`The camera at ${where} has no snapshot address; the plugin takes snapshots from the video stream instead.`);
   }
   try {
-    const reply = await httpGet(uri, { username: cam.username, password: cam.password, timeoutMs: SNAPSHOT_TIMEOUT_MS,
-      maxBytes: SNAPSHOT_MAX_BYTES, signal });
+    const reply = await httpGet(uri, { username: cam.username, password: cam.password, timeoutMs: CHECK_SNAPSHOT_TIMEOUT_MS,
+      maxBytes: UI_SNAPSHOT_MAX_BYTES, signal });
     const size = jpegSize(reply.body);
     if (!size) {
       throw new UiError(`The camera's snapshot is not a JPEG picture (${reply.contentType ?? 'no content type'}).`);

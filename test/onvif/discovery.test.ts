@@ -3,7 +3,8 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { CameraSim } from '../../tools/camera-sim';
 import { DiscoveryResponder, endpointOf, startDiscoveryResponder } from '../../tools/camera-sim/discovery';
-import { DiscoveredCamera, MAX_DATAGRAM_BYTES, cameraFromMatch, discover, parseProbeMatches } from '../../src/onvif/discovery';
+import { DiscoveredCamera, cameraFromMatch, discover, parseProbeMatches } from '../../src/onvif/discovery';
+import { DISCOVERY_MAX_DATAGRAM_BYTES } from '../../src/settings';
 import { XmlElement, child, parseXml, path, textAt } from '../../src/onvif/xml';
 
 // Every datagram in this file goes to 127.0.0.1: the multicast default is for users, never for tests.
@@ -180,7 +181,7 @@ describe('WS-Discovery', function () {
         '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Code><s:Value>s:Sender</s:Value>' +
           '</s:Code><s:Reason><s:Text xml:lang="en">MatchingRuleNotSupported</s:Text></s:Reason></s:Fault></s:Body></s:Envelope>',
         // Over the size bound, however well-formed.
-        good.replace('onvif://www.onvif.org/Profile/Streaming', `onvif://www.onvif.org/x/${'a'.repeat(MAX_DATAGRAM_BYTES)}`)
+        good.replace('onvif://www.onvif.org/Profile/Streaming', `onvif://www.onvif.org/x/${'a'.repeat(DISCOVERY_MAX_DATAGRAM_BYTES)}`)
           .replace('11111111-2222', '99999999-2222'),
         // An answer to another probe.
         match({ relatesTo: 'urn:uuid:00000000-0000-4000-8000-000000000000', endpoint: 'urn:uuid:22222222-0000-4000-8000-000000000000',
