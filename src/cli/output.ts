@@ -36,10 +36,6 @@ export function jsonText(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? redact(v) : v), 2);
 }
 
-export function exitCodeFor(err: unknown): number {
-  return isAuthError(err) ? EXIT_AUTH : EXIT_FAILED;
-}
-
 /** The camera refused the credentials (a SOAP call or a snapshot GET). */
 export function isAuthError(err: unknown): boolean {
   return err instanceof RequestError && err.kind === 'auth';

@@ -35,7 +35,7 @@ export function streamingOptions(hap: HAP, maxWidth: number, maxHeight: number, 
 }
 
 /** What the hub may select for HKSV: fMP4 of 4 s fragments, the camera's sizes (never upscaled), AAC-LC 32 kHz mono (what hubs
- *  take from every anchor), the prebuffer the user chose. */
+ *  accept from the other HomeKit Secure Video plugins too), the prebuffer the user chose. */
 export function recordingOptions(hap: HAP, maxWidth: number, maxHeight: number, prebufferSeconds: number): CameraRecordingOptions {
   const sizes = resolutionsFor(maxWidth, maxHeight).filter(([w]) => w >= 640);
   return {

@@ -53,10 +53,6 @@ export class MotionSensor {
     this.service.updateCharacteristic(C.StatusFault, online ? C.StatusFault.NO_FAULT : C.StatusFault.GENERAL_FAULT);
   }
 
-  get isDetected(): boolean {
-    return this.detected;
-  }
-
   dispose(): void {
     clearTimeout(this.clearTimer);
   }

@@ -85,10 +85,6 @@ export abstract class CameraEventSource extends EventEmitter {
     this.random = retry.random ?? Math.random;
   }
 
-  get online(): boolean {
-    return this.offlineReason === undefined;
-  }
-
   start(): void {
     if (this.running) {
       return;

@@ -118,10 +118,6 @@ export class NotificationReceiver {
     });
   }
 
-  get listening(): boolean {
-    return this.server.listening;
-  }
-
   /** The bound port (0 before listen). */
   get port(): number {
     return this.boundPort;

@@ -66,10 +66,6 @@ export class Learner {
 
   constructor(private readonly push: (event: string, data: unknown) => void) {}
 
-  get running(): boolean {
-    return this.events !== undefined && this.ending === undefined;
-  }
-
   /** Subscribes to the camera's events; resolves once the camera granted the subscription, rejects with a sentence otherwise. */
   async start(body: Record<string, unknown>, signal: AbortSignal): Promise<{ seconds: number; camera: string }> {
     await this.stop('stopped');

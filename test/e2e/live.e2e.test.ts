@@ -53,7 +53,7 @@ const AUDIO_PACKETS = 100;
 const STOP_BOUND_MS = 2_000;
 /** No datagram for this long counts as stopped. */
 const QUIET_MS = 1_000;
-/** The issue's bound for a viewer that went silent: the plugin waits 5 s without RTCP, the stream ends by 8 s. */
+/** The bound for a viewer that went silent: the plugin waits 5 s without RTCP, the stream ends by 8 s. */
 const RTCP_SILENCE_MIN_MS = 4_000;
 const RTCP_SILENCE_MAX_MS = 8_000;
 /** An ffmpeg the plugin stops is gone by then: `q`, 1 s, SIGTERM, 2 s, SIGKILL, plus reaping. */

@@ -7,7 +7,7 @@ import { PullPointEvents } from '../../src/onvif/events';
 import { NotificationReceiver, PushEvents } from '../../src/onvif/push';
 import { interpret } from '../../src/onvif/topics';
 import { failure, fakeCamera, SOAP } from './fake-camera';
-import { nextEvent, nextNotification, quiet } from './wait-for';
+import { nextEvent, nextNotification, quiet, watchOffline } from './wait-for';
 
 /** An events log that keeps its lines, for counting attempts. */
 function recordingLog(): { lines: string[]; info: (m: string) => void; warn: (m: string) => void; debug: (m: string) => void } {
@@ -91,12 +91,13 @@ describe('SOAP faults in answer to every call', function () {
     const log = recordingLog();
     const events = new PullPointEvents(await connected(), log, () => 0);
     stoppers.push(() => events.stop());
+    const offline = watchOffline(events);
     const subscribed = nextEvent(events, 'subscribed');
     events.start();
     await new Promise((r) => setTimeout(r, 1_000));
     const refusals = log.lines.filter((l) => /simulated fault in CreatePullPointSubscription.*subscribing again/.test(l));
     assert.equal(refusals.length, 1, log.lines.join('\n'));
-    assert.equal(events.online, true, 'a camera that answers is not offline');
+    assert.equal(offline.seen, false, 'a camera that answers is not offline');
     cam.setFaults([]);
     await subscribed; // after the first backoff (1.6 s with this jitter)
     const motion = nextNotification(events, (n) => n.operation !== 'Initialized' && interpret(n).some((e) => e.kind === 'motion' && e.active));
@@ -109,6 +110,7 @@ describe('SOAP faults in answer to every call', function () {
     const events = new PullPointEvents(await connected(), log, () => 0);
     stoppers.push(() => events.stop());
     const before = cam.stats();
+    const offline = watchOffline(events);
     cam.setFaults(['PullMessages']);
     events.start();
     await nextEvent(events, 'subscribed');
@@ -116,7 +118,7 @@ describe('SOAP faults in answer to every call', function () {
     const after = cam.stats();
     assert.equal(after.created - before.created, 1, 'one subscription in the first second: no spin');
     assert.equal(after.unsubscribes - before.unsubscribes, 1, 'the refused subscription was released');
-    assert.equal(events.online, true);
+    assert.equal(offline.seen, false, 'a camera that answers is not offline');
     cam.setFaults([]);
     const motion = nextNotification(events, (n) => n.operation !== 'Initialized' && interpret(n).some((e) => e.kind === 'motion' && e.active));
     await nextEvent(events, 'subscribed');

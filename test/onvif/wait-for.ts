@@ -28,3 +28,10 @@ export function nextEvent<T = unknown>(emitter: EventEmitter, event: string, mat
 export function nextNotification(events: EventEmitter, match: (n: RawNotification) => boolean, ms = BOUND_MS): Promise<RawNotification> {
   return nextEvent<RawNotification>(events, 'notification', match, ms);
 }
+
+/** Records whether the source ever reported 'offline' from now on (read `seen` later). */
+export function watchOffline(events: EventEmitter): { seen: boolean } {
+  const seen = { seen: false };
+  events.on('offline', () => (seen.seen = true));
+  return seen;
+}

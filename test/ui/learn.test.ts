@@ -63,9 +63,12 @@ describe('settings page: learn an event', function () {
 
   it('a wrong password is one sentence, and nothing keeps watching', async () => {
     const learner = new Learner(() => undefined);
+    const before = sim.cameras[0].stats();
     await assert.rejects(learner.start({ camera: camera(0, { password: 'wrong-one' }) }, AbortSignal.timeout(20_000)),
       (err: unknown) => err instanceof UiError && /refused the user "admin"/.test(err.message));
-    assert.equal(learner.running, false);
+    const after = sim.cameras[0].stats();
+    assert.equal(after.created, before.created, 'no subscription was asked for');
+    assert.equal(after.subscriptions, 0);
   });
 
   it('maps the item that reads as "on", else the first one', () => {
