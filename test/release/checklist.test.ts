@@ -126,6 +126,9 @@ describe('Homebridge verified-plugin checklist', () => {
     for (const [level, keys] of read) {
       const missing = [...keys].filter((k) => !homebridgeKeys.has(k) && !plumbing.has(k) && !offered(level).has(k));
       assert.deepEqual(missing, [], `options read at "${level || 'platform'}" but not in config.schema.json`);
+      // And the other way: the form offers nothing the plugin would ignore.
+      const ignored = [...offered(level)].filter((k) => !keys.has(k));
+      assert.deepEqual(ignored, [], `options in config.schema.json at "${level || 'platform'}" that the parser never reads`);
     }
   });
 
