@@ -132,6 +132,33 @@ describe('Homebridge verified-plugin checklist', () => {
     }
   });
 
+  it('depends at run time on exactly the packages its shipped code loads', () => {
+    // The compiled plugin and the settings page server, as installed: type-only imports (homebridge) are gone there.
+    const shipped: string[] = [join(ROOT, 'homebridge-ui', 'server.js')];
+    const walk = (dir: string): void => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const full = join(dir, entry.name);
+        if (entry.isDirectory()) {
+          walk(full);
+        } else if (entry.name.endsWith('.js')) {
+          shipped.push(full);
+        }
+      }
+    };
+    walk(join(ROOT, 'dist'));
+    const loaded = new Set<string>();
+    for (const file of shipped) {
+      for (const m of readFileSync(file, 'utf8').matchAll(/\b(?:require|import)\(\s*["']([^"'.][^"']*)["']\s*\)/g)) {
+        const name = m[1].startsWith('@') ? m[1].split('/').slice(0, 2).join('/') : m[1].split('/')[0];
+        if (!name.startsWith('node:')) {
+          loaded.add(name);
+        }
+      }
+    }
+    assert.deepEqual([...loaded].sort(), Object.keys(pkg.dependencies ?? {}).sort(),
+      'packages loaded by dist/ and homebridge-ui/server.js = "dependencies" (a missing one breaks installs, an extra one is dead weight)');
+  });
+
   it('runs no install script of its own (preinstall, install, postinstall)', () => {
     for (const hook of ['preinstall', 'install', 'postinstall']) {
       assert.equal(pkg.scripts?.[hook], undefined, `scripts.${hook}`);
