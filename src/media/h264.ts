@@ -37,3 +37,170 @@ export function encodeArgs(o: EncodeOptions): string[] {
     '-bf', '0',
   ];
 }
+
+// ---- The bitstream: NAL units and the SPS (ITU-T H.264 §7.3.1, §7.3.2.1.1) ----
+
+/** NAL unit types the plugin looks at. */
+export const NAL = { IDR: 5, SEI: 6, SPS: 7, PPS: 8, AUD: 9 } as const;
+
+/** The NAL units of an Annex B access unit (start codes 00 00 01 or 00 00 00 01), as views into `data`. */
+export function splitAnnexB(data: Buffer): Buffer[] {
+  const starts: { at: number; code: number }[] = [];
+  for (let i = 0; i + 2 < data.length; i++) {
+    if (data[i] === 0 && data[i + 1] === 0) {
+      if (data[i + 2] === 1) {
+        starts.push({ at: i, code: 3 });
+        i += 2;
+      } else if (data[i + 2] === 0 && i + 3 < data.length && data[i + 3] === 1) {
+        starts.push({ at: i, code: 4 });
+        i += 3;
+      }
+    }
+  }
+  return starts.map((s, k) => data.subarray(s.at + s.code, k + 1 < starts.length ? starts[k + 1].at : data.length))
+    .filter((nal) => nal.length > 0);
+}
+
+export function nalType(nal: Buffer): number {
+  return nal[0] & 0x1f;
+}
+
+export interface SpsInfo {
+  profileIdc: number;
+  /** constraint_set flags byte (avcC's profile_compatibility). */
+  constraints: number;
+  levelIdc: number;
+  chromaFormatIdc: number;
+  bitDepthLuma: number;
+  bitDepthChroma: number;
+  /** Picture size after cropping (pixels). */
+  width: number;
+  height: number;
+}
+
+/** Reads exp-Golomb coded fields from an RBSP (emulation prevention bytes already removed). */
+class BitReader {
+  private bit = 0;
+  constructor(private readonly data: Buffer) {}
+
+  u(n: number): number {
+    let v = 0;
+    for (let i = 0; i < n; i++) {
+      const byte = this.bit >> 3;
+      if (byte >= this.data.length) {
+        throw new Error('SPS ends early');
+      }
+      v = v * 2 + ((this.data[byte] >> (7 - (this.bit & 7))) & 1);
+      this.bit++;
+    }
+    return v;
+  }
+
+  ue(): number {
+    let zeros = 0;
+    while (this.u(1) === 0) {
+      if (++zeros > 31) {
+        throw new Error('SPS has a malformed exp-Golomb field');
+      }
+    }
+    return 2 ** zeros - 1 + this.u(zeros);
+  }
+
+  se(): number {
+    const k = this.ue();
+    return k % 2 ? (k + 1) / 2 : -k / 2;
+  }
+}
+
+/** The NAL payload without emulation prevention bytes (00 00 03 → 00 00). */
+function rbsp(nal: Buffer): Buffer {
+  const out = Buffer.alloc(nal.length);
+  let n = 0;
+  let zeros = 0;
+  for (let i = 1; i < nal.length; i++) {
+    if (zeros >= 2 && nal[i] === 3) {
+      zeros = 0;
+      continue;
+    }
+    zeros = nal[i] === 0 ? zeros + 1 : 0;
+    out[n++] = nal[i];
+  }
+  return out.subarray(0, n);
+}
+
+/** Profile, level, chroma format and the cropped picture size from an SPS NAL unit (with its header byte). */
+export function parseSps(nal: Buffer): SpsInfo {
+  if (nal.length < 4 || nalType(nal) !== NAL.SPS) {
+    throw new Error('not an SPS');
+  }
+  const r = new BitReader(rbsp(nal));
+  const profileIdc = r.u(8);
+  const constraints = r.u(8);
+  const levelIdc = r.u(8);
+  r.ue(); // seq_parameter_set_id
+  let chromaFormatIdc = 1;
+  let bitDepthLuma = 8;
+  let bitDepthChroma = 8;
+  let separateColourPlane = 0;
+  if ([100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135].includes(profileIdc)) {
+    chromaFormatIdc = r.ue();
+    if (chromaFormatIdc === 3) {
+      separateColourPlane = r.u(1);
+    }
+    bitDepthLuma = r.ue() + 8;
+    bitDepthChroma = r.ue() + 8;
+    r.u(1); // qpprime_y_zero_transform_bypass_flag
+    if (r.u(1)) { // seq_scaling_matrix_present_flag
+      for (let i = 0; i < (chromaFormatIdc !== 3 ? 8 : 12); i++) {
+        if (r.u(1)) {
+          skipScalingList(r, i < 6 ? 16 : 64);
+        }
+      }
+    }
+  }
+  r.ue(); // log2_max_frame_num_minus4
+  const pocType = r.ue();
+  if (pocType === 0) {
+    r.ue();
+  } else if (pocType === 1) {
+    r.u(1);
+    r.se();
+    r.se();
+    const cycle = r.ue();
+    for (let i = 0; i < cycle; i++) {
+      r.se();
+    }
+  }
+  r.ue(); // max_num_ref_frames
+  r.u(1); // gaps_in_frame_num_value_allowed_flag
+  const widthMbs = r.ue() + 1;
+  const heightMapUnits = r.ue() + 1;
+  const frameMbsOnly = r.u(1);
+  if (!frameMbsOnly) {
+    r.u(1); // mb_adaptive_frame_field_flag
+  }
+  r.u(1); // direct_8x8_inference_flag
+  let crop = [0, 0, 0, 0];
+  if (r.u(1)) {
+    crop = [r.ue(), r.ue(), r.ue(), r.ue()];
+  }
+  const chromaArray = separateColourPlane ? 0 : chromaFormatIdc;
+  const cropX = chromaArray === 0 ? 1 : chromaArray === 3 ? 1 : 2;
+  const cropY = (chromaArray === 1 ? 2 : 1) * (2 - frameMbsOnly);
+  return {
+    profileIdc, constraints, levelIdc, chromaFormatIdc, bitDepthLuma, bitDepthChroma,
+    width: widthMbs * 16 - cropX * (crop[0] + crop[1]),
+    height: (2 - frameMbsOnly) * heightMapUnits * 16 - cropY * (crop[2] + crop[3]),
+  };
+}
+
+function skipScalingList(r: BitReader, size: number): void {
+  let last = 8;
+  let next = 8;
+  for (let j = 0; j < size; j++) {
+    if (next !== 0) {
+      next = (last + r.se() + 256) % 256;
+    }
+    last = next === 0 ? last : next;
+  }
+}

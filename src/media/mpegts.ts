@@ -1,5 +1,5 @@
 // Just enough MPEG-TS (ISO/IEC 13818-1) to cut a camera's stream at keyframes: 188-byte packets, PAT/PMT to find the
-// video PID, the random_access_indicator ffmpeg's muxer sets on keyframes, and the PTS of each video PES.
+// video and AAC audio PIDs, the random_access_indicator ffmpeg's muxer sets on keyframes, and the PTS of each video PES.
 
 export const TS_PACKET_BYTES = 188;
 const SYNC = 0x47;
@@ -7,6 +7,8 @@ const PAT_PID = 0;
 
 /** PMT stream_type values for the video codecs cameras send. */
 const VIDEO_STREAM_TYPES = new Set([0x1b /* H.264 */, 0x24 /* H.265 */, 0x02 /* MPEG-2 */, 0x10 /* MPEG-4 part 2 */]);
+/** PMT stream_type of AAC in ADTS frames: what the source carries (camera AAC copied, other audio converted to it). */
+const AAC_ADTS_STREAM_TYPE = 0x0f;
 
 export interface TsPacketInfo {
   /** The packet itself (a view into the chunk it came in: copy it if you keep it past the next chunk). */
@@ -20,6 +22,10 @@ export interface TsPacketInfo {
   isVideoFrameStart: boolean;
   /** PTS of that frame in 90 kHz units, when it starts here. */
   pts?: number;
+  /** A PES starts in this packet (payload_unit_start_indicator). */
+  unitStart: boolean;
+  /** Offset of the payload in `packet` (188 when it has none). */
+  payload: number;
 }
 
 /** Splits a byte stream into TS packets (resynchronising on garbage) and reads the fields above. */
@@ -27,10 +33,22 @@ export class TsReader {
   private rest = Buffer.alloc(0);
   private pmtPid?: number;
   private videoPid?: number;
+  private videoType?: number;
+  private audioPid?: number;
 
   /** The PID carrying video, once the PMT has been read. */
   get video(): number | undefined {
     return this.videoPid;
+  }
+
+  /** The PMT stream_type of the video (0x1b H.264, 0x24 H.265). */
+  get videoStreamType(): number | undefined {
+    return this.videoType;
+  }
+
+  /** The PID carrying AAC (ADTS) audio, if the PMT lists one. */
+  get audio(): number | undefined {
+    return this.audioPid;
   }
 
   push(chunk: Buffer): TsPacketInfo[] {
@@ -64,7 +82,9 @@ export class TsReader {
       payload = 5 + afLength;
     }
     const hasPayload = (adaptation & 0x1) !== 0 && payload < TS_PACKET_BYTES;
-    const info: TsPacketInfo = { packet, pid, isTable: false, isKeyframe: false, isVideoFrameStart: false };
+    const info: TsPacketInfo = {
+      packet, pid, isTable: false, isKeyframe: false, isVideoFrameStart: false, unitStart, payload: hasPayload ? payload : TS_PACKET_BYTES,
+    };
     if (pid === PAT_PID || pid === this.pmtPid) {
       info.isTable = true;
       if (hasPayload && unitStart) {
@@ -78,7 +98,7 @@ export class TsReader {
     return info;
   }
 
-  /** PAT → PMT PID; PMT → first video PID. Sections from ffmpeg fit one packet. */
+  /** PAT → PMT PID; PMT → first video and first AAC PID. Sections from ffmpeg fit one packet. */
   private readTable(payload: Buffer, isPat: boolean): void {
     const section = payload.subarray(1 + payload[0]);
     if (section.length < 12) {
@@ -97,24 +117,42 @@ export class TsReader {
       return;
     }
     const infoLength = section.readUInt16BE(10) & 0x0fff;
+    let video: number | undefined;
+    let audio: number | undefined;
     for (let i = 12 + infoLength; i + 5 <= end;) {
       const type = section[i];
       const pid = section.readUInt16BE(i + 1) & 0x1fff;
-      if (VIDEO_STREAM_TYPES.has(type)) {
-        this.videoPid = pid;
-        return;
+      if (VIDEO_STREAM_TYPES.has(type) && video === undefined) {
+        video = pid;
+        this.videoType = type;
+      } else if (type === AAC_ADTS_STREAM_TYPE && audio === undefined) {
+        audio = pid;
       }
       i += 5 + (section.readUInt16BE(i + 3) & 0x0fff);
     }
+    this.videoPid = video ?? this.videoPid;
+    this.audioPid = audio;
   }
 }
 
 /** The PTS of a PES header (90 kHz), if it carries one. */
-function ptsOf(pes: Buffer): number | undefined {
+export function ptsOf(pes: Buffer): number | undefined {
   if (pes.length < 14 || pes[0] !== 0 || pes[1] !== 0 || pes[2] !== 1 || (pes[7] & 0x80) === 0) {
     return undefined;
   }
-  const p = pes.subarray(9, 14);
-  // 33 bits spread over 5 bytes with marker bits; multiply rather than shift to stay exact above 2^31.
+  return timestamp(pes, 9);
+}
+
+/** The DTS of a PES header (90 kHz): its own when the header has one, else the PTS. */
+export function dtsOf(pes: Buffer): number | undefined {
+  if (pes.length >= 19 && (pes[7] & 0xc0) === 0xc0) {
+    return timestamp(pes, 14);
+  }
+  return ptsOf(pes);
+}
+
+/** 33 bits spread over 5 bytes with marker bits; multiplied rather than shifted to stay exact above 2^31. */
+function timestamp(pes: Buffer, at: number): number {
+  const p = pes.subarray(at, at + 5);
   return ((p[0] >> 1) & 0x07) * 2 ** 30 + (p[1] << 22) + ((p[2] >> 1) << 15) + (p[3] << 7) + (p[4] >> 1);
 }

@@ -1,16 +1,21 @@
 // HomeKit Secure Video for one camera: while the hub has recording on, a prebuffer is kept in the camera's media
-// source; when the hub asks (on motion), one ffmpeg turns the source, from a keyframe the prebuffer's length back, into
-// fragmented MP4, copying the camera's H.264 whenever it meets the hub's configuration, and the fragments go to the hub.
+// source; when the hub asks (on motion), the source, from a keyframe the prebuffer's length back, becomes fragmented MP4
+// and the fragments go to the hub. When the camera's H.264 meets the hub's configuration (and its audio is AAC or not
+// wanted) the plugin muxes it itself (copy-clip.ts); otherwise one ffmpeg per clip transcodes what must be.
 import type { CameraRecordingConfiguration, CameraRecordingDelegate, HAP, RecordingPacket, Service } from 'homebridge';
 import {
   HKSV_COPY_MAX_KBPS, HKSV_KEYFRAME_TOLERANCE, HKSV_MIN_FRAGMENT_FRACTION, HKSV_MOTION_RECENT_MS, HKSV_PACKET_TIMEOUT_MS,
   HKSV_PREBUFFER_MARGIN_MS, SOURCE_INTERLEAVE_DELTA_US,
 } from '../settings';
+import { Writable } from 'node:stream';
+import { ClipAudio } from './clip-audio';
+import { CopyClip } from './copy-clip';
 import { FfmpegExit, FfmpegProcess } from './ffmpeg';
 import { encodeArgs, HOMEKIT_LEVEL_IDC, HOMEKIT_PROFILE_IDC, X264_LEVELS, X264_PROFILES } from './h264';
 import type { SessionLog } from './live-session';
 import type { CameraStream } from './live';
 import { Mp4Fragmenter, Mp4Packet } from './mp4';
+import { AAC_SAMPLE_RATES } from './ts-demux';
 import type { StreamFacts } from './source';
 
 export interface RecordingOptions {
@@ -68,7 +73,7 @@ export function planRecording(config: CameraRecordingConfiguration, stream: Came
   const fps = f.fps ?? stream.profile.fps;
   // Measured once two keyframes have arrived; until then what ONVIF says (GovLength frames at the frame rate).
   const gopMs = f.keyframeIntervalMs ?? (stream.profile.govLength && fps ? stream.profile.govLength / fps * 1000 : undefined);
-  const fragmentMs = config.mediaContainerConfiguration.fragmentLength || p.iFrameInterval;
+  const fragmentMs = fragmentLengthMs(config);
   let videoReason: string | undefined;
   if (f.codec !== 'h264') {
     videoReason = `the camera sends ${f.codec?.toUpperCase() ?? 'an unknown codec'}; set its stream to H.264`;
@@ -117,13 +122,39 @@ export function keyframesFitFragments(gopMs: number, intervalsMs: number[] | und
   return Math.abs(per * gopMs - fragmentMs) <= fragmentMs * HKSV_KEYFRAME_TOLERANCE;
 }
 
+/** A clip the plugin muxes itself: the video copied; the audio copied, left out, or converted by an audio-only ffmpeg.
+ *  A camera without a microphone recorded with sound (silence) still goes through ffmpeg. */
+export function muxedInPlugin(plan: RecordingPlan): boolean {
+  return plan.copyVideo && plan.audio !== 'silent';
+}
+
+/** The fragment length the hub selected (ms). */
+function fragmentLengthMs(config: CameraRecordingConfiguration): number {
+  return config.mediaContainerConfiguration.fragmentLength || config.videoCodec.parameters.iFrameInterval;
+}
+
+/** Where the source writes a clip muxed in the plugin: each chunk becomes packets for the hub at once. */
+function copyClipInput(clip: CopyClip, queue: PacketQueue): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done): void {
+      try {
+        clip.push(chunk);
+        done();
+      } catch (err) {
+        queue.fail(err as Error);
+        done(err as Error);
+      }
+    },
+  });
+}
+
 /** ffmpeg arguments for a clip: MPEG-TS from the source on stdin, fragmented MP4 with one fragment per keyframe on stdout. */
 export function recordingArgs(plan: RecordingPlan, config: CameraRecordingConfiguration, encoder: string): string[] {
   const v = config.videoCodec;
   const [width, height, selectedFps] = v.resolution;
   // Never more frames than the camera sends: a 15 fps camera transcoded at the hub's 30 would only repeat each frame.
   const fps = plan.cameraFps ? Math.min(selectedFps, plan.cameraFps) : selectedFps;
-  const fragmentMs = config.mediaContainerConfiguration.fragmentLength || v.parameters.iFrameInterval;
+  const fragmentMs = fragmentLengthMs(config);
   const intervalS = v.parameters.iFrameInterval / 1000;
   const rate = SAMPLE_RATES_HZ[config.audioCodec.samplerate];
   const args = [
@@ -266,6 +297,8 @@ export class Recording implements CameraRecordingDelegate {
     signal?.addEventListener('abort', () => abort.abort(), { once: true });
     this.clips.set(streamId, abort);
     let ffmpeg: FfmpegProcess | undefined;
+    let audio: ClipAudio | undefined;
+    let closeClip: (() => void) | undefined;
     let detach: (() => void) | undefined;
     try {
       const audioWanted = this.options.audio && this.options.recordingAudioActive();
@@ -273,25 +306,49 @@ export class Recording implements CameraRecordingDelegate {
       const plan = planRecording(config, stream, await stream.source.facts(abort.signal), audioWanted);
       this.explain(plan);
       const queue = new PacketQueue();
-      const fragmenter = new Mp4Fragmenter();
-      ffmpeg = new FfmpegProcess(this.options.ffmpegPath, recordingArgs(plan, config, this.options.encoder), log, `recording ${streamId}`,
-        abort.signal);
-      ffmpeg.process.stdout?.on('data', (chunk: Buffer) => {
-        try {
-          fragmenter.push(chunk).forEach((p) => queue.put(p));
-        } catch (err) {
-          queue.fail(err as Error);
-        }
-      });
-      ffmpeg.once('exit', (exit: FfmpegExit) => queue.fail(new Error(`the video process ended (${exit.tail.slice(-1)[0] ?? `exit ${exit.code}`})`)));
-      if (ffmpeg.process.stdin) {
+      let input: Writable | undefined;
+      if (muxedInPlugin(plan)) {
+        const a = config.audioCodec;
+        const convertedTrack = { objectType: 2, sampleRate: SAMPLE_RATES_HZ[a.samplerate], rateIndex: AAC_SAMPLE_RATES.indexOf(SAMPLE_RATES_HZ[a.samplerate]),
+          channels: a.audioChannels || 1 };
+        const clip: CopyClip = new CopyClip({
+          minFragmentMs: fragmentLengthMs(config) * HKSV_MIN_FRAGMENT_FRACTION,
+          audio: plan.audio === 'transcode' ? 'convert' : plan.audio === 'copy' ? 'copy' : 'none',
+          convertedTrack, convert: (unit) => audio?.push(unit), onPacket: (p) => queue.put(p),
+        });
+        closeClip = () => clip.close();
+        audio = plan.audio === 'transcode'
+          ? new ClipAudio({
+            ffmpegPath: this.options.ffmpegPath, log, label: `recording ${streamId}`, sampleRate: convertedTrack.sampleRate,
+            channels: convertedTrack.channels, kbps: a.bitrate || 64, onFrames: (units) => clip.addConvertedAudio(units), signal: abort.signal,
+          })
+          : undefined;
+        input = copyClipInput(clip, queue);
+      } else {
+        const fragmenter = new Mp4Fragmenter();
+        ffmpeg = new FfmpegProcess(this.options.ffmpegPath, recordingArgs(plan, config, this.options.encoder), log, `recording ${streamId}`,
+          abort.signal);
+        ffmpeg.process.stdout?.on('data', (chunk: Buffer) => {
+          try {
+            fragmenter.push(chunk).forEach((p) => queue.put(p));
+          } catch (err) {
+            queue.fail(err as Error);
+          }
+        });
+        ffmpeg.once('exit', (exit: FfmpegExit) => queue.fail(new Error(`the video process ended (${exit.tail.slice(-1)[0] ?? `exit ${exit.code}`})`)));
+        input = ffmpeg.process.stdin ?? undefined;
+      }
+      if (input) {
         const requestedAt = Date.now();
-        const attachment = plan.stream.source.attach(ffmpeg.process.stdin, {
+        const attachment = plan.stream.source.attach(input, {
           backMs: config.prebufferLength,
           fromMs: requestedAt - this.motionAt <= HKSV_MOTION_RECENT_MS ? this.motionAt : requestedAt,
           onEnd: (reason) => queue.fail(new Error(`the camera's stream ended: ${reason}`)),
         });
-        detach = () => attachment.detach();
+        detach = () => {
+          attachment.detach();
+          input?.destroy();
+        };
       }
       const started = Date.now();
       const capMs = this.options.maxRecordingSeconds * 1000;
@@ -318,7 +375,8 @@ export class Recording implements CameraRecordingDelegate {
     } finally {
       this.clips.delete(streamId);
       detach?.();
-      await ffmpeg?.stop();
+      closeClip?.();
+      await Promise.all([ffmpeg?.stop(), audio?.stop()]);
     }
   }
 
@@ -365,7 +423,7 @@ export class Recording implements CameraRecordingDelegate {
 
   private explain(plan: RecordingPlan): void {
     const line = plan.copyVideo
-      ? `recording: copying the camera's ${plan.stream.name} stream as it is (no transcoding), audio ${plan.audio}`
+      ? `recording: copying the camera's ${plan.stream.name} stream as it is (no transcoding${muxedInPlugin(plan) ? ', muxed in the plugin' : ''}), audio ${plan.audio}`
       : `recording: transcoding with ${this.options.encoder} because ${plan.videoReason}; audio ${plan.audio}`;
     if (line !== this.lastPlanLine) {
       this.lastPlanLine = line;

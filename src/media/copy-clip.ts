@@ -1,0 +1,194 @@
+// One HKSV clip made in the plugin when the camera's H.264 (and AAC, if any) can be copied: the source's MPEG-TS in,
+// the init segment and fragments out. A fragment leaves the moment the keyframe that closes it starts to arrive, with no
+// process between the camera and the hub, where an ffmpeg remux held each fragment back by a few hundred milliseconds.
+import { AAC_FRAME_SAMPLES, AAC_SAMPLE_RATES, AudioUnit, TsDemuxer, VideoUnit } from './ts-demux';
+import { AudioTrack, fragment, initSegment, parameterSets, Sample, toLengthPrefixed, VideoTrack, VIDEO_TIMESCALE } from './fmp4';
+import type { Mp4Packet } from './mp4';
+import { CLIP_AUDIO_LAG_MS, CLIP_AUDIO_START_WAIT_MS, CLIP_AUDIO_WAIT_MS } from '../settings';
+
+/** A jump in the camera's timestamps larger than this is a new stream (the camera or the read restarted): 90 kHz. */
+const DISCONTINUITY_90K = 5 * VIDEO_TIMESCALE;
+/** Frame duration assumed across a discontinuity until the next frame says otherwise (90 kHz, 15 fps). */
+const FALLBACK_FRAME_90K = VIDEO_TIMESCALE / 15;
+
+export interface CopyClipOptions {
+  /** A fragment closes at the first keyframe once it holds at least this much video (ms). */
+  minFragmentMs: number;
+  /** The camera's AAC copied, left out, or converted (sent to `convert`, back through addConvertedAudio()). */
+  audio: 'copy' | 'none' | 'convert';
+  /** What the converted audio is (for the init segment). */
+  convertedTrack?: AudioTrack;
+  convert?: (unit: AudioUnit) => void;
+  /** Each packet as soon as it is complete: the init segment with the first fragment, then every fragment. */
+  onPacket: (packet: Mp4Packet) => void;
+}
+
+/** Video of a fragment, closed by the keyframe at `endPts`, waiting for the converted audio of its time. */
+interface Closed {
+  baseTime: number;
+  samples: Sample[];
+  endPts: number;
+  /** The converted audio this fragment waits for (90 kHz): up to its end, less what the converter still holds. */
+  audioTarget: number;
+  closedAt: number;
+}
+
+export class CopyClip {
+  private readonly demuxer = new TsDemuxer();
+  private video?: VideoTrack;
+  private audio?: AudioTrack;
+  private initSent = false;
+  private sequence = 0;
+  private pendingVideo: VideoUnit[] = [];
+  private pendingAudio: AudioUnit[] = [];
+  /** Decode time that is 0 in the clip (90 kHz, the camera's clock plus `shift`). */
+  private zero?: number;
+  /** Added to the camera's timestamps so a restarted stream continues the clip's timeline. */
+  private shift = 0;
+  private lastDts?: number;
+  private lastDuration = FALLBACK_FRAME_90K;
+  /** Where the audio written so far ends (samples). */
+  private audioEnd = 0;
+  private closed: Closed[] = [];
+  /** Converted audio has arrived up to here (90 kHz, shifted). */
+  private audioUpTo = -Infinity;
+  private waitTimer?: NodeJS.Timeout;
+  /** The camera's audio sent to the converter ends here (90 kHz, shifted). */
+  private convertedIn = -Infinity;
+
+  constructor(private readonly options: CopyClipOptions) {
+    this.audio = options.audio === 'convert' ? options.convertedTrack : undefined;
+  }
+
+  /** MPEG-TS bytes in; the packets they complete go to onPacket. */
+  push(chunk: Buffer): void {
+    for (const unit of this.demuxer.push(chunk)) {
+      if (unit.track === 'keyframe') {
+        this.maybeCut(unit.dts + this.shiftFor(unit.dts), unit.pts + this.shiftFor(unit.dts));
+      } else if (unit.track === 'video') {
+        this.onVideo(unit);
+      } else if (this.zero !== undefined) {
+        if (this.options.audio === 'copy') {
+          this.onAudio(unit);
+        } else if (this.options.audio === 'convert') {
+          this.options.convert?.(unit);
+          this.convertedIn = unit.pts + this.shift + AAC_FRAME_SAMPLES * VIDEO_TIMESCALE / AAC_SAMPLE_RATES[unit.rateIndex];
+        }
+      }
+    }
+    this.drain();
+  }
+
+  /** Audio back from the converter, on the camera's clock: goes into the fragments with the video of its time. */
+  addConvertedAudio(units: AudioUnit[]): void {
+    if (this.audio && units.length) {
+      this.pendingAudio.push(...units.map((u) => ({ ...u, pts: u.pts + this.shift })));
+      const last = this.pendingAudio[this.pendingAudio.length - 1];
+      this.audioUpTo = last.pts + AAC_FRAME_SAMPLES * VIDEO_TIMESCALE / this.audio.sampleRate;
+      this.drain();
+    }
+  }
+
+  /** No more input: stops waiting for audio. */
+  close(): void {
+    clearTimeout(this.waitTimer);
+    this.closed = [];
+  }
+
+  /** The shift a unit at this camera decode time gets: changed only by a keyframe after a jump. */
+  private shiftFor(dts: number): number {
+    if (this.lastDts === undefined) {
+      return this.shift;
+    }
+    const shifted = dts + this.shift;
+    if (shifted <= this.lastDts - DISCONTINUITY_90K / 50 || shifted > this.lastDts + DISCONTINUITY_90K) {
+      this.shift = this.lastDts + this.lastDuration - dts;
+    }
+    return this.shift;
+  }
+
+  private onVideo(unit: VideoUnit): void {
+    if (!this.pendingVideo.length && !unit.key) {
+      return; // a clip starts on a keyframe
+    }
+    if (unit.key) {
+      this.video ??= parameterSets(unit.data);
+      if (!this.video) {
+        return; // no SPS/PPS yet: wait for a keyframe that has them
+      }
+    }
+    const dts = unit.dts + this.shift;
+    if (this.lastDts !== undefined && dts > this.lastDts) {
+      this.lastDuration = dts - this.lastDts;
+    }
+    this.lastDts = dts;
+    this.zero ??= dts;
+    this.pendingVideo.push({ ...unit, dts, pts: unit.pts + this.shift });
+  }
+
+  private onAudio(unit: AudioUnit): void {
+    if (!this.audio && !this.initSent) {
+      const sampleRate = AAC_SAMPLE_RATES[unit.rateIndex];
+      this.audio = { objectType: unit.objectType, rateIndex: unit.rateIndex, channels: unit.channels, sampleRate };
+    }
+    if (this.audio) {
+      this.pendingAudio.push({ ...unit, pts: unit.pts + this.shift });
+    }
+  }
+
+  /** A keyframe starts at `dts`: the video since the last cut is a fragment if it is long enough. */
+  private maybeCut(dts: number, pts: number): void {
+    const first = this.pendingVideo[0];
+    if (!first || !this.video || this.zero === undefined || dts - first.dts < this.options.minFragmentMs * 90) {
+      return;
+    }
+    const samples: Sample[] = this.pendingVideo.map((u, i) => {
+      const next = this.pendingVideo[i + 1]?.dts ?? dts;
+      return { data: toLengthPrefixed(u.data), duration: Math.max(1, next - u.dts), compositionOffset: Math.max(0, u.pts - u.dts), sync: u.key };
+    });
+    // Converted audio is waited for only as far as the camera had sent it, less the converter's own delay: the fragment
+    // does not wait on audio still in the network or in the encoder; that audio opens the next fragment instead.
+    const audioTarget = Math.min(pts, this.convertedIn) - CLIP_AUDIO_LAG_MS * 90;
+    this.closed.push({ baseTime: first.dts - this.zero, samples, endPts: pts, audioTarget, closedAt: Date.now() });
+    this.pendingVideo = [];
+  }
+
+  /** Sends the closed fragments whose audio is here: at once when copying or without audio; converted audio is waited
+   *  for up to CLIP_AUDIO_WAIT_MS, or CLIP_AUDIO_START_WAIT_MS while its ffmpeg starts (what has not come by then goes in
+   *  the next fragment). */
+  private drain(): void {
+    clearTimeout(this.waitTimer);
+    while (this.closed.length && this.video && this.zero !== undefined) {
+      const next = this.closed[0];
+      const waited = Date.now() - next.closedAt;
+      const bound = this.audioUpTo === -Infinity ? CLIP_AUDIO_START_WAIT_MS : CLIP_AUDIO_WAIT_MS;
+      if (this.options.audio === 'convert' && this.audioUpTo < next.audioTarget && waited < bound) {
+        this.waitTimer = setTimeout(() => this.drain(), bound - waited);
+        return;
+      }
+      this.closed.shift();
+      if (!this.initSent) {
+        this.options.onPacket({ kind: 'init', data: initSegment(this.video, this.audio) });
+        this.initSent = true;
+      }
+      const taken = this.pendingAudio.filter((a) => a.pts < next.endPts);
+      this.pendingAudio = this.pendingAudio.filter((a) => a.pts >= next.endPts);
+      const audio = this.audio && this.audioRun(taken, this.zero);
+      this.options.onPacket({ kind: 'fragment', data: fragment(++this.sequence, { baseTime: next.baseTime, samples: next.samples }, audio) });
+    }
+  }
+
+  /** The audio frames of a fragment, on the clip's timeline (samples at the audio's rate); frames before it are dropped. */
+  private audioRun(units: AudioUnit[], zero: number): { baseTime: number; samples: Sample[] } | undefined {
+    const rate = this.audio?.sampleRate ?? 0;
+    const kept = units.filter((a) => Math.round((a.pts - zero) * rate / VIDEO_TIMESCALE) >= this.audioEnd - AAC_FRAME_SAMPLES / 2);
+    if (!kept.length) {
+      return undefined;
+    }
+    const at = Math.round((kept[0].pts - zero) * rate / VIDEO_TIMESCALE);
+    // Contiguous with what came before unless the camera's clock says there was a gap of more than half a frame.
+    const baseTime = Math.abs(at - this.audioEnd) <= AAC_FRAME_SAMPLES / 2 ? this.audioEnd : at;
+    this.audioEnd = baseTime + kept.length * AAC_FRAME_SAMPLES;
+    return { baseTime, samples: kept.map((a) => ({ data: a.data, duration: AAC_FRAME_SAMPLES, sync: true })) };
+  }
+}
