@@ -20,7 +20,7 @@ import {
 } from './rig';
 import { freePort, waitForTcp } from './rig/net';
 import { makeTempDir } from './rig/paths';
-import { currentHbLine } from './rig/hbLine';
+import { currentHbLine } from './rig/hb-line';
 
 const WAIT_MS = 10_000;
 const FRAGMENT_PERIOD_MS = 100;

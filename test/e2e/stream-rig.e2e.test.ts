@@ -37,7 +37,7 @@ import {
 } from './rig';
 import { freePort } from './rig/net';
 import { makeTempDir } from './rig/paths';
-import { currentHbLine } from './rig/hbLine';
+import { currentHbLine } from './rig/hb-line';
 
 const RESOLUTIONS: [number, number, number][] = [[1280, 720, 30], [640, 360, 15], [320, 240, 15]];
 const KEYFRAME_TIMEOUT_MS = 15_000;

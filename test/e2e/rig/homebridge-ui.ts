@@ -5,7 +5,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { track } from './cleanup';
-import { homebridgeLaunchFor } from './hbLine';
+import { homebridgeLaunchFor } from './hb-line';
 import { RIG_INSTANCE_ENV } from './homebridge';
 import { freePort } from './net';
 import { makeTempDir, repoRoot } from './paths';

@@ -1,14 +1,14 @@
 // The e2e rig's public surface: import from here in *.e2e.test.ts files.
 export { stopAll, track } from './cleanup';
 export type { TrackedResource } from './cleanup';
-export { currentHbLine, homebridgeLaunchFor } from './hbLine';
-export type { HbLine, HomebridgeLaunch } from './hbLine';
+export { currentHbLine, homebridgeLaunchFor } from './hb-line';
+export type { HbLine, HomebridgeLaunch } from './hb-line';
 export { CHILD_SETUP_PIN, HomebridgeProcess, RIG_INSTANCE_ENV, SETUP_PIN, startHomebridge } from './homebridge';
 export type { ChildBridge, ExitInfo, HapNetwork, HomebridgeOptions, PlatformBlock, StopReport } from './homebridge';
-export { HapClient, pairWith } from './hapClient';
-export type { CharacteristicRef, ControllerHost, HapClientOptions, HapEvent, HapTarget } from './hapClient';
-export { AccessoryList, AccessoryView, CharacteristicType, longUuid, ServiceType, ServiceView, shortUuid } from './hapModel';
-export type { AccessoryInformation, CharacteristicView } from './hapModel';
+export { HapClient, pairWith } from './hap-client';
+export type { CharacteristicRef, ControllerHost, HapClientOptions, HapEvent, HapTarget } from './hap-client';
+export { AccessoryList, AccessoryView, CharacteristicType, longUuid, ServiceType, ServiceView, shortUuid } from './hap-model';
+export type { AccessoryInformation, CharacteristicView } from './hap-model';
 export { describeProcess, descendantsOf, processesWithEnv } from './procfs';
 export type { ProcessInfo } from './procfs';
 export { platformConfigFor, startSim } from './sim';

@@ -6,8 +6,8 @@
 // configuration) and lib/datastream/DataStreamManagement.js (SetupDataStreamTransport); the decoding here is our own,
 // so a test reads the accessory the way a hub would, not through HAP-NodeJS's code.
 import { randomBytes, randomInt } from 'node:crypto';
-import type { CharacteristicRef, HapClient } from './hapClient';
-import { AccessoryView, ServiceType, ServiceView } from './hapModel';
+import type { CharacteristicRef, HapClient } from './hap-client';
+import { AccessoryView, ServiceType, ServiceView } from './hap-model';
 import { HdsClient } from './hds-client';
 import { withTimeout } from './wait';
 

@@ -8,8 +8,8 @@ import { createCipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:c
 import { createSocket, Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { track } from './cleanup';
-import type { CharacteristicRef, ControllerHost, HapClient } from './hapClient';
-import { CharacteristicType, ServiceType, ServiceView } from './hapModel';
+import type { CharacteristicRef, ControllerHost, HapClient } from './hap-client';
+import { CharacteristicType, ServiceType, ServiceView } from './hap-model';
 import { withTimeout } from './wait';
 
 /** The rig's clock for stream timing: monotonic milliseconds (performance.now()). */

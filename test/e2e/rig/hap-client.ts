@@ -4,7 +4,7 @@
 // characteristics and records HAP EVENT notifications. Every client is in the cleanup registry until closed.
 import { HttpClient, PairingData, PairMethods } from 'hap-controller';
 import { track } from './cleanup';
-import { AccessoryList } from './hapModel';
+import { AccessoryList } from './hap-model';
 import { pollUntil, sleep, withTimeout } from './wait';
 
 /** What the client needs to reach and pair with a bridge (HomebridgeProcess provides all three). */
