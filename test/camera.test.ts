@@ -8,6 +8,7 @@ import { AccessoryHost, CourtyardCamera } from '../src/camera';
 import { parseConfig } from '../src/config';
 import { OnvifDevice } from '../src/onvif/device';
 import { CameraSim } from '../tools/camera-sim';
+import { until } from './e2e/rig/wait';
 
 const PASSWORD = 'Camera-Life-93';
 
@@ -45,17 +46,13 @@ describe('CourtyardCamera', function () {
     camera.start();
 
     // Real time: the retry waits CONNECT_RETRY_MIN_MS (5 s ± 20 %) while real requests go to the simulator.
-    const until = async (what: RegExp): Promise<void> => {
-      for (let i = 0; i < 150 && !lines.some((l) => what.test(l)); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      assert.ok(lines.some((l) => what.test(l)), `${what} in ${lines.join('\n')}`);
-    };
-    await until(/^info Gate: connected .* and published in Home$/);
+    const line = (what: RegExp): Promise<void> =>
+      until(() => lines.some((l) => what.test(l)), () => `${what} in ${lines.join('\n')}`, 15_000, 100);
+    await line(/^info Gate: connected .* and published in Home$/);
     assert.ok(lines.some((l) => /^error Gate: no live view yet: the camera is still starting its media service; motion and doorbell events work; trying again in \d+ s$/.test(l)));
     assert.equal(accessory?.getService(hap.Service.CameraRTPStreamManagement), undefined, 'no camera before media');
     assert.ok(accessory?.getService(hap.Service.MotionSensor), 'the motion sensor is there at once');
-    await until(/^info Gate: live view ready$/);
+    await line(/^info Gate: live view ready$/);
     assert.ok(accessory?.getService(hap.Service.CameraRTPStreamManagement), 'live view added');
     assert.ok(accessory?.getService(hap.Service.CameraRecordingManagement), 'HKSV added');
     assert.equal(lines.filter((l) => /no live view yet/.test(l) && l.startsWith('error')).length, 1, 'said once');

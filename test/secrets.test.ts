@@ -23,6 +23,7 @@ import { CameraSim } from '../tools/camera-sim';
 import { DiscoveryResponder, startDiscoveryResponder } from '../tools/camera-sim/discovery';
 import { closedPort } from './cli/helpers';
 import { nextEvent } from './onvif/wait-for';
+import { until } from './e2e/rig/wait';
 
 /** URL delimiters, shell metacharacters, a leading '-', non-ASCII; "Sekr3t" marks any fragment of it that slips through. */
 const PASSWORD = '-Zq9!@:/ %#-Sekr3t"\'$(id)ü';
@@ -57,13 +58,9 @@ function homebridgeLog(lines: string[]): Logging {
     debug: keep('debug'), log: (level: string, msg: string) => keep(level)(msg), prefix: 'Courtyard' });
 }
 
-/** Polls until a captured line matches, bounded. */
-async function until(lines: string[], what: RegExp, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!lines.some((l) => what.test(l))) {
-    assert.ok(Date.now() < end, `no line matching ${what} in:\n${lines.join('\n')}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Waits until a captured line matches, bounded. */
+function lineMatching(lines: string[], what: RegExp): Promise<void> {
+  return until(() => lines.some((l) => what.test(l)), () => `a line matching ${what} in:\n${lines.join('\n')}`, 15_000, 50);
 }
 
 describe('secrets: the camera password in no log line and no CLI output', function () {
@@ -107,21 +104,21 @@ describe('secrets: the camera password in no log line and no CLI output', functi
         const camera = new CourtyardCamera(host(), configFor(i), log, { path: 'ffmpeg', source: 'PATH', problems: [] });
         cameras.push(camera);
         camera.start();
-        await until(lines, new RegExp(`^info ${sim.cameras[i].name}: connected .* and published in Home$`));
+        await lineMatching(lines, new RegExp(`^info ${sim.cameras[i].name}: connected .* and published in Home$`));
       }
       sim.cameras[0].motion(true);
       sim.cameras[0].setFaults(['PullMessages', 'Renew', 'GetEventProperties']);
       sim.cameras[1].setFaults(['PullMessages', 'CreatePullPointSubscription', 'SetSynchronizationPoint']);
       sim.cameras[1].motion(true); // ends the long-poll in progress: the next pull meets the fault
-      await until(lines, /^debug Wsse: events: .*simulated fault in PullMessages/);
-      await until(lines, /^debug DigestOnly: events: .*simulated fault in CreatePullPointSubscription/);
+      await lineMatching(lines, /^debug Wsse: events: .*simulated fault in PullMessages/);
+      await lineMatching(lines, /^debug DigestOnly: events: .*simulated fault in CreatePullPointSubscription/);
       sim.cameras.forEach((c) => c.setFaults([]));
       await sim.cameras[2].restart();
       const wrong = new CourtyardCamera(host(), { ...configFor(0, `${PASSWORD}x`), name: 'Wrong' }, log,
         { path: '/nonexistent/ffmpeg', source: 'videoProcessor', problems: ['"videoProcessor" /nonexistent/ffmpeg is not an executable file'] });
       cameras.push(wrong);
       wrong.start();
-      await until(lines, /^error Wrong: .*(password|authentication)/i);
+      await lineMatching(lines, /^error Wrong: .*(password|authentication)/i);
     } finally {
       sim.cameras.forEach((c) => c.setFaults([]));
       await Promise.all(cameras.map((c) => c.stop()));

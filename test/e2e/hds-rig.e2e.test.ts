@@ -14,6 +14,7 @@ import {
   pollUntil,
   RecordingHub,
   SETUP_PIN,
+  sleep,
   startRecordingHub,
   stopAll,
   track,
@@ -29,10 +30,6 @@ const CONTROLLER_SAVE_DELAY_MS = 300;
 const CAMERA_NAME = 'HDS Rig Camera';
 
 type Script = (streamId: number, isClosed: () => boolean) => AsyncGenerator<hap.RecordingPacket>;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** A recording delegate that plays a script per stream and records every call HAP-NodeJS makes. */
 class ScriptedRecordingDelegate implements hap.CameraRecordingDelegate {

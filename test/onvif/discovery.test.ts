@@ -6,6 +6,7 @@ import { DiscoveryResponder, endpointOf, startDiscoveryResponder } from '../../t
 import { DiscoveredCamera, cameraFromMatch, discover, parseProbeMatches } from '../../src/onvif/discovery';
 import { DISCOVERY_MAX_DATAGRAM_BYTES } from '../../src/settings';
 import { XmlElement, child, parseXml, path, textAt } from '../../src/onvif/xml';
+import { sleep, until } from '../e2e/rig/wait';
 
 // Every datagram in this file goes to 127.0.0.1: the multicast default is for users, never for tests.
 const LOOPBACK = '127.0.0.1';
@@ -26,19 +27,6 @@ async function udpPeer(): Promise<{ socket: dgram.Socket; port: number; got: Dat
 }
 
 const closeSocket = (s: dgram.Socket): Promise<void> => new Promise((resolve) => s.close(() => resolve()));
-
-/** Resolves once `check` holds, polling a bounded number of times (no timing is asserted). */
-async function until(check: () => boolean, what: string, attempts = 300, stepMs = 10): Promise<void> {
-  for (let i = 0; i < attempts; i++) {
-    if (check()) {
-      return;
-    }
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function probeIdOf(msg: Buffer): string {
   return textAt(child(parseXml(msg.toString('utf8')), 'Header'), 'MessageID')?.trim() ?? '';
@@ -304,7 +292,7 @@ describe('WS-Discovery', function () {
       await new Promise<void>((resolve) => peer.socket.send(Buffer.from(match({ relatesTo: probeIdOf(msg),
         endpoint: 'urn:uuid:55555555-0000-4000-8000-000000000000', xaddrs: `http://127.0.0.1:${mutePort}/onvif/device_service` })),
       from.port, from.address, () => resolve()));
-      await until(() => sockets.size > 0, 'the credential check to connect', 500);
+      await until(() => sockets.size > 0, 'the credential check to connect');
       const aborted = Date.now();
       ac.abort();
       await assert.rejects(scan, (err: Error) => err.name === 'AbortError');

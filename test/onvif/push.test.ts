@@ -8,17 +8,7 @@ import { interpret } from '../../src/onvif/topics';
 import { XmlElement } from '../../src/onvif/xml';
 import { BOUND_MS, nextEvent, nextNotification, quiet } from './wait-for';
 import { exchange, silentConnections } from '../hostile-peer';
-
-/** Polls a condition every 20 ms until it holds, or rejects after the bound. */
-async function until(what: string, condition: () => boolean, ms = BOUND_MS): Promise<void> {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end) {
-      throw new Error(`${what}: not within the bound`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { until } from '../e2e/rig/wait';
 
 const motionOn = (n: RawNotification): boolean =>
   n.operation !== 'Initialized' && interpret(n).some((e) => e.kind === 'motion' && e.active);
@@ -100,7 +90,7 @@ describe('push events (WS-BaseNotification) against the simulator', function () 
     cam.motion(false);
     assert.equal(cam.pushStats().subscriptions, 1);
     // The sim counts a POST once our 202 is back, which may be just after the notification was emitted.
-    await until('two Notify POSTs answered', () => cam.pushStats().notifies >= 2);
+    await until(() => cam.pushStats().notifies >= 2, 'two Notify POSTs answered', BOUND_MS);
     assert.equal(cam.stats().created, 0, 'no pull point was involved');
   });
 
@@ -226,7 +216,7 @@ describe('push events (WS-BaseNotification) against the simulator', function () 
       for (const host of ['::1', '127.0.0.1']) {
         assert.equal(await rawRequest(port, `${NOTIFY_PATH}${id}`, 'POST', Buffer.from(NOTIFY_ENVELOPE), headers, host), 202, `Notify over ${host}`);
       }
-      await until('both Notify delivered', () => got.length === 2);
+      await until(() => got.length === 2, 'both Notify delivered', BOUND_MS);
     } finally {
       await everywhere.close();
     }
@@ -262,7 +252,7 @@ describe('push events (WS-BaseNotification) against the simulator', function () 
     const created = cam.pushStats().subscribed;
     cam.dropSubscriptions();
     await second;
-    await until('the new subscription', () => cam.pushStats().subscriptions === 1 && cam.pushStats().subscribed === created + 1);
+    await until(() => cam.pushStats().subscriptions === 1 && cam.pushStats().subscribed === created + 1, 'the new subscription', BOUND_MS);
     const arrived = nextNotification(events, motionOn);
     cam.motion(true);
     await arrived;

@@ -4,19 +4,9 @@ import assert from 'node:assert/strict';
 import { CameraSim } from '../../tools/camera-sim';
 import { UiError } from '../../src/ui/bounded';
 import { LearnEnd, LearnedTopic, Learner, mappingFor } from '../../src/ui/learn';
+import { until } from '../e2e/rig/wait';
 
 const PASSWORD = 'Ui-Learn-Secret-40';
-
-/** Resolves once `check` holds (bounded polling). */
-async function until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) {
-      throw new Error(`timed out waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('settings page: learn an event', function () {
   this.timeout(40_000);

@@ -13,7 +13,7 @@ export { describeProcess, descendantsOf, processesWithEnv } from './procfs';
 export type { ProcessInfo } from './procfs';
 export { platformConfigFor, startSim } from './sim';
 export type { CourtyardCameraBlock, CourtyardPlatformBlock, PlatformOverrides, SimCamera, SimOptions } from './sim';
-export { pollUntil, sleep, withTimeout } from './wait';
+export { pollUntil, sleep, until, withTimeout } from './wait';
 export { closeReasonName, HDS_MAX_CHUNK, HdsClient, HdsCloseReason, HdsRequestError, RecordingStream } from './hds-client';
 export type { HdsConnectOptions, HdsMessage, HdsMessageType, OpenRecordingOptions, RecordingPacket } from './hds-client';
 export {

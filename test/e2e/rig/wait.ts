@@ -4,6 +4,21 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * Resolves once `check` holds, checking every `intervalMs`; rejects after `timeoutMs` with what it waited for (`what`
+ * may be a function, to describe the state at that moment, e.g. the log lines seen).
+ */
+export async function until(check: () => boolean | Promise<boolean>, what: string | (() => string), timeoutMs = 15_000,
+  intervalMs = 20): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
+    }
+    await sleep(intervalMs);
+  }
+}
+
 /** Rejects with `what` if the promise has not settled within ms. Does not cancel the underlying work. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

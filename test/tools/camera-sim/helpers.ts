@@ -35,16 +35,7 @@ export function pull(cam: SimCamera, pp: PullPoint, timeout: string, limit: numb
   return soap(pp.address, ops.pull(timeout, limit), { auth: credsOf(cam), header: pp.header });
 }
 
-/** Polls `check` (bounded in count; no timing is asserted) until it is true. */
-export async function until(check: () => boolean, what: string, attempts = 400, stepMs = 10): Promise<void> {
-  for (let i = 0; i < attempts; i++) {
-    if (check()) {
-      return;
-    }
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
+export { until } from '../../e2e/rig/wait';
 
 /** Camera clock minus ours, read the way a client does: GetSystemDateAndTime (pre-auth). */
 export async function clockOffset(cam: SimCamera): Promise<number> {

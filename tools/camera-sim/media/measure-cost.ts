@@ -6,6 +6,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { MediaPath, MediaServer } from './server';
+import { sleep } from '../../../src/util/abort';
 
 const CLOCK_TICKS_PER_S = 100; // Linux USER_HZ
 const PAGE_BYTES = 4096;
@@ -25,10 +26,6 @@ function sample(pid: number): Sample {
   const cpuTicks = Number(fields[11]) + Number(fields[12]);
   const rssPages = Number(fields[21]);
   return { cpuSeconds: cpuTicks / CLOCK_TICKS_PER_S, rssBytes: rssPages * PAGE_BYTES };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function window(pid: number, seconds: number): Promise<{ cpuPercent: number; rssMiB: number }> {

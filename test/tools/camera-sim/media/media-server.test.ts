@@ -6,16 +6,13 @@ import {
   AAC_FRAME_SAMPLES, AUDIO, DEBIAN_PACKAGES, MediaServer, MediaStats, PROFILES, SimStreamProfile, checkSystemDeps, clipSeconds,
 } from '../../../../tools/camera-sim/media';
 import { Probe, keyframeIntervals, packetsOf, probeFile, probeRtsp, ptsSteps, watchRtsp } from './probe';
+import { sleep } from '../../../e2e/rig/wait';
 
 const POLL_MS = 200;
 const MAX_POLLS = 75; // 15 s: a bound, not an expectation
 // ffmpeg re-maps RTP time at each RTCP sender report; on a loaded 2-core CI machine that moved a step by 5 ticks
 // (55 µs). A loop fault moves it by at least a whole frame, so a tenth of a frame tells the two apart.
 const REMAP_FRACTION_OF_FRAME = 0.1;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** Polls stats until `done` holds (bounded); returns the last stats either way. */
 async function pollStats(server: MediaServer, done: (s: MediaStats) => boolean): Promise<MediaStats> {
