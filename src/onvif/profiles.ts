@@ -38,33 +38,43 @@ function isH265(encoding: string): boolean {
   return /^(H265|HEVC)$/i.test(encoding);
 }
 
+/**
+ * One profile from its video encoder configuration `v` (Media or Media2: the same elements), or undefined when it
+ * names no encoding or size. `codec` gives what the two versions keep in different places.
+ */
+function profileOf(p: XmlElement, v: XmlElement | undefined,
+  codec: Pick<MediaProfile, 'govLength' | 'h264Profile' | 'audio'>): MediaProfile | undefined {
+  const encoding = textAt(v, 'Encoding');
+  const width = num(textAt(v, 'Resolution', 'Width'));
+  const height = num(textAt(v, 'Resolution', 'Height'));
+  if (!v || !encoding || !width || !height) {
+    return undefined;
+  }
+  return {
+    token: p.attrs.token ?? '',
+    name: textAt(p, 'Name') ?? p.attrs.token ?? '',
+    encoding,
+    width,
+    height,
+    fps: num(textAt(v, 'RateControl', 'FrameRateLimit')),
+    bitrateKbps: num(textAt(v, 'RateControl', 'BitrateLimit')),
+    ...codec,
+    isH265: isH265(encoding),
+  };
+}
+
 /** Profiles from a Media (ver10) GetProfilesResponse; profiles without a video encoder are dropped. */
 export function parseMedia1Profiles(reply: XmlElement): MediaProfile[] {
-  const out: MediaProfile[] = [];
-  for (const p of children(reply, 'Profiles')) {
+  return children(reply, 'Profiles').flatMap((p) => {
     const v = child(p, 'VideoEncoderConfiguration');
     const encoding = textAt(v, 'Encoding');
-    const width = num(textAt(v, 'Resolution', 'Width'));
-    const height = num(textAt(v, 'Resolution', 'Height'));
-    if (!encoding || !width || !height) {
-      continue;
-    }
     const codec = child(v, encoding === 'H264' ? 'H264' : encoding === 'MPEG4' ? 'MPEG4' : '');
-    out.push({
-      token: p.attrs.token ?? '',
-      name: textAt(p, 'Name') ?? p.attrs.token ?? '',
-      encoding,
-      width,
-      height,
-      fps: num(textAt(v, 'RateControl', 'FrameRateLimit')),
-      bitrateKbps: num(textAt(v, 'RateControl', 'BitrateLimit')),
+    return profileOf(p, v, {
       govLength: num(textAt(codec, 'GovLength')),
       h264Profile: textAt(codec, 'H264Profile') ?? textAt(codec, 'Mpeg4Profile'),
       audio: audioOf(child(p, 'AudioEncoderConfiguration')),
-      isH265: isH265(encoding),
-    });
-  }
-  return out;
+    }) ?? [];
+  });
 }
 
 /**
@@ -72,29 +82,13 @@ export function parseMedia1Profiles(reply: XmlElement): MediaProfile[] {
  * cannot describe; GovLength and Profile are attributes of the VideoEncoder there.
  */
 export function parseMedia2Profiles(reply: XmlElement): MediaProfile[] {
-  const out: MediaProfile[] = [];
-  for (const p of children(reply, 'Profiles')) {
+  return children(reply, 'Profiles').flatMap((p) => {
     const configs = child(p, 'Configurations');
     const v = child(configs, 'VideoEncoder');
-    const encoding = textAt(v, 'Encoding');
-    const width = num(textAt(v, 'Resolution', 'Width'));
-    const height = num(textAt(v, 'Resolution', 'Height'));
-    if (!v || !encoding || !width || !height) {
-      continue;
-    }
-    out.push({
-      token: p.attrs.token ?? '',
-      name: textAt(p, 'Name') ?? p.attrs.token ?? '',
-      encoding,
-      width,
-      height,
-      fps: num(textAt(v, 'RateControl', 'FrameRateLimit')),
-      bitrateKbps: num(textAt(v, 'RateControl', 'BitrateLimit')),
-      govLength: num(v.attrs.GovLength),
-      h264Profile: v.attrs.Profile,
+    return profileOf(p, v, {
+      govLength: num(v?.attrs.GovLength),
+      h264Profile: v?.attrs.Profile,
       audio: audioOf(child(configs, 'AudioEncoder')),
-      isH265: isH265(encoding),
-    });
-  }
-  return out;
+    }) ?? [];
+  });
 }

@@ -28,6 +28,11 @@ describe('OnvifDevice against the simulator', function () {
     const c = sim.cameras[i];
     return new OnvifDevice({ host: c.host, port: c.port, username: c.username, password: password ?? c.password });
   };
+  /** Logging in and reading the identity fails as an auth error. */
+  const refusesLogin = (d: OnvifDevice): Promise<void> => assert.rejects(async () => {
+    await d.connect();
+    await d.getDeviceInformation();
+  }, (err: unknown) => err instanceof SoapError && err.kind === 'auth');
 
   it('reads device information from every vendor personality', async () => {
     for (let i = 0; i < 5; i++) {
@@ -62,19 +67,11 @@ describe('OnvifDevice against the simulator', function () {
     await d.connect();
     assert.equal((await d.getDeviceInformation()).serial, sim.cameras[5].info.serial);
     assert.equal((await d.getDeviceInformation()).serial, sim.cameras[5].info.serial, 'the cached challenge keeps working');
-    const wrong = deviceFor(5, 'nope-nope');
-    await assert.rejects(async () => {
-      await wrong.connect();
-      await wrong.getDeviceInformation();
-    }, (err: unknown) => err instanceof SoapError && err.kind === 'auth');
+    await refusesLogin(deviceFor(5, 'nope-nope'));
   });
 
   it('fails a wrong password as an auth error', async () => {
-    const d = deviceFor(0, 'wrong-password');
-    await assert.rejects(async () => {
-      await d.connect();
-      await d.getDeviceInformation();
-    }, (err: unknown) => err instanceof SoapError && err.kind === 'auth');
+    await refusesLogin(deviceFor(0, 'wrong-password'));
   });
 
   it('reads the event topics each camera offers and knows what they mean', async () => {
