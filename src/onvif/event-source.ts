@@ -9,6 +9,9 @@ import { child, escapeXml, serializeXml, textAt, XmlElement } from './xml';
 /** The levels the event sources log at. */
 export type EventsLog = Pick<Log, 'info' | 'warn' | 'debug'>;
 
+/** WS-BaseNotification's namespace: the base of its SOAP actions (Subscribe, Renew, Unsubscribe). */
+export const WSN = 'http://docs.oasis-open.org/wsn/bw-2';
+
 /** A subscription the camera granted, pull or push. */
 export interface Subscription {
   address: string;

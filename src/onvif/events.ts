@@ -3,7 +3,7 @@ import {
   RENEW_BEFORE_END_MS, SUBSCRIPTION_REFRESH_MS, SUBSCRIPTION_S, UNSUBSCRIBE_TIMEOUT_MS,
 } from '../settings';
 import type { OnvifDevice } from './device';
-import { CameraEventSource, endFrom, EventsLog, subscriptionFrom } from './event-source';
+import { CameraEventSource, endFrom, EventsLog, subscriptionFrom, WSN } from './event-source';
 import { parseNotifications } from './notifications';
 import { SoapError } from './soap';
 import { textAt, XmlElement } from './xml';
@@ -11,8 +11,6 @@ import { textAt, XmlElement } from './xml';
 export type { EventsLog } from './event-source';
 // Older importers take the notification model from here; it lives in notifications.ts.
 export type { RawNotification } from './notifications';
-
-const WSN = 'http://docs.oasis-open.org/wsn/bw-2';
 
 /**
  * The camera's PullPoint subscription, driven by us rather than by the `onvif` package (whose loop re-subscribes at once

@@ -14,14 +14,13 @@ import {
 import { unbracket, urlHost } from '../util/address';
 import { closeServer } from '../util/close-server';
 import type { OnvifDevice } from './device';
-import { CameraEventSource, endFrom, EventsLog, RetryOptions, subscriptionFrom } from './event-source';
+import { CameraEventSource, endFrom, EventsLog, RetryOptions, subscriptionFrom, WSN } from './event-source';
 import { parseNotifications } from './notifications';
 import { SoapError } from './soap';
 import { child, escapeXml, parseXml, XmlElement } from './xml';
 
 /** Where cameras POST their Notify messages: NOTIFY_PATH + an unguessable id per subscription. */
 export const NOTIFY_PATH = '/onvif/notify/';
-const WSN = 'http://docs.oasis-open.org/wsn/bw-2';
 // 12 random bytes: unguessable on a LAN, yet a short URL (HA shortened its webhook id because some cameras limit its length).
 const ID_BYTES = 12;
 const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::', '[::]']);
