@@ -58,6 +58,9 @@ export class CourtyardCamera {
   private lastProblem = '';
   /** Home already has this camera from an earlier run (its accessory was cached). */
   private known = false;
+  private restoreTried = false;
+  /** Restored from the last run and not answered yet: its sensors show "not responding". */
+  private awaitingAnswer = false;
 
   constructor(private readonly host: AccessoryHost, readonly config: CameraConfig, homebridgeLog: Logging,
     private readonly ffmpeg: FfmpegChoice) {
@@ -83,31 +86,65 @@ export class CourtyardCamera {
    * its sensors show "not responding", not the state from before the restart.
    */
   private async begin(): Promise<void> {
-    const cached = this.host.cachedAccessory(this.config);
-    if (cached) {
-      this.known = true;
-      sensorsNotResponding(this.host.hap, cached); // at once; again below, after the sensors are set up
-      await this.restoreFromLastRun(cached).catch((err: Error) => {
-        this.log.debug(`could not restore the camera from its last run (${err.message}); it is set up when it answers`);
-      });
-      sensorsNotResponding(this.host.hap, cached);
-      this.log.debug('shown as not responding in Home until the camera answers');
-    }
+    this.restore();
     await this.connect();
   }
 
-  private async restoreFromLastRun(accessory: PlatformAccessory): Promise<void> {
+  /**
+   * Puts a camera Home already has back whole (see begin), synchronously: the platform calls it while Homebridge is
+   * still launching, because Homebridge publishes the bridge without waiting for anything asynchronous, and a hub or a
+   * viewer that reconnects right after a restart must find the camera's controller already there. Idempotent.
+   */
+  restore(): void {
+    if (this.restoreTried) {
+      return;
+    }
+    this.restoreTried = true;
+    const cached = this.host.cachedAccessory(this.config);
+    if (!cached) {
+      return;
+    }
+    this.known = true;
+    sensorsNotResponding(this.host.hap, cached); // at once; again below, after the sensors are set up
+    try {
+      this.restoreFromLastRun(cached);
+    } catch (err) {
+      this.log.debug(`could not restore the camera from its last run (${(err as Error).message}); it is set up when it answers`);
+    }
+    sensorsNotResponding(this.host.hap, cached);
+    this.holdNotResponding(cached);
+    this.log.debug('shown as not responding in Home until the camera answers');
+  }
+
+  /**
+   * Until the camera answers, its sensors stay "not responding" whatever else sets them: HAP makes a camera's motion
+   * sensor active whenever HomeKitCameraActive changes, and it restores that (from the hub's earlier settings) as the
+   * bridge is published, i.e. right after this camera was restored.
+   */
+  private holdNotResponding(accessory: PlatformAccessory): void {
+    const { hap } = this.host;
+    this.awaitingAnswer = true;
+    for (const service of accessory.services.filter((s) => s.UUID === hap.Service.MotionSensor.UUID)) {
+      service.getCharacteristic(hap.Characteristic.StatusActive).on('change', (change: { newValue: unknown }) => {
+        if (this.awaitingAnswer && change.newValue) {
+          setImmediate(() => {
+            if (this.awaitingAnswer) {
+              sensorsNotResponding(hap, accessory);
+            }
+          });
+        }
+      });
+    }
+  }
+
+  private restoreFromLastRun(accessory: PlatformAccessory): void {
     const context = accessory.context as { id?: unknown; media?: unknown };
     const known = knownStreamsOf(context.media);
-    if (typeof context.id !== 'string' || !known || !this.ffmpeg.path) {
+    if (typeof context.id !== 'string' || !known || !this.ffmpeg.path || this.abort.signal.aborted) {
       return;
     }
-    const media = await CameraMedia.create(this.host.hap, this.device, this.config, this.log, this.ffmpeg.path,
+    const media = CameraMedia.create(this.host.hap, this.device, this.config, this.log, this.ffmpeg.path,
       this.host.videoEncoder, known);
-    if (this.abort.signal.aborted) {
-      await media.stop();
-      return;
-    }
     this.id = context.id;
     this.media = media;
     this.accessory = accessory;
@@ -150,6 +187,7 @@ export class CourtyardCamera {
       this.accessory = this.host.accessoryFor(this.config, id, info, known);
       this.attempt = 0;
       this.lastProblem = '';
+      this.awaitingAnswer = false;
       this.setUpServices(this.accessory);
       if (!restored) {
         media?.publish(this.accessory, this.motion?.service, this.host.hap);

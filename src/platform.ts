@@ -53,6 +53,7 @@ export class CourtyardPlatform implements DynamicPlatformPlugin {
       this.log.error(`could not read the configuration: ${(err as Error).message}`);
     }
     api.on('didFinishLaunching', () => this.guarded('start-up', () => {
+      this.restoreCameras();
       this.launch().catch((err: Error) => this.log.error(`unexpected error during start-up: ${err.stack ?? err}`));
     }));
     api.on('shutdown', () => this.guarded('shut-down', () => {
@@ -88,6 +89,21 @@ export class CourtyardPlatform implements DynamicPlatformPlugin {
     return this.receiver;
   }
 
+  /**
+   * Makes every camera and puts those Home already has back whole, synchronously: Homebridge publishes the bridge right
+   * after didFinishLaunching without waiting for anything asynchronous, so a camera restored later would be there
+   * without its camera controller for a moment, and a hub's data stream setup or a viewer in that moment would fail.
+   */
+  private restoreCameras(): void {
+    this.pruneRemovedCameras();
+    const ffmpeg = findFfmpeg(this.config.videoProcessor);
+    for (const camera of this.config.cameras) {
+      const c = new CourtyardCamera(this, camera, this.log, ffmpeg);
+      this.cameras.push(c);
+      this.guarded(`restoring ${camera.name}`, () => c.restore());
+    }
+  }
+
   private async launch(): Promise<void> {
     if (this.config.push) {
       await this.startReceiver(this.config.push);
@@ -103,13 +119,7 @@ export class CourtyardPlatform implements DynamicPlatformPlugin {
     if (this.config.triggers) {
       void this.startTriggers(stateDir, this.config.triggers);
     }
-    this.pruneRemovedCameras();
-    const ffmpeg = findFfmpeg(this.config.videoProcessor);
-    for (const camera of this.config.cameras) {
-      const c = new CourtyardCamera(this, camera, this.log, ffmpeg);
-      this.cameras.push(c);
-      c.start();
-    }
+    this.cameras.forEach((c) => c.start());
     if (this.config.cameras.length === 0) {
       this.log.info('no cameras to start');
     }

@@ -8,7 +8,7 @@ import { SoapError } from '../onvif/soap';
 import type { MediaProfile } from '../onvif/profiles';
 import type { CameraLog } from '../util/log';
 import { registerSecret } from '../util/redact';
-import { encodersOf } from './ffmpeg-caps';
+import { encodersOf, encodersOfSync } from './ffmpeg-caps';
 import { CameraStream, LiveStreams } from './live';
 import { Recording } from './recording';
 import { Snapshots } from './snapshot';
@@ -107,12 +107,16 @@ export class CameraMedia {
   /** Reads the camera's streams and makes its media (see create). */
   static async open(hap: HAP, device: OnvifDevice, config: CameraConfig, log: CameraLog, ffmpegPath: string, encoder: string,
     signal: AbortSignal): Promise<CameraMedia> {
-    return CameraMedia.create(hap, device, config, log, ffmpegPath, encoder, await CameraMedia.describe(device, signal));
+    const known = await CameraMedia.describe(device, signal);
+    return CameraMedia.create(hap, device, config, log, ffmpegPath, encoder, known, await encodersOf(ffmpegPath));
   }
 
-  /** The camera's media from streams it described, now or in an earlier run: nothing here needs the camera to answer. */
-  static async create(hap: HAP, device: OnvifDevice, config: CameraConfig, log: CameraLog, ffmpegPath: string, encoder: string,
-    known: KnownStream[]): Promise<CameraMedia> {
+  /**
+   * The camera's media from streams it described, now or in an earlier run, and what the ffmpeg can encode: nothing here
+   * needs the camera to answer, and nothing waits (a camera restored from the last run is whole before the bridge is up).
+   */
+  static create(hap: HAP, device: OnvifDevice, config: CameraConfig, log: CameraLog, ffmpegPath: string, encoder: string,
+    known: KnownStream[], encoders: Set<string> = encodersOfSync(ffmpegPath)): CameraMedia {
     const streams: CameraStream[] = known.map(({ name, profile, uri }) => ({
       name, profile,
       source: new MediaSource({ label: name, url: withCredentials(uri, config.username, config.password), ffmpegPath, log, audio: audioMode(profile, config) }),
@@ -132,7 +136,6 @@ export class CameraMedia {
       })),
       keyframe: (s) => main.source.keyframe(s),
     });
-    const encoders = await encodersOf(ffmpegPath);
     const audioCodec = !config.audio ? undefined : encoders.has('libfdk_aac') ? 'aac-eld' : encoders.has('libopus') ? 'opus' : undefined;
     if (config.audio && !audioCodec) {
       log.warn('live view has no sound: this ffmpeg has neither libfdk_aac nor libopus');
