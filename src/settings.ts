@@ -218,3 +218,21 @@ export const DISCOVERY_CHECK_CONCURRENCY = 4;
 export const CHECK_SNAPSHOT_TIMEOUT_MS = 10_000;
 /** Largest snapshot the settings page shows (bytes): it goes to the browser as a data URL; a 4K JPEG is 1–3 MB. */
 export const UI_SNAPSHOT_MAX_BYTES = 8 * 1024 * 1024;
+/** How long the settings page's Discover listens for cameras (ms): ONVIF cameras answer within a second; Wi-Fi multicast
+ *  may need the probe's repeats. */
+export const UI_DISCOVER_LISTEN_MS = 3_000;
+/** The longest "Learn an event" watch (s): enough to walk to the entrance and press the button, short enough that nobody
+ *  forgets one running. */
+export const LEARN_MAX_S = 60;
+/** How long the camera gets to grant the watch's subscription (ms) before the page is told it cannot watch events. */
+export const LEARN_SUBSCRIBE_MS = 15_000;
+/** Distinct topics kept per watch (count): a camera flooding events must not grow the page without end. */
+export const LEARN_MAX_TOPICS = 64;
+/** Event history lines per camera on the page (count): the store keeps 100; a phone screen shows a dozen. */
+export const UI_HISTORY_SHOWN = 20;
+/** The page's "answers now" check, one unauthenticated ONVIF call (ms): a camera on the LAN answers in well under a second. */
+export const UI_REACH_TIMEOUT_MS = 4_000;
+/** Notifications `probe --json` keeps for its report (count): a camera flooding events must not grow memory without end. */
+export const PROBE_MAX_KEPT_NOTIFICATIONS = 10_000;
+/** How long `probe` measures a stream's keyframe interval (ms): two keyframes are needed, up to two of the camera's GOPs. */
+export const PROBE_MEASURE_BOUND_MS = 12_000;

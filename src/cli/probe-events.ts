@@ -5,9 +5,8 @@ import { PullPointEvents } from '../onvif/events';
 import type { RawNotification } from '../onvif/notifications';
 import { CameraEvent, interpret } from '../onvif/topics';
 import { sleep } from '../util/abort';
+import { PROBE_MAX_KEPT_NOTIFICATIONS } from '../settings';
 
-/** Notifications kept for the JSON report; a camera flooding events must not grow memory without end. */
-const MAX_KEPT_NOTIFICATIONS = 10_000;
 
 export interface NotificationReport {
   /** When we received it (ISO), by this computer's clock. */
@@ -88,7 +87,7 @@ export async function listenForEvents(device: OnvifDevice, seconds: number, prin
     const at = new Date();
     const meanings = interpret(n);
     report.notifications++;
-    if (report.kept.length < MAX_KEPT_NOTIFICATIONS) {
+    if (report.kept.length < PROBE_MAX_KEPT_NOTIFICATIONS) {
       report.kept.push({
         receivedAt: at.toISOString(), topic: n.topic, operation: n.operation, utcTime: n.utcTime, source: n.source, data: n.data,
         meanings: meanings.map(({ kind, active, momentary, initial }) => ({ kind, active, momentary, initial })),

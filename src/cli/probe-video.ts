@@ -7,6 +7,7 @@ import { planRecording } from '../media/recording';
 import { MediaSource, StreamFacts } from '../media/source';
 import { pickProfiles, withCredentials } from '../media/camera-media';
 import type { ProfileReport } from './probe';
+import { PROBE_MEASURE_BOUND_MS } from '../settings';
 
 export interface VideoReport {
   stream: string;
@@ -25,8 +26,6 @@ function typicalHubChoice(width: number, height: number, fps: number): CameraRec
   } as CameraRecordingConfiguration;
 }
 
-/** Two keyframes are needed to measure the keyframe interval: up to two GOPs of the camera's. */
-const MEASURE_BOUND_MS = 12_000;
 
 export async function probeVideo(profiles: ProfileReport[], username: string, password: string, print: ((t: string) => void) | null,
   signal?: AbortSignal): Promise<VideoReport[]> {
@@ -45,7 +44,7 @@ export async function probeVideo(profiles: ProfileReport[], username: string, pa
     reports.push(report);
     const log = { debug: () => undefined, info: () => undefined, warn: (m: string) => { report.error ??= m; }, error: () => undefined };
     const source = new MediaSource({ label: name, url: withCredentials(uri, username, password), ffmpegPath: ffmpeg.path, log, audio: 'copy' });
-    const release = source.hold(MEASURE_BOUND_MS * 2);
+    const release = source.hold(PROBE_MEASURE_BOUND_MS * 2);
     try {
       const facts = await measured(source, signal);
       report.facts = facts;
@@ -72,7 +71,7 @@ export async function probeVideo(profiles: ProfileReport[], username: string, pa
 }
 
 async function measured(source: MediaSource, signal?: AbortSignal): Promise<StreamFacts> {
-  const end = Date.now() + MEASURE_BOUND_MS;
+  const end = Date.now() + PROBE_MEASURE_BOUND_MS;
   let facts = await source.facts(signal);
   while (facts.keyframeIntervalMs === undefined && Date.now() < end && !signal?.aborted) {
     await new Promise((r) => setTimeout(r, 200));

@@ -4,9 +4,7 @@ import { DiscoveredCamera, discover } from '../onvif/discovery';
 import { hostKey, hostPort, parseHost } from '../util/address';
 import { redact, registerSecret } from '../util/redact';
 import { UiError } from './bounded';
-
-/** How long cameras get to answer the probe: ONVIF cameras answer within a second; Wi-Fi multicast may need repeats. */
-export const DISCOVER_LISTEN_MS = 3_000;
+import { UI_DISCOVER_LISTEN_MS } from '../settings';
 
 export interface FoundCamera {
   name?: string;
@@ -86,7 +84,7 @@ export async function discoverCameras(body: Record<string, unknown>, target: { a
   registerSecret(password);
   let found: DiscoveredCamera[];
   try {
-    found = await discover({ timeoutMs: DISCOVER_LISTEN_MS, target, signal, credentials: username ? { username, password } : undefined });
+    found = await discover({ timeoutMs: UI_DISCOVER_LISTEN_MS, target, signal, credentials: username ? { username, password } : undefined });
   } catch (err) {
     if (signal.aborted && signal.reason instanceof UiError) {
       throw signal.reason;
@@ -101,7 +99,7 @@ export async function discoverCameras(body: Record<string, unknown>, target: { a
     }));
   return {
     cameras,
-    hint: cameras.length ? undefined : `No ONVIF camera answered within ${DISCOVER_LISTEN_MS / 1000} s. Cameras answer only on the ` +
+    hint: cameras.length ? undefined : `No ONVIF camera answered within ${UI_DISCOVER_LISTEN_MS / 1000} s. Cameras answer only on the ` +
       'Homebridge server\'s own network segment and only with ONVIF turned on; a camera elsewhere can still be added by its address.',
   };
 }

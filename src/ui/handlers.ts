@@ -8,7 +8,8 @@ import { checkCamera, snapshotOf } from './check';
 import { discoverCameras, discoveryTarget } from './discover';
 import { applyLearned, LearnChoice } from './config-edit';
 import { cameraHealth } from './history';
-import { LEARN_SUBSCRIBE_MS, Learner } from './learn';
+import { Learner } from './learn';
+import { LEARN_SUBSCRIBE_MS } from '../settings';
 
 export { UiError } from './bounded';
 

@@ -6,11 +6,8 @@ import { soapRequest } from '../onvif/soap';
 import { CameraHistory, EventHistory, HistoryEntry } from '../store/history';
 import { hostPort, parseHost } from '../util/address';
 import { redact } from '../util/redact';
+import { UI_HISTORY_SHOWN, UI_REACH_TIMEOUT_MS } from '../settings';
 
-/** Lines per camera on the page: the store keeps 100; a phone screen shows a dozen. */
-export const HISTORY_SHOWN = 20;
-/** The "answers now" check: one unauthenticated ONVIF call; a camera on the LAN answers in well under a second. */
-export const REACH_TIMEOUT_MS = 4_000;
 
 export interface HistoryLine {
   at: number;
@@ -46,7 +43,7 @@ export function lineText(e: HistoryEntry): string {
 }
 
 /** One camera's health from its recorded history (oldest first, as stored). */
-export function healthOf(name: string, history: CameraHistory | undefined, limit = HISTORY_SHOWN): CameraHealth {
+export function healthOf(name: string, history: CameraHistory | undefined, limit = UI_HISTORY_SHOWN): CameraHealth {
   const events = history?.events ?? [];
   const lastChange = [...events].reverse().find((e) => e.kind === 'offline' || e.kind === 'online');
   const lastEvent = [...events].reverse().find((e) => e.kind !== 'offline' && e.kind !== 'online');
@@ -78,7 +75,7 @@ async function histories(storagePath: string): Promise<CameraHistory[]> {
 async function answersNow(host: string, port: number, signal: AbortSignal): Promise<{ answers: boolean; answerError?: string }> {
   try {
     // Pre-authentication in ONVIF Core: says "the camera is there and speaks ONVIF" without needing the password.
-    await soapRequest(`http://${hostPort(host, port)}/onvif/device_service`, '<tds:GetSystemDateAndTime/>', { timeoutMs: REACH_TIMEOUT_MS, signal });
+    await soapRequest(`http://${hostPort(host, port)}/onvif/device_service`, '<tds:GetSystemDateAndTime/>', { timeoutMs: UI_REACH_TIMEOUT_MS, signal });
     return { answers: true };
   } catch (err) {
     return { answers: false, answerError: redact((err as Error).message) };

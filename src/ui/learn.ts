@@ -10,13 +10,8 @@ import { hostPort } from '../util/address';
 import { redact } from '../util/redact';
 import { UiError } from './bounded';
 import { cameraFrom, fatalSentence } from './check';
+import { LEARN_MAX_S, LEARN_MAX_TOPICS, LEARN_SUBSCRIBE_MS } from '../settings';
 
-/** The longest watch: enough to walk to the entrance and press the button, short enough that nobody forgets one running. */
-export const LEARN_MAX_S = 60;
-/** How long the camera gets to grant a subscription before the page is told it cannot watch events. */
-export const LEARN_SUBSCRIBE_MS = 15_000;
-/** Distinct topics kept per watch: a camera flooding events must not grow the page without end. */
-const MAX_TOPICS = 64;
 
 const TRUE = /^(true|1|active|on|yes)$/i;
 
@@ -130,7 +125,7 @@ export class Learner {
     const initial = n.operation === 'Initialized';
     let entry = this.topics.get(key);
     if (!entry) {
-      if (this.topics.size >= MAX_TOPICS) {
+      if (this.topics.size >= LEARN_MAX_TOPICS) {
         return;
       }
       entry = { key, topic: n.topic, source, data: '', meanings: [], kinds: [], initialOnly: true, count: 0, lastAt: 0, mapping: { topic: n.topic } };
