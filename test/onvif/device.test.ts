@@ -4,7 +4,7 @@ import { OnvifDevice } from '../../src/onvif/device';
 import { PullPointEvents } from '../../src/onvif/events';
 import { SoapError } from '../../src/onvif/soap';
 import { interpret, kindsOffered } from '../../src/onvif/topics';
-import { nextNotification, quiet } from './wait-for';
+import { nextNotification, quiet, subscribedEvents } from './wait-for';
 
 describe('OnvifDevice against the simulator', function () {
   this.timeout(30_000);
@@ -103,13 +103,8 @@ describe('OnvifDevice against the simulator', function () {
   });
 
   it('delivers an injected motion event through the long-poll and normalises it', async () => {
-    const d = deviceFor(0);
-    await d.connect();
-    const events = new PullPointEvents(d, quiet);
-    const subscribed = new Promise((r) => events.once('subscribed', r));
-    events.start();
+    const events = await subscribedEvents(deviceFor(0));
     try {
-      await subscribed;
       const arrived = nextNotification(events, (n) => n.operation === 'Changed' && interpret(n).some((e) => e.kind === 'motion' && e.active));
       sim.cameras[0].motion(true);
       const n = await arrived;
@@ -171,13 +166,8 @@ describe('every event class of every vendor personality, end to end through Pull
   for (const vendor of Object.keys(expected)) {
     it(`${vendor}: motion, doorbell, line crossing, person/intrusion and tamper arrive with their meaning`, async () => {
       const cam = sim.cameras.find((c) => c.vendor === vendor)!;
-      const d = new OnvifDevice({ host: cam.host, port: cam.port, username: cam.username, password: cam.password });
-      await d.connect();
-      const events = new PullPointEvents(d, quiet);
-      const subscribed = new Promise((r) => events.once('subscribed', r));
-      events.start();
+      const events = await subscribedEvents(new OnvifDevice({ host: cam.host, port: cam.port, username: cam.username, password: cam.password }));
       try {
-        await subscribed;
         const actions: [string, () => unknown][] = [
           ['motion', () => cam.motion(true)], ['doorbell', () => cam.doorbell()], ['line', () => cam.lineCrossing()],
           ['person', () => cam.person(true)], ['tamper', () => cam.tamper(true)],

@@ -1,5 +1,7 @@
 // Bounded waits on the event sources under test: a test that waits forever is a test that cannot fail.
 import { EventEmitter } from 'node:events';
+import type { OnvifDevice } from '../../src/onvif/device';
+import { PullPointEvents } from '../../src/onvif/events';
 import type { RawNotification } from '../../src/onvif/notifications';
 
 export const quiet = { info: () => undefined, warn: () => undefined, debug: () => undefined };
@@ -34,4 +36,19 @@ export function watchOffline(events: EventEmitter): { seen: boolean } {
   const seen = { seen: false };
   events.on('offline', () => (seen.seen = true));
   return seen;
+}
+
+/** Connects, starts a PullPoint loop and waits (bounded) until the camera granted its subscription. Stop it when done. */
+export async function subscribedEvents(device: OnvifDevice): Promise<PullPointEvents> {
+  await device.connect();
+  const events = new PullPointEvents(device, quiet);
+  const subscribed = nextEvent(events, 'subscribed');
+  events.start();
+  try {
+    await subscribed;
+  } catch (err) {
+    await events.stop();
+    throw err;
+  }
+  return events;
 }
