@@ -3,7 +3,7 @@
 // back from what the hub and the viewer received, so every figure is per frame, not an estimate.
 //
 // Run: npx tsc -p tsconfig.build.json && npx tsc -p tsconfig.json && node .build/bench/latency.js
-//        [--gop 1|2|4|8|variable] [--prebuffer 4] [--fragments 4] [--live-seconds 12] [--no-camera-ffmpeg]
+//        [--gop 1|2|4|8|variable] [--prebuffer 4] [--fragments 6] [--live-seconds 12] [--no-camera-ffmpeg]
 //        [--courtyard-plugin <dir>]   (another build of this plugin, e.g. a worktree of an older commit, for "before")
 //
 // Figures (one simulated 1080p15 H.264 Main camera with AAC, the chosen GOP; Homebridge 1.x; all on 127.0.0.1):
@@ -42,6 +42,7 @@ const KEYFRAME_TIMEOUT_MS = 15_000;
 const CAUGHT_UP_MS = 150;
 const STEADY_AFTER_MS = 2_000;
 const BOUND_MS = 8 * 60_000;
+const MOTION_HOLD_S = 5;
 const VIDEO = { width: 1280, height: 720, fps: 15 };
 
 interface Options {
@@ -54,7 +55,7 @@ interface Options {
 }
 
 function parse(argv: string[]): Options {
-  const o: Options = { gop: 2, prebufferS: 4, fragments: 4, liveSeconds: 12, cameraFfmpeg: true };
+  const o: Options = { gop: 2, prebufferS: 4, fragments: 6, liveSeconds: 12, cameraFfmpeg: true };
   for (let i = 0; i < argv.length; i++) {
     const next = (): string => argv[++i] ?? '';
     switch (argv[i]) {
@@ -130,7 +131,9 @@ interface RecordingResult {
   fragmentsMs: number[];
 }
 
-async function measureRecording(hap: HapClient, sim: CameraSim, o: Options): Promise<RecordingResult> {
+/** One clip over real HDS. `recordAudio` is HomeKit's "Record audio": on, the camera's 16 kHz AAC is converted to the hub's
+ *  32 kHz by an audio-only ffmpeg whose output each fragment waits for; off, the clip is the camera's H.264 alone. */
+async function measureRecording(hap: HapClient, sim: CameraSim, o: Options, recordAudio: boolean): Promise<RecordingResult> {
   const list = await hap.waitForAccessories((l) => l.byName(CAMERA)?.service(ServiceType.CameraRecordingManagement) !== undefined,
     { timeoutMs: START_TIMEOUT_MS, what: 'the camera with HKSV' });
   const accessory = list.requireByName(CAMERA);
@@ -138,8 +141,11 @@ async function measureRecording(hap: HapClient, sim: CameraSim, o: Options): Pro
   await hap.subscribe([{ aid: motion.aid, iid: motion.iid }]);
   const hub = await startRecordingHub(hap, accessory.aid, { preferences: { prebufferLengthMs: o.prebufferS * 1000 } });
   try {
+    await hub.setRecordingAudio(recordAudio);
     const gopS = o.gop === 'variable' ? 8 : o.gop;
     await sleep((o.prebufferS + gopS + 3) * 1000); // the prebuffer fills: its length and a keyframe before it
+    await hap.waitForEvent((e: HapEvent) => e.aid === motion.aid && e.iid === motion.iid && !e.value, EVENT_TIMEOUT_MS + MOTION_HOLD_S * 1000)
+      .catch(() => undefined); // a previous clip's motion is over (none before the first)
     const seq = hap.lastEventSeq();
     const motionAt = sim.cameras[0].motion(true).at;
     await hap.waitForEvent((e: HapEvent) => e.aid === motion.aid && e.iid === motion.iid && (e.value === true || e.value === 1), EVENT_TIMEOUT_MS, seq);
@@ -180,10 +186,11 @@ async function main(): Promise<void> {
     line: LINE,
     ...(o.courtyardPlugin ? { pluginPath: o.courtyardPlugin } : {}),
     startupTimeoutMs: START_TIMEOUT_MS,
-    platforms: [platformConfigFor(sim, { cameras: [{ motionHoldSeconds: 30, prebufferSeconds: o.prebufferS }], platform: { videoProcessor: ffmpeg } })],
+    platforms: [platformConfigFor(sim, { cameras: [{ motionHoldSeconds: MOTION_HOLD_S, prebufferSeconds: o.prebufferS }], platform: { videoProcessor: ffmpeg } })],
   });
   const hap = await pairWith(hb);
-  const recording = await measureRecording(hap, sim, o);
+  const recording = await measureRecording(hap, sim, o, true);
+  const recordingNoAudio = await measureRecording(hap, sim, o, false);
   const aid = (await hap.accessories()).requireByName(CAMERA).aid;
   const live = await measureLive(hap, aid, sim, o.liveSeconds);
   await hb.stop();
@@ -202,15 +209,17 @@ async function main(): Promise<void> {
     await other.stop();
   }
 
-  const c = recording.clip;
   console.log(`\ncapture → hub and capture → viewer latency, GOP ${o.gop}${o.gop === 'variable' ? '' : ' s'}, prebuffer ${o.prebufferS} s; `
     + `homebridge-camera-ffmpeg ${packageVersion('node_modules/homebridge-camera-ffmpeg')}`);
   console.log(`command: ${command}`);
-  console.log(`recording: clip starts on frame ${c.firstFrame} (${recording.firstOnKeyframe ? 'a keyframe' : 'NOT a keyframe'}), `
-    + `${Math.round(c.prebufferMs)} ms before the motion; fragments ${recording.fragmentsMs.join(', ')} ms`);
-  console.log(`  first fragment ${Math.round(c.firstFragmentAfterRequestMs)} ms after the hub's request`);
-  console.log(`  later fragments after their closing keyframe's capture: ${fmt(recording.afterClosingKeyframe)}`);
-  console.log(`  later fragments after their last frame's capture:       ${fmt(recording.afterLastFrame)}`);
+  for (const [name, r] of [['recording, audio converted 16 → 32 kHz', recording], ['recording, "Record audio" off', recordingNoAudio]] as const) {
+    const c = r.clip;
+    console.log(`${name}: clip starts on frame ${c.firstFrame} (${r.firstOnKeyframe ? 'a keyframe' : 'NOT a keyframe'}), `
+      + `${Math.round(c.prebufferMs)} ms before the motion; fragments ${r.fragmentsMs.join(', ')} ms`);
+    console.log(`  first fragment ${Math.round(c.firstFragmentAfterRequestMs)} ms after the hub's request`);
+    console.log(`  later fragments after their closing keyframe's capture: ${fmt(r.afterClosingKeyframe)}`);
+    console.log(`  later fragments after their last frame's capture:       ${fmt(r.afterLastFrame)}`);
+  }
   for (const [name, r] of [['courtyard', live], ['camera-ffmpeg copy', ffmpegLive]] as const) {
     if (r) {
       console.log(`live ${name}: capture → viewer once caught up ${fmt(r.steady)}; all frames ${fmt(r.all)}; `
@@ -219,7 +228,7 @@ async function main(): Promise<void> {
   }
   const dir = join(repoRoot(), 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `latency-${o.gop}.json`), `${JSON.stringify({ command, options: o, recording, live, ffmpegLive }, null, 2)}\n`);
+  writeFileSync(join(dir, `latency-${o.gop}.json`), `${JSON.stringify({ command, options: o, recording, recordingNoAudio, live, ffmpegLive }, null, 2)}\n`);
 }
 
 runBounded(main, BOUND_MS);

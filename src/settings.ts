@@ -166,13 +166,8 @@ export const HKSV_MOTION_RECENT_MS = 3_000;
  *  2 s GOP, fragments of the hub's 4 s, not 1 or 2 s; the rest tolerates timestamp jitter (fraction). */
 export const HKSV_MIN_FRAGMENT_FRACTION = 0.95;
 /** A copied clip's fragment waits at most this long (ms) for its audio from the audio-only ffmpeg (hub rate ≠ camera
- *  rate); what comes later goes in the next fragment. The conversion normally returns within a frame or two. */
-export const CLIP_AUDIO_WAIT_MS = 150;
-/** What the audio-only ffmpeg holds back (ms): decoder, resampler and encoder lookahead, measured 160–190 ms. A fragment
- *  does not wait for that much of its last audio; it opens the next fragment, whose audio track continues seamlessly. */
-export const CLIP_AUDIO_LAG_MS = 250;
-/** The same while the audio-only ffmpeg starts (ms): spawning it takes 0.1–0.5 s, more on a busy machine. */
-export const CLIP_AUDIO_START_WAIT_MS = 1_000;
+ *  rate); what comes later goes in the next fragment. The conversion takes 0.2–0.6 s; hubs allow 4.5 s between fragments. */
+export const CLIP_AUDIO_WAIT_MS = 1_000;
 /** The prebuffer keeps this much more than asked (ms), so a keyframe at least the prebuffer old is always there. */
 export const HKSV_PREBUFFER_MARGIN_MS = 1_000;
 /** A new viewer gets the cached frames since the last keyframe at this many times real time (×): the picture at once, the

@@ -19,7 +19,7 @@ export interface ClipAudioOptions {
 export function clipAudioArgs(o: Pick<ClipAudioOptions, 'sampleRate' | 'channels' | 'kbps'>): string[] {
   return [
     '-hide_banner', '-nostats', '-loglevel', 'warning',
-    '-fflags', 'nobuffer', '-probesize', '2048', '-analyzeduration', '0', '-f', 'aac', '-i', 'pipe:0',
+    '-fflags', 'nobuffer', '-probesize', '32', '-analyzeduration', '0', '-f', 'aac', '-i', 'pipe:0',
     '-c:a', 'aac', '-profile:a', 'aac_low', '-ar', String(o.sampleRate), '-ac', String(o.channels), '-b:a', `${o.kbps}k`,
     '-f', 'adts', '-flush_packets', '1', 'pipe:1',
   ];
@@ -29,8 +29,10 @@ export class ClipAudio {
   private readonly ffmpeg: FfmpegProcess;
   /** ADTS out of ffmpeg, read with the demuxer's ADTS reader (through a PES-less path: the frames alone). */
   private rest = Buffer.alloc(0);
-  /** The camera time of the first frame sent in (90 kHz): the output is counted on from it. */
-  private firstPts?: number;
+  /** Camera time (90 kHz) of each input frame still to be matched to output, from input frame `inputBase` on. */
+  private inputPts: number[] = [];
+  private inputBase = 0;
+  private inputRate = 0;
   private framesOut = 0;
 
   constructor(private readonly options: ClipAudioOptions) {
@@ -40,7 +42,8 @@ export class ClipAudio {
   }
 
   push(unit: AudioUnit): void {
-    this.firstPts ??= unit.pts;
+    this.inputRate ||= AAC_SAMPLE_RATES[unit.rateIndex];
+    this.inputPts.push(unit.pts);
     const stdin = this.ffmpeg.process.stdin;
     if (stdin?.writable) {
       stdin.write(unit.adts);
@@ -56,15 +59,26 @@ export class ClipAudio {
     const frames = TsDemuxer.adtsFrames(data);
     const used = frames.reduce((n, f) => n + f.adts.length, 0);
     this.rest = Buffer.from(data.subarray(used));
-    if (this.firstPts === undefined || !frames.length) {
+    if (!this.inputRate || !frames.length) {
       return;
     }
     const rate = AAC_SAMPLE_RATES[frames[0].rateIndex] ?? this.options.sampleRate;
-    // The encoder's first frame is its priming (1024 samples before the first input sample).
-    const units = frames.map((f) => ({
-      ...f, track: 'audio' as const,
-      pts: (this.firstPts ?? 0) + Math.round((this.framesOut++ - 1) * AAC_FRAME_SAMPLES * 90000 / rate),
-    }));
+    // Output frame k (after the encoder's one priming frame) starts at input sample k·1024·in/out: its time is that of the
+    // input frame holding that sample, so gaps and jumps in the camera's audio carry over instead of drifting.
+    const units: AudioUnit[] = [];
+    for (const f of frames) {
+      const k = this.framesOut++ - 1;
+      const sample = k * AAC_FRAME_SAMPLES * this.inputRate / rate;
+      const j = Math.floor(sample / AAC_FRAME_SAMPLES);
+      const pts = this.inputPts[j - this.inputBase];
+      if (k < 0 || pts === undefined) {
+        continue; // the priming frame, or output past what was sent in (cannot happen; dropped rather than guessed)
+      }
+      units.push({ ...f, track: 'audio', pts: pts + Math.round((sample - j * AAC_FRAME_SAMPLES) * 90000 / this.inputRate) });
+      // Input frames before this one are done with.
+      this.inputPts.splice(0, j - this.inputBase);
+      this.inputBase = j;
+    }
     this.options.onFrames(units);
   }
 }

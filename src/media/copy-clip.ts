@@ -4,7 +4,7 @@
 import { AAC_FRAME_SAMPLES, AAC_SAMPLE_RATES, AudioUnit, TsDemuxer, VideoUnit } from './ts-demux';
 import { AudioTrack, fragment, initSegment, parameterSets, Sample, toLengthPrefixed, VideoTrack, VIDEO_TIMESCALE } from './fmp4';
 import type { Mp4Packet } from './mp4';
-import { CLIP_AUDIO_LAG_MS, CLIP_AUDIO_START_WAIT_MS, CLIP_AUDIO_WAIT_MS } from '../settings';
+import { CLIP_AUDIO_WAIT_MS } from '../settings';
 
 /** A jump in the camera's timestamps larger than this is a new stream (the camera or the read restarted): 90 kHz. */
 const DISCONTINUITY_90K = 5 * VIDEO_TIMESCALE;
@@ -146,24 +146,23 @@ export class CopyClip {
       const next = this.pendingVideo[i + 1]?.dts ?? dts;
       return { data: toLengthPrefixed(u.data), duration: Math.max(1, next - u.dts), compositionOffset: Math.max(0, u.pts - u.dts), sync: u.key };
     });
-    // Converted audio is waited for only as far as the camera had sent it, less the converter's own delay: the fragment
-    // does not wait on audio still in the network or in the encoder; that audio opens the next fragment instead.
-    const audioTarget = Math.min(pts, this.convertedIn) - CLIP_AUDIO_LAG_MS * 90;
+    // Converted audio is waited for as far as the camera had sent it when the keyframe came (as an ffmpeg muxer interleaves
+    // by time): not for audio still on its way from the camera, which opens the next fragment instead.
+    const audioTarget = Math.min(pts, this.convertedIn);
     this.closed.push({ baseTime: first.dts - this.zero, samples, endPts: pts, audioTarget, closedAt: Date.now() });
     this.pendingVideo = [];
   }
 
   /** Sends the closed fragments whose audio is here: at once when copying or without audio; converted audio is waited
-   *  for up to CLIP_AUDIO_WAIT_MS, or CLIP_AUDIO_START_WAIT_MS while its ffmpeg starts (what has not come by then goes in
-   *  the next fragment). */
+   *  for up to CLIP_AUDIO_WAIT_MS (what has not come by then goes in the next fragment). Hubs get each fragment's audio with its video, as from ffmpeg's muxer; the wait is the converter's
+   *  delay (about 0.2 s, more when the camera sends several AAC frames per RTP packet). */
   private drain(): void {
     clearTimeout(this.waitTimer);
     while (this.closed.length && this.video && this.zero !== undefined) {
       const next = this.closed[0];
       const waited = Date.now() - next.closedAt;
-      const bound = this.audioUpTo === -Infinity ? CLIP_AUDIO_START_WAIT_MS : CLIP_AUDIO_WAIT_MS;
-      if (this.options.audio === 'convert' && this.audioUpTo < next.audioTarget && waited < bound) {
-        this.waitTimer = setTimeout(() => this.drain(), bound - waited);
+      if (this.options.audio === 'convert' && this.audioUpTo < next.audioTarget && waited < CLIP_AUDIO_WAIT_MS) {
+        this.waitTimer = setTimeout(() => this.drain(), CLIP_AUDIO_WAIT_MS - waited);
         return;
       }
       this.closed.shift();
