@@ -28,7 +28,7 @@ export function sampleRateCode(khz: number): number {
   return code;
 }
 
-/** Short types of the stream-management characteristics (the rig's hapModel table lists only some). */
+/** Short types of the stream-management characteristics (the rig's hap-model table lists only some). */
 export const Chr = {
   SupportedVideo: CharacteristicType.SupportedVideoStreamConfiguration,
   SupportedAudio: '115',
