@@ -89,6 +89,23 @@ export class CopyClip {
     }
   }
 
+  /**
+   * The camera's stream was cut: every fragment closed so far goes out now (not waiting for audio), then what arrived
+   * since the last keyframe as one shorter fragment. Returns that last packet (for isLast), undefined when nothing is
+   * left to send.
+   */
+  finish(): Mp4Packet | undefined {
+    const last = this.pendingVideo.at(-1);
+    if (last) {
+      this.maybeCut(last.dts + this.lastDuration, last.pts + this.lastDuration, true);
+    }
+    const sent: Mp4Packet[] = [];
+    this.drain(sent);
+    const final = sent.pop();
+    sent.forEach((p) => this.options.onPacket(p));
+    return final;
+  }
+
   /** No more input: stops waiting for audio. */
   close(): void {
     clearTimeout(this.waitTimer);
@@ -137,9 +154,9 @@ export class CopyClip {
   }
 
   /** A keyframe starts at `dts`: the video since the last cut is a fragment if it is long enough. */
-  private maybeCut(dts: number, pts: number): void {
+  private maybeCut(dts: number, pts: number, force = false): void {
     const first = this.pendingVideo[0];
-    if (!first || !this.video || this.zero === undefined || dts - first.dts < this.options.minFragmentMs * 90) {
+    if (!first || !this.video || this.zero === undefined || (!force && dts - first.dts < this.options.minFragmentMs * 90)) {
       return;
     }
     const samples: Sample[] = this.pendingVideo.map((u, i) => {
@@ -156,24 +173,26 @@ export class CopyClip {
   /** Sends the closed fragments whose audio is here: at once when copying or without audio; converted audio is waited
    *  for up to CLIP_AUDIO_WAIT_MS (what has not come by then goes in the next fragment). Hubs get each fragment's audio with its video, as from ffmpeg's muxer; the wait is the converter's
    *  delay (about 0.2 s, more when the camera sends several AAC frames per RTP packet). */
-  private drain(): void {
+  private drain(collect?: Mp4Packet[]): void {
+    const now = collect !== undefined;
+    const emit = (p: Mp4Packet): void => (collect ? void collect.push(p) : this.options.onPacket(p));
     clearTimeout(this.waitTimer);
     while (this.closed.length && this.video && this.zero !== undefined) {
       const next = this.closed[0];
       const waited = Date.now() - next.closedAt;
-      if (this.options.audio === 'convert' && this.audioUpTo < next.audioTarget && waited < CLIP_AUDIO_WAIT_MS) {
+      if (!now && this.options.audio === 'convert' && this.audioUpTo < next.audioTarget && waited < CLIP_AUDIO_WAIT_MS) {
         this.waitTimer = setTimeout(() => this.drain(), CLIP_AUDIO_WAIT_MS - waited);
         return;
       }
       this.closed.shift();
       if (!this.initSent) {
-        this.options.onPacket({ kind: 'init', data: initSegment(this.video, this.audio) });
+        emit({ kind: 'init', data: initSegment(this.video, this.audio) });
         this.initSent = true;
       }
       const taken = this.pendingAudio.filter((a) => a.pts < next.endPts);
       this.pendingAudio = this.pendingAudio.filter((a) => a.pts >= next.endPts);
       const audio = this.audio && this.audioRun(taken, this.zero);
-      this.options.onPacket({ kind: 'fragment', data: fragment(++this.sequence, { baseTime: next.baseTime, samples: next.samples }, audio) });
+      emit({ kind: 'fragment', data: fragment(++this.sequence, { baseTime: next.baseTime, samples: next.samples }, audio) });
     }
   }
 

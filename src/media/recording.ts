@@ -192,12 +192,13 @@ export function recordingArgs(plan: RecordingPlan, config: CameraRecordingConfig
 
 /** Waits for the next fragment, the clip's end, or the hub's patience running out. */
 class PacketQueue {
-  private readonly packets: Mp4Packet[] = [];
+  private readonly packets: { packet: Mp4Packet; last: boolean }[] = [];
   private wake?: () => void;
   private failure?: Error;
 
-  put(p: Mp4Packet): void {
-    this.packets.push(p);
+  /** `last`: the clip ends with this packet (the camera's stream was cut). */
+  put(packet: Mp4Packet, last = false): void {
+    this.packets.push({ packet, last });
     this.wake?.();
   }
 
@@ -207,7 +208,7 @@ class PacketQueue {
   }
 
   /** The next packet; undefined when `signal` ended the clip; throws on failure or after `timeoutMs` without one. */
-  async next(timeoutMs: number, signal: AbortSignal): Promise<Mp4Packet | undefined> {
+  async next(timeoutMs: number, signal: AbortSignal): Promise<{ packet: Mp4Packet; last: boolean } | undefined> {
     if (!this.packets.length && !this.failure && !signal.aborted) {
       await new Promise<void>((resolve) => {
         const done = (): void => {
@@ -299,6 +300,7 @@ export class Recording implements CameraRecordingDelegate {
     let ffmpeg: FfmpegProcess | undefined;
     let audio: ClipAudio | undefined;
     let closeClip: (() => void) | undefined;
+    let finishClip: (() => Mp4Packet | undefined) | undefined;
     let detach: (() => void) | undefined;
     try {
       const audioWanted = this.options.audio && this.options.recordingAudioActive();
@@ -317,6 +319,7 @@ export class Recording implements CameraRecordingDelegate {
           convertedTrack, convert: (unit) => audio?.push(unit), onPacket: (p) => queue.put(p),
         });
         closeClip = () => clip.close();
+        finishClip = () => clip.finish();
         audio = plan.audio === 'transcode'
           ? new ClipAudio({
             ffmpegPath: this.options.ffmpegPath, log, label: `recording ${streamId}`, sampleRate: convertedTrack.sampleRate,
@@ -343,7 +346,16 @@ export class Recording implements CameraRecordingDelegate {
         const attachment = plan.stream.source.attach(input, {
           backMs: config.prebufferLength,
           fromMs: requestedAt - this.motionAt <= HKSV_MOTION_RECENT_MS ? this.motionAt : requestedAt,
-          onEnd: (reason) => queue.fail(new Error(`the camera's stream ended: ${reason}`)),
+          onEnd: (reason) => {
+            // A clip muxed here keeps what was recorded: the frames since the last keyframe become its last fragment.
+            const final = finishClip?.();
+            if (final) {
+              log.warn(`recording: clip ${streamId} ends early, with what was recorded: ${reason}`);
+              queue.put(final, true);
+            } else {
+              queue.fail(new Error(`the camera's stream ended: ${reason}`));
+            }
+          },
         });
         detach = () => {
           attachment.detach();
@@ -355,13 +367,16 @@ export class Recording implements CameraRecordingDelegate {
       log.debug(`recording clip ${streamId} started`);
       // The init segment and the prebuffered fragments come at once; then one fragment per keyframe interval.
       for (;;) {
-        const packet = await queue.next(HKSV_PACKET_TIMEOUT_MS, abort.signal);
-        if (!packet) {
+        const next = await queue.next(HKSV_PACKET_TIMEOUT_MS, abort.signal);
+        if (!next) {
           return; // the hub closed the clip
         }
-        const isLast = packet.kind === 'fragment' && Date.now() - started >= capMs;
-        yield { data: packet.data, isLast };
-        if (isLast) {
+        const atCap = next.packet.kind === 'fragment' && Date.now() - started >= capMs;
+        yield { data: next.packet.data, isLast: next.last || atCap };
+        if (next.last) {
+          return;
+        }
+        if (atCap) {
           log.info(`recording: clip ended after ${this.options.maxRecordingSeconds} s ("maxRecordingSeconds")`);
           return;
         }

@@ -317,12 +317,17 @@ export class MediaSource extends EventEmitter {
     }
     this.upstream = undefined;
     clearInterval(this.stallTimer);
+    const why = explainExit(exit);
+    // Consumers that were receiving this read are cut where they are: a viewer's stream ends (HomeKit shows it ended,
+    // rather than a frozen picture that resumes with timestamps from another read), a clip closes with what it has. Those
+    // still waiting for a first picture wait for the next read.
+    const receiving = [...this.sinks].filter((s) => !s.waiting);
     this.clearCache();
+    receiving.forEach((s) => this.drop(s, `the camera's stream was cut (${why})`));
     if (this.stopped || !this.needed) {
       return;
     }
     const wait = backoffMs(this.failures++, SOURCE_RETRY_MIN_MS, SOURCE_RETRY_MAX_MS);
-    const why = explainExit(exit);
     // A new reason is said out loud once; the same again goes to the debug log.
     const line = `${this.options.label} stream: ${why}; reading it again in ${humanDuration(wait)}`;
     if (why !== this.lastFailure) {

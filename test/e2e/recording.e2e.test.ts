@@ -53,6 +53,8 @@ const line = currentHbLine();
 const YARD = 'Yard';
 const GATE = 'Gate';
 const GATE_PREBUFFER_S = 6;
+/** The simulator's RTSP path of the first camera's main stream (what the plugin's read of it names). */
+const YARD_MAIN_PATH = '/cam1/main';
 const GATE_MAX_RECORDING_S = 10;
 /** Short, so a second motion on the same camera is a new MotionDetected event soon after the first ends. */
 const MOTION_HOLD_S = 1;
@@ -467,9 +469,64 @@ describe(`[HB ${line}] HomeKit Secure Video recording`, function () {
     }
   });
 
+  it('the camera\'s stream cut under a clip and a viewer (its read killed): the clip closes with isLast and what was recorded, the viewer is stopped, the read comes back and the next clip records', async function () {
+    this.timeout(90_000);
+    const selected = yardHub.selected as SelectedRecordingConfiguration;
+    await hap.waitForEvent(is(yardMotion, false), EVENT_TIMEOUT_MS, yardMotionOnSeq);
+    await yardHub.setRecordingAudio(false); // the clip muxed in the plugin: the source read is its only process
+    try {
+      const seq = hap.lastEventSeq();
+      const motionAt = cam(YARD).motion(true).at;
+      await hap.waitForEvent(is(yardMotion, true), EVENT_TIMEOUT_MS, seq);
+      const stream = await yardHub.openRecording();
+      await stream.waitForFragments(2, FRAGMENT_MS + 10_000);
+      const viewer = ffmpegsOf(hb).filter((p) => /srtp:\/\//.test(p.cmdline));
+      const yardRead = ffmpegsOf(hb).filter((p) => p.cmdline.includes(`${YARD_MAIN_PATH} `));
+      assert.equal(yardRead.length, 1, `one read of Yard's main stream: ${ffmpegsOf(hb).map(describeProcess).join(' | ')}`);
+      assert.equal(viewer.length, 1, 'one live view process');
+      const cutAt = Date.now();
+      process.kill(yardRead[0].pid, 'SIGKILL');
+      // The clip: what arrived since the last keyframe goes out as its last fragment, marked isLast; no error close.
+      const packets = await stream.waitForEnd(5_000);
+      assert.ok(Date.now() - cutAt < 3_000, `the clip ended ${Date.now() - cutAt} ms after the cut`);
+      assert.equal(stream.closedByAccessory, undefined, 'the accessory sent no error close');
+      assert.deepEqual(stream.violations(), [], 'HDS rules');
+      const analysis = await analyse(stream, motionAt);
+      assert.ok(analysis.fragments.length >= 3 && analysis.fragments.every((f) => f.keyframeFirst), `every fragment starts on a keyframe; ${analysis.fragments.length} fragments`);
+      const last = analysis.fragments[analysis.fragments.length - 1];
+      assert.ok(last.videoMs > 0 && last.videoMs <= FRAGMENT_MS * (1 + FRAGMENT_TOLERANCE), `the last fragment holds what was recorded (${ms(last.videoMs)})`);
+      assert.ok(packets.length >= 3, 'init, fragments and the last one');
+      assert.ok(hb.log.lines().some((l) => l.includes(YARD) && /clip \d+ ends early, with what was recorded: the camera's stream was cut/.test(l)),
+        'the log says why the clip ended early');
+      // The viewer: its stream is stopped (HomeKit is told) and its process ends.
+      await untilGone(viewer, FFMPEG_GONE_MS, 'the viewer\'s ffmpeg');
+      assert.ok(hb.log.lines().some((l) => l.includes(YARD) && /live view stopped: the camera's stream ended: the camera's stream was cut/.test(l)),
+        'the log says why live view stopped');
+      // The read comes back after its backoff (the prebuffer wants it), one RTSP session again.
+      await pollUntil(async () => (ffmpegsOf(hb).some((p) => p.cmdline.includes(`${YARD_MAIN_PATH} `) && isStillRunning(p)) ? true : undefined),
+        { timeoutMs: 10_000, what: 'a new read of Yard\'s main stream' });
+      await pollUntil(async () => ((await rtspSessions(cam(YARD))).main === 1 ? true : undefined), { timeoutMs: 10_000, what: 'one RTSP session on Yard' });
+      cam(YARD).motion(false);
+      await hap.waitForEvent(is(yardMotion, false), EVENT_TIMEOUT_MS, seq);
+      // The next clip, from the new read's prebuffer.
+      await new Promise((r) => setTimeout(r, selected.prebufferLengthMs + CAMERA.gopMs));
+      const seq2 = hap.lastEventSeq();
+      const motion2 = cam(YARD).motion(true).at;
+      await hap.waitForEvent(is(yardMotion, true), EVENT_TIMEOUT_MS, seq2);
+      const next = await yardHub.openRecording();
+      await next.waitForFragments(2, FRAGMENT_MS + 10_000);
+      next.close(HdsCloseReason.NORMAL);
+      assert.deepEqual(next.violations(), [], 'HDS rules (next clip)');
+      checkRecording(await analyse(next, motion2), selected, { audio: false, ended: false });
+    } finally {
+      cam(YARD).motion(false);
+      await yardHub.setRecordingAudio(true);
+    }
+  });
+
   it('recording off (Yard) and the camera off in Home (Gate) let go of the camera streams once they idle out', async function () {
     this.timeout(SOURCE_GONE_MS + 20_000);
-    await live.end();
+    await live.end().catch(() => undefined); // stopped already when the camera's stream was cut
     await live.close();
     const offAt = Date.now();
     await Promise.all([yardHub.setRecordingActive(false), gateHub.setCameraActive(false)]);
