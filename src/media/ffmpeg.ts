@@ -1,12 +1,10 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { FFMPEG_QUIT_GRACE_MS, FFMPEG_STDERR_LINES, FFMPEG_TERM_GRACE_MS } from '../settings';
+import type { Log } from '../util/log';
 import { redact } from '../util/redact';
 
-export interface FfmpegLog {
-  debug(msg: string): void;
-  error(msg: string): void;
-}
+export type FfmpegLog = Pick<Log, 'debug' | 'error'>;
 
 /** SRTP session keys are secrets too: the argument after these options is never logged. */
 const KEY_OPTIONS = new Set(['-srtp_out_params', '-srtp_in_params']);

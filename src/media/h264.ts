@@ -65,6 +65,17 @@ export function nalType(nal: Buffer): number {
   return nal[0] & 0x1f;
 }
 
+/** profile_idc and level_idc of an SPS that starts in `data` (an Annex B fragment: a TS packet's payload), if one does.
+ *  They are the SPS's first bytes, so a packet that holds only the start of it is enough. */
+export function findSps(data: Buffer): { profileIdc: number; levelIdc: number } | undefined {
+  for (let i = 0; i + 6 < data.length; i++) {
+    if (data[i] === 0 && data[i + 1] === 0 && data[i + 2] === 1 && (data[i + 3] & 0x1f) === NAL.SPS) {
+      return { profileIdc: data[i + 4], levelIdc: data[i + 6] };
+    }
+  }
+  return undefined;
+}
+
 export interface SpsInfo {
   profileIdc: number;
   /** constraint_set flags byte (avcC's profile_compatibility). */

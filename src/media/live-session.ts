@@ -5,15 +5,11 @@ import type { AudioInfo, VideoInfo } from 'homebridge';
 import { LIVE_CATCH_UP_RATE, LIVE_RTCP_CHECK_MS, LIVE_RTCP_TIMEOUT_MS, LIVE_TRANSCODE_GOP_S } from '../settings';
 import { FfmpegExit, FfmpegProcess } from './ffmpeg';
 import { encodeArgs } from './h264';
+import type { Log } from '../util/log';
 import { ReturnPorts, srtpOutput } from './return-ports';
 import type { Attachment, MediaSource, StreamFacts } from './source';
 
-export interface SessionLog {
-  debug(msg: string): void;
-  info(msg: string): void;
-  warn(msg: string): void;
-  error(msg: string): void;
-}
+export type SessionLog = Log;
 
 /** The viewer's side of the stream, from prepareStream: where to send and with which keys. */
 export interface Endpoint {

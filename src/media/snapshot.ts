@@ -6,13 +6,12 @@ import {
   SNAPSHOT_SCALED_KEEP, SNAPSHOT_SOURCE_MS, SNAPSHOT_URI_TIMEOUT_MS,
 } from '../settings';
 import { HttpGetError, httpGet } from '../util/http-get';
+import { raceAbort } from '../util/abort';
+import type { Log } from '../util/log';
 import { redact, registerSecret } from '../util/redact';
 import { FfmpegProcess } from './ffmpeg';
 
-export interface SnapshotLog {
-  debug(msg: string): void;
-  warn(msg: string): void;
-}
+export type SnapshotLog = Pick<Log, 'debug' | 'warn'>;
 
 export interface SnapshotOptions {
   /** Already camera-prefixed (CameraLog fits). */
@@ -122,19 +121,6 @@ function deadline(parent: AbortSignal, ms: number, why: () => Error): { signal: 
       parent.removeEventListener('abort', onParent);
     },
   };
-}
-
-/** `work`, or the signal's reason as soon as it fires (for callees that may not honour the signal). */
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    if (signal.aborted) {
-      onAbort();
-    } else {
-      signal.addEventListener('abort', onAbort, { once: true });
-    }
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 /** What went wrong with the snapshot URL, in words that tell the user what to check. */

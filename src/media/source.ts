@@ -8,15 +8,12 @@ import {
   CAPTURE_ESTIMATE_MAX_LAG_MS, SOURCE_INTERLEAVE_DELTA_US, SOURCE_RETRY_MAX_MS, SOURCE_RETRY_MIN_MS, SOURCE_STALL_MS,
 } from '../settings';
 import { backoffMs, humanDuration } from '../util/backoff';
+import type { Log } from '../util/log';
 import { FfmpegExit, FfmpegProcess } from './ffmpeg';
+import { findSps } from './h264';
 import { TS_PACKET_BYTES, TsPacketInfo, TsReader } from './mpegts';
 
-export interface SourceLog {
-  debug(msg: string): void;
-  info(msg: string): void;
-  warn(msg: string): void;
-  error(msg: string): void;
-}
+export type SourceLog = Log;
 
 /** What the camera actually sends, read from the stream (not from what ONVIF claims): decides copy or transcode. */
 export interface StreamFacts {
@@ -120,6 +117,8 @@ export class MediaSource extends EventEmitter {
 
   constructor(private options: SourceOptions) {
     super();
+    // Every viewer starting, snapshot and clip waits for the first keyframe (and the SPS) with a listener of its own while
+    // the read starts; each removes it when done or timed out. Residents opening a camera together exceed the default 10.
     this.setMaxListeners(64);
   }
 
@@ -179,11 +178,12 @@ export class MediaSource extends EventEmitter {
       if (this.streamFacts.profileIdc === undefined && this.streamFacts.codec === 'h264') {
         // The SPS trails the keyframe's first packet by a few packets: at most a frame's time.
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, SPS_WAIT_MS);
-          function done(): void {
+          const done = (): void => {
             clearTimeout(timer);
+            this.off('sps', done); // a timeout must not leave the listener behind
             resolve();
-          }
+          };
+          const timer = setTimeout(done, SPS_WAIT_MS);
           this.once('sps', done);
         });
       }
@@ -397,7 +397,10 @@ export class MediaSource extends EventEmitter {
       // The SPS follows the keyframe's start within a few packets (after an SEI, for x264 streams).
       if (gop.spsLook < SPS_SEARCH_PACKETS && info.pid === this.reader.video) {
         gop.spsLook++;
-        if (readSps(info.packet, this.streamFacts)) {
+        const sps = findSps(info.packet.subarray(info.payload));
+        if (sps) {
+          this.streamFacts.profileIdc = sps.profileIdc;
+          this.streamFacts.levelIdc = sps.levelIdc;
           gop.spsLook = SPS_SEARCH_PACKETS;
           this.emit('sps');
         }
@@ -556,18 +559,6 @@ function joined(run: TsPacketInfo[]): Buffer {
   return Buffer.concat(run.map((p) => p.packet));
 }
 const SPS_WAIT_MS = 1_000;
-
-/** profile_idc and level_idc from an SPS NAL (they are its first bytes). */
-function readSps(packet: Buffer, facts: StreamFacts): boolean {
-  for (let i = 4; i + 6 < packet.length; i++) {
-    if (packet[i] === 0 && packet[i + 1] === 0 && packet[i + 2] === 1 && (packet[i + 3] & 0x1f) === 7) {
-      facts.profileIdc = packet[i + 4];
-      facts.levelIdc = packet[i + 6];
-      return true;
-    }
-  }
-  return false;
-}
 
 /** One sentence a user can act on, from how the read ended. */
 export function explainExit(exit: FfmpegExit): string {
