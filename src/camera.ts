@@ -166,7 +166,7 @@ export class CourtyardCamera {
     try {
       await this.device.connect(this.abort.signal);
       await this.reportClock();
-      const info = await this.device.getDeviceInformation(this.abort.signal);
+      const info = await this.deviceInformation();
       const id = info.serial || await this.device.getMacAddress(this.abort.signal).catch(() => undefined);
       if (!id) {
         throw new Error('the camera reports neither a serial number nor a MAC address, so it cannot be given a stable identity in Home');
@@ -202,6 +202,24 @@ export class CourtyardCamera {
         return;
       }
       this.retryLater(err);
+    }
+  }
+
+  /**
+   * The camera's name plate. A camera that answers GetDeviceInformation with a SOAP fault (some firmwares restrict it or
+   * leave it out) is still set up, identified by its MAC address; a refused password or an unreachable camera is not
+   * worked around here (connect() retries and says why).
+   */
+  private async deviceInformation(): Promise<DeviceInfo> {
+    try {
+      return await this.device.getDeviceInformation(this.abort.signal);
+    } catch (err) {
+      if (!(err instanceof SoapError) || err.kind !== 'fault') {
+        throw err;
+      }
+      this.log.warn(`the camera refused GetDeviceInformation (${err.message}); using its MAC address as its identity, ` +
+        'without manufacturer, model or firmware in Home');
+      return { manufacturer: '', model: '', firmware: '', serial: '', hardwareId: '' };
     }
   }
 

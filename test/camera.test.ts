@@ -57,4 +57,33 @@ describe('CourtyardCamera', function () {
     assert.ok(accessory?.getService(hap.Service.CameraRecordingManagement), 'HKSV added');
     assert.equal(lines.filter((l) => /no live view yet/.test(l) && l.startsWith('error')).length, 1, 'said once');
   });
+
+  it('a camera that faults GetDeviceInformation is still set up, identified by its MAC address, and says so', async () => {
+    const cam = sim.cameras[0];
+    cam.setFaults(['GetDeviceInformation']);
+    try {
+      const lines: string[] = [];
+      const log = { info: (m: string) => lines.push(`info ${m}`), warn: (m: string) => lines.push(`warn ${m}`),
+        error: (m: string) => lines.push(`error ${m}`), debug: (m: string) => lines.push(`debug ${m}`) } as unknown as Logging;
+      let published: { id: string; manufacturer: string } | undefined;
+      const host: AccessoryHost = {
+        hap: hap as unknown as HAP, videoEncoder: 'libx264', history: () => undefined, notificationReceiver: () => undefined,
+        cachedAccessory: () => undefined, rememberMedia: () => undefined,
+        accessoryFor: (_c, id, info) => {
+          published = { id, manufacturer: info.manufacturer };
+          return new hap.Accessory('Gate', hap.uuid.generate(id)) as unknown as PlatformAccessory;
+        },
+      };
+      const config = parseConfig({ cameras: [{ name: 'Gate', host: cam.host, port: cam.port, username: 'admin', password: PASSWORD }] }).config.cameras[0];
+      camera = new CourtyardCamera(host, config, log, { path: undefined, source: 'PATH', problems: [] });
+      camera.start();
+      await until(() => lines.some((l) => /^info Gate: connected .* and published in Home$/.test(l)), () => lines.join('\n'), 15_000, 100);
+      const mac = await new OnvifDevice({ host: cam.host, port: cam.port, username: 'admin', password: PASSWORD }).getMacAddress();
+      assert.ok(mac, 'the simulator reports a MAC address');
+      assert.deepEqual(published, { id: mac, manufacturer: '' }, 'identified by its MAC address');
+      assert.ok(lines.some((l) => /^warn Gate: the camera refused GetDeviceInformation \(.+\); using its MAC address as its identity/.test(l)), lines.join('\n'));
+    } finally {
+      cam.setFaults([]);
+    }
+  });
 });

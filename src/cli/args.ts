@@ -87,12 +87,17 @@ const ALIASES: Record<string, string> = { username: 'user', h: 'help' };
 /** `--name value`, `--name=value` and the flags --json / --help; anything else is a UsageError. */
 function readFlags(command: Command, argv: string[]): Flags {
   const flags: Flags = new Map();
+  let previous = '';
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const m = /^--?([a-z-]+)(?:=(.*))?$/i.exec(arg);
     if (!m) {
-      throw new UsageError(`unexpected argument "${arg}"`);
+      // After --password it is the rest of a password with a space in it: never printed.
+      throw new UsageError(previous === 'password'
+        ? 'unexpected argument after the password (a password with spaces must be quoted: --password \'two words\')'
+        : `unexpected argument "${arg}"`);
     }
+    previous = ALIASES[m[1]] ?? m[1];
     const name = ALIASES[m[1]] ?? m[1];
     if (name === 'json' || name === 'help' || (name === 'no-video' && command === 'probe')) {
       if (m[2] !== undefined) {

@@ -46,6 +46,9 @@ describe('cli args', () => {
       [['probe', '--host', 'fe80::1%eth0', '--user', 'u', '--password', 'p'], /--host "fe80::1%eth0" is a link-local IPv6 address with a zone/],
       [['probe', '--host', '1.2.3', '--user', 'u', '--password', 'p'], /--host "1\.2\.3" is not a valid IPv4 address/],
       [['probe', 'stray'], /unexpected argument "stray"/],
+      // An unquoted password with a space: its second word is never echoed.
+      [['probe', '--host', 'h', '--user', 'u', '--password', 'Sim-Pass', '4821'], /^unexpected argument after the password \(a password with spaces must be quoted/],
+      [['probe', '--host', 'h', '--user', 'u', '--password=Sim-Pass', '4821'], /^((?!4821).)*$/],
       [['discover', '--password', 'p'], /--password needs --user/],
       [['discover', '--user', 'u'], /--user needs --password/],
       [['discover', '--target', 'nohost'], /--target must be ADDRESS:PORT/],
