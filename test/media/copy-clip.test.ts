@@ -104,6 +104,21 @@ describe('CopyClip: the camera\'s H.264 and AAC into HKSV fragments without ffmp
     assert.ok(video.length >= 8 * FPS, `${video.length} frames`);
   });
 
+  it('finish() (the camera\'s stream was cut) sends what arrived since the last keyframe as a last, shorter fragment', async () => {
+    const ts = readFileSync(cameraTs('h.ts', { seconds: 5, rate: 32000 }));
+    const { clip, packets } = collect({ minFragmentMs: 3800, audio: 'copy' });
+    feed(clip, ts, 4096);
+    assert.deepEqual(packets.map((p) => p.kind), ['init', 'fragment'], 'one whole fragment before the cut');
+    const last = clip.finish();
+    assert.ok(last && last.kind === 'fragment', 'the frames since the keyframe as the last fragment');
+    assert.equal(clip.finish(), undefined, 'nothing left after that');
+    const r = await probeMp4([...packets, last]);
+    const video = r.frames.filter((f) => f.media_type === 'video');
+    // 5 s of frames; the very last one is still incomplete in the demuxer (its PES ends with the next), so 74 or 75.
+    assert.ok(video.length >= 5 * FPS - 1, `${video.length} frames`);
+    assert.deepEqual(video.filter((f) => f.key_frame === 1).map((f) => Number(f.pts_time)), [0, 2, 4]);
+  });
+
   it('converts 16 kHz camera audio to the hub\'s 32 kHz with an audio-only ffmpeg, the fragments still on time', async () => {
     const ts = readFileSync(cameraTs('d.ts', { seconds: 9, rate: 16000 }));
     const converter: { audio?: ClipAudio } = {};
