@@ -1,5 +1,6 @@
 import type { HAP, Logging, PlatformAccessory } from 'homebridge';
 import type { CameraConfig } from './config';
+import { cameraRecordingOptions, cameraStreamingOptions } from './homekit/camera-options';
 import { Doorbell } from './homekit/doorbell';
 import { MotionSensor, sensorsNotResponding } from './homekit/motion';
 import { CameraMedia, KnownStream, knownStreamsOf } from './media/camera-media';
@@ -149,7 +150,7 @@ export class CourtyardCamera {
     this.media = media;
     this.accessory = accessory;
     this.setUpServices(accessory);
-    media.publish(accessory, this.motion?.service, this.host.hap);
+    this.publishMedia(accessory, media);
   }
 
   /** Stops retries, timers and the event subscription (released on the camera, bounded in time). */
@@ -189,8 +190,8 @@ export class CourtyardCamera {
       this.lastProblem = '';
       this.awaitingAnswer = false;
       this.setUpServices(this.accessory);
-      if (!restored) {
-        media?.publish(this.accessory, this.motion?.service, this.host.hap);
+      if (!restored && media) {
+        this.publishMedia(this.accessory, media);
       }
       this.log.info(`connected (${[info.manufacturer, info.model].filter(Boolean).join(' ') || 'ONVIF camera'}, firmware ` +
         `${info.firmware || 'unknown'}) and published in Home`);
@@ -255,10 +256,58 @@ export class CourtyardCamera {
   private async retryMedia(): Promise<void> {
     const media = await this.openMedia().catch(() => undefined);
     if (media && this.accessory && !this.abort.signal.aborted) {
-      media.publish(this.accessory, this.motion?.service, this.host.hap);
+      this.publishMedia(this.accessory, media);
       this.host.rememberMedia(this.accessory, media.known);
       this.log.info('live view ready');
     }
+  }
+
+  /**
+   * Adds the camera's video to its accessory: HAP's CameraController on the media's delegates, HKSV recording on the
+   * motion sensor. What HomeKit changes (camera on/off, "Record audio", motion) is passed down to the delegates, and a
+   * stream the plugin ends is told to HomeKit.
+   */
+  private publishMedia(accessory: PlatformAccessory, media: CameraMedia): void {
+    const { hap } = this.host;
+    const { live, recording } = media;
+    const motion = this.motion?.service;
+    const widest = media.streams[0].profile;
+    const controller = new hap.CameraController({
+      cameraStreamCount: this.config.maxStreams,
+      delegate: live,
+      streamingOptions: cameraStreamingOptions(hap, widest.width, widest.height, media.audioCodec),
+      recording: recording && {
+        options: cameraRecordingOptions(hap, widest.width, widest.height, this.config.prebufferSeconds), delegate: recording,
+      },
+      // HKSV records on this sensor: the camera's own motion sensor (a doorbell ring sets it too).
+      sensors: recording && motion ? { motion } : undefined,
+    });
+    live.on('ended', (sessionId: string) => controller.forceStopStreamingSession(sessionId));
+    if (recording && motion) {
+      motion.getCharacteristic(hap.Characteristic.MotionDetected).on('change', (change: { newValue: unknown }) => {
+        if (change.newValue) {
+          recording.motionDetected();
+        }
+      });
+    }
+    accessory.configureController(controller);
+    const management = controller.recordingManagement;
+    if (!recording || !management) {
+      return;
+    }
+    const audioActive = management.recordingManagementService.getCharacteristic(hap.Characteristic.RecordingAudioActive);
+    recording.setAudioActive(Boolean(audioActive.value));
+    audioActive.on('change', (change: { newValue: unknown }) => recording.setAudioActive(Boolean(change.newValue)));
+    const cameraActive = management.operatingModeService.getCharacteristic(hap.Characteristic.HomeKitCameraActive);
+    recording.setCameraActive(Boolean(cameraActive.value ?? true));
+    cameraActive.on('change', (change: { newValue: unknown }) => {
+      const on = Boolean(change.newValue);
+      recording.setCameraActive(on);
+      // HAP refuses new streams of a camera turned off in Home; the ones running end too, as residents would expect.
+      if (!on) {
+        void live.endAll('the camera was turned off in Home');
+      }
+    });
   }
 
   /** The restored streams, checked against what the camera says now (new URIs are used from the next read). */

@@ -1,15 +1,14 @@
-// One camera's video in HomeKit: reads its ONVIF profiles, makes a media source per profile used (main, and sub for
-// small viewers), and wires live view and snapshots (and recording) into HAP's CameraController.
-import type { CameraController, HAP, PlatformAccessory, Service } from 'homebridge';
+// One camera's video: reads its ONVIF profiles, makes a media source per profile used (main, and sub for small viewers),
+// and the live view (with snapshots) and recording delegates that camera.ts hands to HAP's CameraController.
+import type { HAP } from 'homebridge';
 import type { CameraConfig } from '../config';
-import { recordingOptions, streamingOptions } from '../homekit/camera-controller';
 import type { OnvifDevice } from '../onvif/device';
 import { SoapError } from '../onvif/soap';
 import type { MediaProfile } from '../onvif/profiles';
 import type { CameraLog } from '../util/log';
 import { registerSecret } from '../util/redact';
 import { encodersOf, encodersOfSync } from './ffmpeg-caps';
-import { CameraStream, LiveStreams } from './live';
+import { CameraStream, LiveOptions, LiveStreams } from './live';
 import { Recording } from './recording';
 import { Snapshots } from './snapshot';
 import { MediaSource, SourceOptions } from './source';
@@ -77,18 +76,14 @@ function sameShape(a: KnownStream[], b: KnownStream[]): boolean {
 }
 
 export class CameraMedia {
-  readonly streams: CameraStream[];
-  readonly live: LiveStreams;
-  readonly snapshots: Snapshots;
-  private knownStreams: KnownStream[];
-
-  private constructor(known: KnownStream[], streams: CameraStream[], live: LiveStreams, snapshots: Snapshots,
-    readonly recording: Recording | undefined, private readonly config: CameraConfig) {
-    this.knownStreams = known;
-    this.streams = streams;
-    this.live = live;
-    this.snapshots = snapshots;
-  }
+  /**
+   * `streams`: largest first. `live`: the streaming delegate (live view and snapshots). `recording`: the HomeKit Secure
+   * Video delegate, when the config's "recording" is on. `audioCodec`: the live audio codec HomeKit is offered (what this
+   * ffmpeg can make), undefined for none.
+   */
+  private constructor(private knownStreams: KnownStream[], readonly streams: CameraStream[], readonly live: LiveStreams,
+    readonly snapshots: Snapshots, readonly recording: Recording | undefined, readonly audioCodec: LiveOptions['audioCodec'],
+    private readonly config: CameraConfig) {}
 
   /** Reads the profiles worth using and their stream URIs (throws with the reason when the camera offers no usable video). */
   static async describe(device: OnvifDevice, signal: AbortSignal): Promise<KnownStream[]> {
@@ -143,60 +138,15 @@ export class CameraMedia {
     if (encoder !== 'libx264' && encoders.size && !encoders.has(encoder)) {
       log.warn(`"videoEncoder": this ffmpeg has no ${encoder} encoder; streams that need transcoding will fail`);
     }
-    // The delegate needs the controller (to end streams it ends) and the controller the delegate: tied through this.
-    const ref: { controller?: CameraController } = {};
     const live = new LiveStreams({
       log, ffmpegPath, streams, audioCodec, encoder,
       ssrc: () => hap.CameraController.generateSynchronisationSource(),
-      forceStop: (id) => ref.controller?.forceStopStreamingSession(id),
       snapshot: (w, h) => snapshots.snapshot(w, h),
     });
     const recording = config.recording ? new Recording({
       hap, log, ffmpegPath, encoder, streams, audio: config.audio, maxRecordingSeconds: config.maxRecordingSeconds,
-      recordingAudioActive: () => Boolean(ref.controller?.recordingManagement?.recordingManagementService
-        .getCharacteristic(hap.Characteristic.RecordingAudioActive).value),
     }) : undefined;
-    const media = new CameraMedia(known, streams, live, snapshots, recording, config);
-    media.build = (motion) => {
-      const widest = main.profile;
-      const controller = new hap.CameraController({
-        cameraStreamCount: config.maxStreams,
-        delegate: live,
-        streamingOptions: streamingOptions(hap, widest.width, widest.height, audioCodec),
-        recording: recording && { options: recordingOptions(hap, widest.width, widest.height, config.prebufferSeconds), delegate: recording },
-        // HKSV records on this sensor: the camera's own motion sensor (a doorbell ring sets it too).
-        sensors: recording && motion ? { motion } : undefined,
-      });
-      ref.controller = controller;
-      if (recording && motion) {
-        recording.followMotion(motion);
-      }
-      return controller;
-    };
-    return media;
-  }
-
-  private build?: (motion: Service | undefined) => CameraController;
-
-  /** Adds the camera to its accessory; `motion` is the sensor HKSV records on. Camera on/off in Home is followed. */
-  publish(accessory: PlatformAccessory, motion: Service | undefined, hap: HAP): void {
-    const controller = this.build?.(motion);
-    if (!controller) {
-      return;
-    }
-    accessory.configureController(controller);
-    const cameraActive = controller.recordingManagement?.operatingModeService.getCharacteristic(hap.Characteristic.HomeKitCameraActive);
-    if (cameraActive) {
-      this.recording?.setCameraActive(Boolean(cameraActive.value ?? true));
-      cameraActive.on('change', (change: { newValue: unknown }) => {
-        const on = Boolean(change.newValue);
-        this.recording?.setCameraActive(on);
-        // HAP refuses new streams of a camera turned off in Home; the ones running end too, as residents would expect.
-        if (!on) {
-          void this.live.endAll('the camera was turned off in Home');
-        }
-      });
-    }
+    return new CameraMedia(known, streams, live, snapshots, recording, audioCodec, config);
   }
 
   /** The streams as described, for the accessory's context. */

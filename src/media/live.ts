@@ -4,6 +4,7 @@ import type {
   CameraStreamingDelegate, PrepareStreamCallback, PrepareStreamRequest, ReconfiguredVideoInfo, SnapshotRequest,
   SnapshotRequestCallback, StartStreamRequest, StreamingRequest, StreamRequestCallback,
 } from 'homebridge';
+import { EventEmitter } from 'node:events';
 import type { MediaProfile } from '../onvif/profiles';
 import { answerOnce } from '../util/guard';
 import { HOMEKIT_PROFILE_IDC } from './h264';
@@ -29,8 +30,6 @@ export interface LiveOptions {
   encoder: string;
   /** A random 32-bit SSRC (HAP's CameraController.generateSynchronisationSource). */
   ssrc: () => number;
-  /** Tells HAP a stream ended on our side (viewer gone, camera failed). */
-  forceStop: (sessionId: string) => void;
   snapshot: (width: number, height: number) => Promise<Buffer>;
 }
 
@@ -58,13 +57,19 @@ export function chooseStream(streams: CameraStream[], width: number): CameraStre
   return byWidth.find((s) => s.profile.width >= width) ?? byWidth[byWidth.length - 1];
 }
 
-export class LiveStreams implements CameraStreamingDelegate {
+/**
+ * Emits 'ended' (sessionId) when a stream ends on this side (the viewer gone, the camera's stream cut, the camera turned
+ * off in Home): HomeKit must be told (HAP's CameraController.forceStopStreamingSession).
+ */
+export class LiveStreams extends EventEmitter implements CameraStreamingDelegate {
   private readonly prepared = new Map<string, Prepared>();
   private readonly sessions = new Map<string, LiveSession>();
   /** What each running stream sends, so a reconfigure can tell whether anything must change. */
   private readonly plans = new Map<string, StreamPlan>();
 
-  constructor(private readonly options: LiveOptions) {}
+  constructor(private readonly options: LiveOptions) {
+    super();
+  }
 
   handleSnapshotRequest(request: SnapshotRequest, callback: SnapshotRequestCallback): void {
     answerOnce(this.options.log, 'snapshot', callback, () => this.options.snapshot(request.width, request.height));
@@ -134,7 +139,7 @@ export class LiveStreams implements CameraStreamingDelegate {
     }
     await Promise.all(ids.map(async (id) => {
       await this.stopSession(id);
-      this.options.forceStop(id);
+      this.emit('ended', id);
     }));
   }
 
@@ -149,7 +154,7 @@ export class LiveStreams implements CameraStreamingDelegate {
       request.video.rtcp_interval, (reason) => {
         log.info(`live view stopped: ${reason}`);
         this.forget(request.sessionID);
-        this.options.forceStop(request.sessionID);
+        this.emit('ended', request.sessionID);
       });
     this.sessions.set(request.sessionID, session);
     try {

@@ -2,7 +2,7 @@
 // source; when the hub asks (on motion), the source, from a keyframe the prebuffer's length back, becomes fragmented MP4
 // and the fragments go to the hub. When the camera's H.264 meets the hub's configuration (and its audio is AAC or not
 // wanted) the plugin muxes it itself (copy-clip.ts); otherwise one ffmpeg per clip transcodes what must be.
-import type { CameraRecordingConfiguration, CameraRecordingDelegate, HAP, RecordingPacket, Service } from 'homebridge';
+import type { CameraRecordingConfiguration, CameraRecordingDelegate, HAP, RecordingPacket } from 'homebridge';
 import {
   HKSV_COPY_MAX_KBPS, HKSV_KEYFRAME_TOLERANCE, HKSV_MIN_FRAGMENT_FRACTION, HKSV_MOTION_RECENT_MS, HKSV_PACKET_TIMEOUT_MS,
   HKSV_PREBUFFER_MARGIN_MS, SOURCE_INTERLEAVE_DELTA_US,
@@ -18,7 +18,7 @@ import { Mp4Fragmenter, Mp4Packet } from './mp4';
 import { AAC_SAMPLE_RATES } from './ts-demux';
 import type { StreamFacts } from './source';
 
-export interface RecordingOptions {
+export interface RecordingDelegateOptions {
   hap: HAP;
   log: SessionLog;
   ffmpegPath: string;
@@ -28,8 +28,6 @@ export interface RecordingOptions {
   /** Camera audio wanted at all (the config's "audio"). */
   audio: boolean;
   maxRecordingSeconds: number;
-  /** HomeKit's "Record audio" switch for this camera, read when a clip starts. */
-  recordingAudioActive: () => boolean;
 }
 
 /** What each HDS close reason means for the user, in a sentence (HAP-NodeJS HDSProtocolSpecificErrorReason 0–9). */
@@ -237,6 +235,8 @@ export class Recording implements CameraRecordingDelegate {
   private configuration?: CameraRecordingConfiguration;
   private recordingActive = false;
   private cameraActive = true;
+  /** HomeKit's "Record audio" switch for this camera (RecordingAudioActive), as a clip starts. */
+  private audioActive = false;
   private releasePrebuffer?: () => void;
   private prebufferStream?: CameraStream;
   private readonly clips = new Map<number, AbortController>();
@@ -244,7 +244,7 @@ export class Recording implements CameraRecordingDelegate {
   /** When MotionDetected last turned on (wall clock ms): the instant a clip's prebuffer counts back from. */
   private motionAt = 0;
 
-  constructor(private readonly options: RecordingOptions) {}
+  constructor(private readonly options: RecordingDelegateOptions) {}
 
   updateRecordingActive(active: boolean): void {
     this.recordingActive = active;
@@ -263,13 +263,14 @@ export class Recording implements CameraRecordingDelegate {
     this.refreshPrebuffer();
   }
 
-  /** Follows the sensor HKSV records on, so a clip's prebuffer is measured back from the motion, not from the request. */
-  followMotion(sensor: Service): void {
-    sensor.getCharacteristic(this.options.hap.Characteristic.MotionDetected).on('change', (change: { newValue: unknown }) => {
-      if (change.newValue) {
-        this.motionAt = Date.now();
-      }
-    });
+  /** The sensor HKSV records on turned on: a clip's prebuffer is measured back from the motion, not from the request. */
+  motionDetected(): void {
+    this.motionAt = Date.now();
+  }
+
+  /** HomeKit's "Record audio" switch for this camera; clips that start from now on follow it. */
+  setAudioActive(active: boolean): void {
+    this.audioActive = active;
   }
 
   /** HomeKit's camera on/off (Operating Mode): off frees the prebuffer; HAP itself refuses streams and recordings then. */
@@ -303,7 +304,7 @@ export class Recording implements CameraRecordingDelegate {
     let finishClip: (() => Mp4Packet | undefined) | undefined;
     let detach: (() => void) | undefined;
     try {
-      const audioWanted = this.options.audio && this.options.recordingAudioActive();
+      const audioWanted = this.options.audio && this.audioActive;
       const stream = recordingStream(config, this.options.streams);
       const plan = planRecording(config, stream, await stream.source.facts(abort.signal), audioWanted);
       this.explain(plan);
@@ -430,7 +431,7 @@ export class Recording implements CameraRecordingDelegate {
   /** Says at once (not at the first motion) whether clips will copy or transcode, and why. */
   private async explainAhead(config: CameraRecordingConfiguration, stream: CameraStream): Promise<void> {
     try {
-      this.explain(planRecording(config, stream, await stream.source.facts(), this.options.audio && this.options.recordingAudioActive()));
+      this.explain(planRecording(config, stream, await stream.source.facts(), this.options.audio && this.audioActive));
     } catch (err) {
       this.options.log.warn(`recording: no video from the camera yet (${(err as Error).message}); clips will fail until it sends video`);
     }

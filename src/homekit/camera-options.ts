@@ -16,7 +16,7 @@ export function resolutionsFor(maxWidth: number, maxHeight: number): [number, nu
   return sizes.map(([w, h]) => [w, h, 30]);
 }
 
-export function streamingOptions(hap: HAP, maxWidth: number, maxHeight: number, audio: 'opus' | 'aac-eld' | undefined): CameraStreamingOptions {
+export function cameraStreamingOptions(hap: HAP, maxWidth: number, maxHeight: number, audio: 'opus' | 'aac-eld' | undefined): CameraStreamingOptions {
   return {
     supportedCryptoSuites: [hap.SRTPCryptoSuites.AES_CM_128_HMAC_SHA1_80],
     video: {
@@ -36,7 +36,7 @@ export function streamingOptions(hap: HAP, maxWidth: number, maxHeight: number, 
 
 /** What the hub may select for HKSV: fMP4 of 4 s fragments, the camera's sizes (never upscaled), AAC-LC 32 kHz mono (what hubs
  *  accept from the other HomeKit Secure Video plugins too), the prebuffer the user chose. */
-export function recordingOptions(hap: HAP, maxWidth: number, maxHeight: number, prebufferSeconds: number): CameraRecordingOptions {
+export function cameraRecordingOptions(hap: HAP, maxWidth: number, maxHeight: number, prebufferSeconds: number): CameraRecordingOptions {
   const sizes = resolutionsFor(maxWidth, maxHeight).filter(([w]) => w >= 640);
   return {
     prebufferLength: prebufferSeconds * 1000,
