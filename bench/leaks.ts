@@ -233,7 +233,7 @@ async function main(): Promise<void> {
   try {
     ffmpegVersion = execFileSync('ffmpeg', ['-version'], { encoding: 'utf8', timeout: 5_000 }).split('\n')[0].replace(/ Copyright.*/, '');
     head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', timeout: 5_000 }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', 'src'], { encoding: 'utf8', timeout: 5_000 }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', 'src'], { encoding: 'utf8', timeout: 5_000 }).trimEnd();
     if (dirty) {
       head += ` with uncommitted changes in src/ (${dirty.split('\n').map((l) => l.slice(3)).join(', ')})`;
     }

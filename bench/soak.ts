@@ -934,7 +934,7 @@ function machine(): string {
 function gitDescribe(): string {
   try {
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', timeout: 5_000 }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', 'src'], { encoding: 'utf8', timeout: 5_000 }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', 'src'], { encoding: 'utf8', timeout: 5_000 }).trimEnd();
     return dirty ? `${head} with uncommitted changes in src/ (${dirty.split('\n').map((l) => l.slice(3)).join(', ')})` : head;
   } catch {
     return '?';
