@@ -1,9 +1,8 @@
 // The video part of `probe`: reads the streams the plugin would read (as it would, through a MediaSource) and says
 // whether live view and HomeKit Secure Video copy the camera's video or transcode it, and which camera setting decides.
 import type { CameraRecordingConfiguration } from 'homebridge';
-import { CameraStream, copyBlocker } from '../media/live';
+import { liveCopyBlocker, recordingCopyBlocker } from '../media/copy-decision';
 import { findFfmpeg } from '../media/ffmpeg-path';
-import { planRecording } from '../media/recording';
 import { MediaSource, StreamFacts } from '../media/source';
 import { pickProfiles, withCredentials } from '../media/camera-media';
 import type { ProfileReport } from './probe';
@@ -26,7 +25,6 @@ function typicalHubChoice(width: number, height: number, fps: number): CameraRec
   } as CameraRecordingConfiguration;
 }
 
-
 export async function probeVideo(profiles: ProfileReport[], username: string, password: string, print: ((t: string) => void) | null,
   signal?: AbortSignal): Promise<VideoReport[]> {
   const ffmpeg = findFfmpeg(undefined);
@@ -48,17 +46,16 @@ export async function probeVideo(profiles: ProfileReport[], username: string, pa
     try {
       const facts = await measured(source, signal);
       report.facts = facts;
-      const live = copyBlocker(facts);
+      const live = liveCopyBlocker(facts);
       report.live = { copy: !live, reason: live };
-      const stream: CameraStream = { name, profile, source };
-      const plan = planRecording(typicalHubChoice(facts.width ?? profile.width, facts.height ?? profile.height, facts.fps ?? 15),
-        stream, facts, false);
-      report.recording = { copy: plan.copyVideo, reason: plan.videoReason };
+      const recording = recordingCopyBlocker(typicalHubChoice(facts.width ?? profile.width, facts.height ?? profile.height, facts.fps ?? 15),
+        profile, facts);
+      report.recording = { copy: !recording, reason: recording };
       print?.(`Video       ${name}: ${facts.codec ?? '?'} ${facts.width}x${facts.height} ${facts.fps ?? '?'} fps, keyframe every ` +
         `${facts.keyframeIntervalMs === undefined ? '?' : `${(facts.keyframeIntervalMs / 1000).toFixed(1)} s`}, ${facts.bitrateKbps ?? '?'} kbps` +
         `${facts.audio ? `, audio ${facts.audio} ${facts.audioSampleRateHz ?? '?'} Hz` : ', no audio'}`);
       print?.(`            live view: ${live ? `transcoded: ${live}` : 'copied as the camera sends it'}`);
-      print?.(`            recording: ${plan.copyVideo ? 'copied as the camera sends it (no transcoding)' : `transcoded: ${plan.videoReason}`}`);
+      print?.(`            recording: ${recording ? `transcoded: ${recording}` : 'copied as the camera sends it (no transcoding)'}`);
     } catch (err) {
       report.error = report.error ?? (err as Error).message;
       print?.(`Video       ${name}: could not read the stream: ${report.error}`);

@@ -7,10 +7,10 @@ import type {
 import { EventEmitter } from 'node:events';
 import type { MediaProfile } from '../onvif/profiles';
 import { answerOnce } from '../util/guard';
-import { HOMEKIT_PROFILE_IDC } from './h264';
+import { liveCopyBlocker } from './copy-decision';
 import { Endpoint, LiveSession, SessionLog, StreamPlan } from './live-session';
 import { ReturnPorts, ViewerRoute, viewerRoute } from './return-ports';
-import type { MediaSource, StreamFacts } from './source';
+import type { MediaSource } from './source';
 
 /** One camera profile the plugin reads: what ONVIF says of it and its media source. */
 export interface CameraStream {
@@ -38,17 +38,6 @@ interface Prepared {
   ports: ReturnPorts;
   videoSsrc: number;
   audioSsrc: number;
-}
-
-/** Why the camera's video cannot go to HomeKit as it is, or undefined when it can be copied. */
-export function copyBlocker(facts: StreamFacts): string | undefined {
-  if (facts.codec !== 'h264') {
-    return `the camera sends ${facts.codec?.toUpperCase() ?? 'an unknown codec'}, HomeKit shows H.264 only (set the camera's stream to H.264)`;
-  }
-  if (facts.profileIdc !== undefined && !HOMEKIT_PROFILE_IDC.includes(facts.profileIdc)) {
-    return `the camera's H.264 profile (${facts.profileIdc}) is not Baseline, Main or High`;
-  }
-  return undefined;
 }
 
 /** The stream nearest a request: the smallest at least as wide (iOS scales down well), else the widest. */
@@ -209,7 +198,7 @@ export class LiveStreams extends EventEmitter implements CameraStreamingDelegate
   private async planFor(video: StreamPlan['video'], audio: StreamPlan['audio'], previous?: StreamPlan): Promise<StreamPlan> {
     const stream = chooseStream(this.options.streams, video.width);
     const facts = await stream.source.facts();
-    const blocker = copyBlocker(facts);
+    const blocker = liveCopyBlocker(facts);
     return {
       source: stream.source, profileName: stream.name, copy: blocker === undefined, transcodeReason: blocker, facts, video,
       // No audio track to send when the camera has none (an ffmpeg mapping a missing track would fail the whole stream).

@@ -4,14 +4,14 @@
 // wanted) the plugin muxes it itself (copy-clip.ts); otherwise one ffmpeg per clip transcodes what must be.
 import type { CameraRecordingConfiguration, CameraRecordingDelegate, HAP, RecordingPacket } from 'homebridge';
 import {
-  HKSV_COPY_MAX_KBPS, HKSV_KEYFRAME_TOLERANCE, HKSV_MIN_FRAGMENT_FRACTION, HKSV_MOTION_RECENT_MS, HKSV_PACKET_TIMEOUT_MS,
-  HKSV_PREBUFFER_MARGIN_MS, SOURCE_INTERLEAVE_DELTA_US,
+  HKSV_MIN_FRAGMENT_FRACTION, HKSV_MOTION_RECENT_MS, HKSV_PACKET_TIMEOUT_MS, HKSV_PREBUFFER_MARGIN_MS, SOURCE_INTERLEAVE_DELTA_US,
 } from '../settings';
 import { Writable } from 'node:stream';
 import { ClipAudio } from './clip-audio';
 import { CopyClip } from './copy-clip';
+import { fragmentLengthMs, recordingCopyBlocker } from './copy-decision';
 import { FfmpegExit, FfmpegProcess } from './ffmpeg';
-import { encodeArgs, HOMEKIT_LEVEL_IDC, HOMEKIT_PROFILE_IDC, X264_LEVELS, X264_PROFILES } from './h264';
+import { encodeArgs } from './h264';
 import type { SessionLog } from './live-session';
 import type { CameraStream } from './live';
 import { Mp4Fragmenter, Mp4Packet } from './mp4';
@@ -65,36 +65,7 @@ export function recordingStream(config: CameraRecordingConfiguration, streams: C
 
 /** How a clip of this configuration is made from `stream`, whose measured facts are `f`: copied, or transcoded and why. */
 export function planRecording(config: CameraRecordingConfiguration, stream: CameraStream, f: StreamFacts, audioWanted: boolean): RecordingPlan {
-  const [width, height] = config.videoCodec.resolution;
-  const p = config.videoCodec.parameters;
-  const kbps = stream.profile.bitrateKbps ?? f.bitrateKbps;
-  const fps = f.fps ?? stream.profile.fps;
-  // Measured once two keyframes have arrived; until then what ONVIF says (GovLength frames at the frame rate).
-  const gopMs = f.keyframeIntervalMs ?? (stream.profile.govLength && fps ? stream.profile.govLength / fps * 1000 : undefined);
-  const fragmentMs = fragmentLengthMs(config);
-  let videoReason: string | undefined;
-  if (f.codec !== 'h264') {
-    videoReason = `the camera sends ${f.codec?.toUpperCase() ?? 'an unknown codec'}; set its stream to H.264`;
-  } else if (f.width !== width || f.height !== height) {
-    videoReason = `the hub asked for ${width}x${height} and the camera's stream is ${f.width}x${f.height}`;
-  } else if (f.profileIdc !== undefined && !HOMEKIT_PROFILE_IDC.slice(0, p.profile + 1).includes(f.profileIdc)) {
-    videoReason = `the camera's H.264 profile (${f.profileIdc}) is above the hub's ${X264_PROFILES[p.profile]}; set the camera to ${X264_PROFILES[p.profile]}`;
-  } else if (f.levelIdc !== undefined && f.levelIdc > (HOMEKIT_LEVEL_IDC[p.level] ?? 40)) {
-    videoReason = `the camera's H.264 level ${f.levelIdc / 10} is above the hub's ${X264_LEVELS[p.level]}`;
-  } else if (gopMs === undefined || !keyframesFitFragments(gopMs, f.keyframeIntervalsMs, fragmentMs)) {
-    // Copying cuts fragments only at the camera's keyframes: they must fall on every fragment boundary (a GOP of 1, 2 or
-    // 4 s for the hubs' 4 s fragments, cut every 4th, 2nd or each keyframe). Fragments of another length (a 3, 5 or 8 s
-    // or a variable GOP) are not known to be accepted by hubs, so those clips are transcoded with keyframes forced on
-    // the fragment boundaries.
-    const varies = isVariable(f.keyframeIntervalsMs);
-    const told = gopMs === undefined ? 'unknown' : varies ? `variable (${f.keyframeIntervalsMs?.map((ms) => (ms / 1000).toFixed(1)).join(', ')} s)` : `${(gopMs / 1000).toFixed(1)} s`;
-    const frames = (s: number): string => (fps ? `${Math.round(fps * s)} frames` : `${s} s`);
-    videoReason = `the camera's keyframe interval is ${told}, which does not divide the hub's ${fragmentMs / 1000} s fragments; ` +
-      `set the camera's I-frame interval (GOP) to a fixed ${frames(p.iFrameInterval / 1000)}` +
-      `${fragmentMs >= 2000 ? ` (or ${frames(fragmentMs / 2000)})` : ''}${varies ? ' and turn off its smart/variable GOP' : ''}`;
-  } else if (kbps !== undefined && kbps > HKSV_COPY_MAX_KBPS) {
-    videoReason = `the camera's bitrate (${kbps} kbps) is above ${HKSV_COPY_MAX_KBPS} kbps; lower it to 2048 kbps in the camera`;
-  }
+  const videoReason = recordingCopyBlocker(config, stream.profile, f);
   let audio: RecordingPlan['audio'] = 'none';
   if (audioWanted) {
     const rate = SAMPLE_RATES_HZ[config.audioCodec.samplerate];
@@ -103,32 +74,10 @@ export function planRecording(config: CameraRecordingConfiguration, stream: Came
   return { stream, copyVideo: videoReason === undefined, videoReason, audio, cameraFps: f.fps };
 }
 
-/** The camera's keyframe intervals (the last few measured) vary by more than the tolerance: a variable GOP. */
-function isVariable(intervalsMs: number[] | undefined): boolean {
-  if (!intervalsMs || intervalsMs.length < 2) {
-    return false;
-  }
-  return Math.max(...intervalsMs) - Math.min(...intervalsMs) > Math.max(...intervalsMs) * HKSV_KEYFRAME_TOLERANCE;
-}
-
-/** A steady GOP whose whole multiple is the fragment length (within the tolerance): copying can cut every fragment. */
-export function keyframesFitFragments(gopMs: number, intervalsMs: number[] | undefined, fragmentMs: number): boolean {
-  if (isVariable(intervalsMs) || gopMs <= 0 || gopMs > fragmentMs * (1 + HKSV_KEYFRAME_TOLERANCE)) {
-    return false;
-  }
-  const per = Math.max(1, Math.round(fragmentMs / gopMs));
-  return Math.abs(per * gopMs - fragmentMs) <= fragmentMs * HKSV_KEYFRAME_TOLERANCE;
-}
-
 /** A clip the plugin muxes itself: the video copied; the audio copied, left out, or converted by an audio-only ffmpeg.
  *  A camera without a microphone recorded with sound (silence) still goes through ffmpeg. */
 export function muxedInPlugin(plan: RecordingPlan): boolean {
   return plan.copyVideo && plan.audio !== 'silent';
-}
-
-/** The fragment length the hub selected (ms). */
-function fragmentLengthMs(config: CameraRecordingConfiguration): number {
-  return config.mediaContainerConfiguration.fragmentLength || config.videoCodec.parameters.iFrameInterval;
 }
 
 /** Where the source writes a clip muxed in the plugin: each chunk becomes packets for the hub at once. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chooseStream, copyBlocker } from '../../src/media/live';
+import { chooseStream } from '../../src/media/live';
 import type { CameraStream } from '../../src/media/live';
 import { sessionArgs } from '../../src/media/live-session';
 import type { MediaSource } from '../../src/media/source';
@@ -17,12 +17,6 @@ describe('live view choices', () => {
     assert.equal(chooseStream(streams, 640).name, 'sub');
     assert.equal(chooseStream(streams, 320).name, 'sub');
     assert.equal(chooseStream(streams, 2560).name, 'main');
-  });
-
-  it('copies H.264 Baseline/Main/High and says why anything else is transcoded', () => {
-    assert.equal(copyBlocker({ codec: 'h264', profileIdc: 100 }), undefined);
-    assert.match(copyBlocker({ codec: 'hevc' }) ?? '', /sends HEVC, HomeKit shows H\.264 only/);
-    assert.match(copyBlocker({ codec: 'h264', profileIdc: 244 }) ?? '', /not Baseline, Main or High/);
   });
 
   it('builds SRTP arguments as an array, with keys only in the srtp parameters', () => {

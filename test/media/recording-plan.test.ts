@@ -43,14 +43,14 @@ describe('recording plan', () => {
   });
 
   const blockers: [string, StreamFacts, CameraStream[], RegExp][] = [
-    ['H.265', { ...good, codec: 'hevc' }, streams, /sends HEVC; set its stream to H\.264/],
+    ['H.265', { ...good, codec: 'hevc' }, streams, /sends HEVC and the hub takes H\.264 only; set the camera's stream to H\.264/],
     ['a 3 s GOP', { ...good, keyframeIntervalMs: 3000 }, streams,
       /keyframe interval is 3\.0 s, which does not divide the hub's 4 s fragments; set the camera's I-frame interval \(GOP\) to a fixed 60 frames/],
     ['an 8 s GOP', { ...good, keyframeIntervalMs: 8000 }, streams, /keyframe interval is 8\.0 s, which does not divide/],
     ['a variable GOP', { ...good, keyframeIntervalMs: 3000, keyframeIntervalsMs: [3000, 5000, 8000] }, streams,
       /keyframe interval is variable \(3\.0, 5\.0, 8\.0 s\).*turn off its smart\/variable GOP/],
-    ['level 4.1', { ...good, levelIdc: 41 }, streams, /level 4\.1 is above the hub's 4\.0/],
-    ['High profile when the hub chose Main', { ...good, profileIdc: 100 }, streams, /profile \(100\) is above the hub's main/],
+    ['level 4.1', { ...good, levelIdc: 41 }, streams, /level is 4\.1 and the hub takes up to 4\.0; set the camera's H\.264 level to 4\.0/],
+    ['High profile when the hub chose Main', { ...good, profileIdc: 100 }, streams, /profile is High \(100\) and the hub takes Baseline or Main; set the camera's H\.264 profile to Main/],
     ['4 Mbps', good, [stream(1920, 1080, 4096)], /bitrate \(4096 kbps\) is above 2200 kbps/],
   ];
   for (const gopMs of [1000, 2000, 4000]) {
@@ -77,7 +77,7 @@ describe('recording plan', () => {
     assert.equal(planFor(config({}, [640, 360, 15]), streams, { ...good, width: 640, height: 360 }, false).stream.name, 'sub');
     const plan = planFor(config({}, [1280, 720, 30]), streams, good, false);
     assert.equal(plan.copyVideo, false);
-    assert.match(plan.videoReason ?? '', /asked for 1280x720 and the camera's stream is 1920x1080/);
+    assert.match(plan.videoReason ?? '', /stream is 1920x1080 and the hub takes 1280x720; set one of the camera's streams to 1280x720/);
   });
 
   it('says every close reason 0-9 as a sentence', () => {
