@@ -1,0 +1,304 @@
+// A small RTSP server that misbehaves on purpose, for the tests of what the plugin does with a hostile camera stream
+// (issue 12 item 3). The simulator's GStreamer server only serves well-formed streams; this one answers OPTIONS,
+// DESCRIBE, SETUP and PLAY (RFC 2326 §10) on 127.0.0.1 and then sends RTP over the RTSP connection, interleaved with
+// '$' framing (RFC 2326 §10.12), carrying H.264 as single NAL unit packets or FU-A fragments (RFC 6184 §5.6, §5.8) made
+// from a file ffmpeg encodes once. Modes:
+// - normal: a well-formed stream (the baseline every other mode departs from);
+// - garbage: random bytes instead of RTP after PLAY (`garbageAfterMs` of good video first, if set);
+// - garbage-rtsp: random bytes as the answer to the first request, then the connection closed;
+// - huge-nal: a non-IDR slice NAL unit of `hugeNalBytes` every `hugeEveryMs`;
+// - resize: the first size for `resizeAfterMs`, then a keyframe with a new SPS/PPS of the second size;
+// - sdp-only: SPS and PPS only in the SDP's sprop-parameter-sets (RFC 6184 §8.1), never in the stream.
+// - redirect: DESCRIBE answered with 302 Moved Temporarily to `redirectTo` (RFC 2326 §11.3.3).
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+
+export type HostileMode = 'normal' | 'garbage' | 'garbage-rtsp' | 'huge-nal' | 'resize' | 'sdp-only' | 'redirect';
+
+export interface HostileRtspOptions {
+  mode: HostileMode;
+  /** Picture size (and, for resize, the size after the change); default 320x240 then 640x480. */
+  sizes?: [string, string];
+  fps?: number;
+  /** Keyframe interval in frames; default fps (1 s). */
+  gop?: number;
+  garbageAfterMs?: number;
+  hugeNalBytes?: number;
+  hugeEveryMs?: number;
+  resizeAfterMs?: number;
+  /** For redirect: where DESCRIBE sends the client. */
+  redirectTo?: string;
+  /** Any mode: the connection is cut this long after PLAY (a camera that drops every reader after a moment). */
+  cutAfterMs?: number;
+}
+
+export interface HostileStats {
+  /** TCP connections accepted so far. */
+  connections: number;
+  /** When each was accepted (ms since epoch): a retry storm shows as many close together. */
+  connectedAt: number[];
+  /** Every request line and Authorization header seen, in order. */
+  requests: string[];
+  /** Video bytes sent as RTP payload. */
+  sentBytes: number;
+}
+
+interface AccessUnit {
+  nals: Buffer[];
+  key: boolean;
+}
+
+const RTP_PAYLOAD_MAX = 1400;
+const PAYLOAD_TYPE = 96;
+
+const encoded = new Map<string, Promise<Buffer>>();
+
+/** H.264 Annex B from ffmpeg's lavfi test source: one slice per frame, SPS/PPS before every IDR (x264's repeat-headers).
+ *  Made once per process for each shape. */
+function encode(size: string, fps: number, gop: number, seconds: number): Promise<Buffer> {
+  const key = [size, fps, gop, seconds].join('/');
+  const made = encoded.get(key) ?? encodeOnce(size, fps, gop, seconds);
+  encoded.set(key, made);
+  return made;
+}
+
+async function encodeOnce(size: string, fps: number, gop: number, seconds: number): Promise<Buffer> {
+  const args = ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${fps}`, '-t', String(seconds),
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-threads', '1', '-profile:v', 'main', '-pix_fmt', 'yuv420p', '-g', String(gop),
+    '-keyint_min', String(gop), '-sc_threshold', '0', '-bf', '0', '-f', 'h264', 'pipe:1'];
+  return new Promise((resolve, reject) => {
+    execFile('ffmpeg', args, { encoding: 'buffer', maxBuffer: 64 << 20 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+  });
+}
+
+function splitNals(data: Buffer): Buffer[] {
+  const starts: number[] = [];
+  const ends: number[] = [];
+  for (let i = 0; i + 2 < data.length; i++) {
+    if (data[i] === 0 && data[i + 1] === 0 && data[i + 2] === 1) {
+      ends.push(i > 0 && data[i - 1] === 0 ? i - 1 : i);
+      starts.push(i + 3);
+      i += 2;
+    }
+  }
+  ends.push(data.length);
+  return starts.map((s, k) => data.subarray(s, ends[k + 1])).filter((n) => n.length > 0);
+}
+
+/** Non-VCL NAL units belong to the next slice; a slice (type 1 or 5) ends the access unit. */
+function accessUnits(annexB: Buffer): AccessUnit[] {
+  const out: AccessUnit[] = [];
+  let nals: Buffer[] = [];
+  for (const nal of splitNals(annexB)) {
+    nals.push(nal);
+    const type = nal[0] & 0x1f;
+    if (type === 1 || type === 5) {
+      out.push({ nals, key: type === 5 });
+      nals = [];
+    }
+  }
+  return out;
+}
+
+/** Waits until the socket takes more, or closes (removing both listeners either way). */
+function drained(socket: net.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
+}
+
+export class HostileRtspServer {
+  readonly stats: HostileStats = { connections: 0, connectedAt: [], requests: [], sentBytes: 0 };
+  private readonly sockets = new Set<net.Socket>();
+  private port = 0;
+
+  private constructor(private readonly server: net.Server, private readonly options: HostileRtspOptions,
+    private readonly first: AccessUnit[], private readonly second: AccessUnit[]) {}
+
+  static async start(options: HostileRtspOptions): Promise<HostileRtspServer> {
+    const fps = options.fps ?? 15;
+    const gop = options.gop ?? fps;
+    const [a, b] = options.sizes ?? ['320x240', '640x480'];
+    const first = accessUnits(await encode(a, fps, gop, 4));
+    const second = options.mode === 'resize' ? accessUnits(await encode(b, fps, gop, 4)) : [];
+    const server = net.createServer();
+    const hostile = new HostileRtspServer(server, { ...options, fps }, first, second);
+    server.on('connection', (socket) => hostile.serve(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    hostile.port = (server.address() as AddressInfo).port;
+    return hostile;
+  }
+
+  url(path = '/stream'): string {
+    return `rtsp://127.0.0.1:${this.port}${path}`;
+  }
+
+  async stop(): Promise<void> {
+    this.sockets.forEach((s) => s.destroy());
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** SPS and PPS of the first size, base64 as sprop-parameter-sets wants them. */
+  private sprop(): string {
+    const key = this.first.find((u) => u.key);
+    const sps = key?.nals.find((n) => (n[0] & 0x1f) === 7);
+    const pps = key?.nals.find((n) => (n[0] & 0x1f) === 8);
+    return sps && pps ? `${sps.toString('base64')},${pps.toString('base64')}` : '';
+  }
+
+  private serve(socket: net.Socket): void {
+    this.stats.connections++;
+    this.stats.connectedAt.push(Date.now());
+    this.sockets.add(socket);
+    let buffered = '';
+    let playing = false;
+    const session = String(10_000_000 + Math.floor(Math.random() * 89_999_999));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      playing = false;
+      this.sockets.delete(socket);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (playing) {
+        return; // RTCP receiver reports and keep-alives: ignored
+      }
+      buffered += chunk.toString('latin1');
+      for (let end = buffered.indexOf('\r\n\r\n'); end >= 0; end = buffered.indexOf('\r\n\r\n')) {
+        const head = buffered.slice(0, end);
+        buffered = buffered.slice(end + 4);
+        const lines = head.split('\r\n');
+        const [method] = lines[0].split(' ');
+        const header = (name: string): string | undefined =>
+          lines.find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`))?.slice(name.length + 1).trim();
+        this.stats.requests.push(lines[0]);
+        const auth = header('Authorization');
+        if (auth) {
+          this.stats.requests.push(`Authorization: ${auth}`);
+        }
+        if (this.options.mode === 'garbage-rtsp') {
+          socket.end(randomBytes(512)); // and hang up, as a crashing RTSP server does
+          return;
+        }
+        const reply = (status: string, headers: string[] = [], body = ''): void => {
+          socket.write([`RTSP/1.0 ${status}`, `CSeq: ${header('CSeq') ?? '0'}`, ...headers,
+            ...(body ? [`Content-Length: ${Buffer.byteLength(body)}`] : []), '', ''].join('\r\n') + body);
+        };
+        if (method === 'OPTIONS') {
+          reply('200 OK', ['Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER']);
+        } else if (method === 'DESCRIBE') {
+          if (this.options.mode === 'redirect') {
+            reply('302 Moved Temporarily', [`Location: ${this.options.redirectTo ?? ''}`]);
+            continue;
+          }
+          const base = lines[0].split(' ')[1];
+          const sdp = ['v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=hostile', 'c=IN IP4 0.0.0.0', 't=0 0', `m=video 0 RTP/AVP ${PAYLOAD_TYPE}`,
+            `a=rtpmap:${PAYLOAD_TYPE} H264/90000`,
+            `a=fmtp:${PAYLOAD_TYPE} packetization-mode=1;profile-level-id=4d401e${this.options.mode === 'sdp-only' ? `;sprop-parameter-sets=${this.sprop()}` : ''}`,
+            'a=control:track1', ''].join('\r\n');
+          reply('200 OK', ['Content-Type: application/sdp', `Content-Base: ${base}/`], sdp);
+        } else if (method === 'SETUP') {
+          if (!/TCP/i.test(header('Transport') ?? '')) {
+            reply('461 Unsupported Transport');
+            continue;
+          }
+          reply('200 OK', ['Transport: RTP/AVP/TCP;unicast;interleaved=0-1', `Session: ${session};timeout=60`]);
+        } else if (method === 'PLAY') {
+          reply('200 OK', [`Session: ${session}`, 'Range: npt=0.000-']);
+          playing = true;
+          void this.play(socket, () => playing);
+        } else if (method === 'TEARDOWN') {
+          reply('200 OK', [`Session: ${session}`]);
+          socket.end();
+        } else {
+          reply('200 OK', [`Session: ${session}`]);
+        }
+      }
+    });
+  }
+
+  /** Sends access units at the frame rate until the connection closes, misbehaving as the mode says. */
+  private async play(socket: net.Socket, playing: () => boolean): Promise<void> {
+    const { mode, fps = 15 } = this.options;
+    const frameMs = 1000 / fps;
+    const ssrc = randomBytes(4).readUInt32BE(0);
+    let seq = Math.floor(Math.random() * 65536);
+    const started = Date.now();
+    let lastHuge = started;
+    const send = async (payload: Buffer, ts: number, marker: boolean): Promise<void> => {
+      const rtp = Buffer.alloc(16 + payload.length);
+      rtp.writeUInt8(0x24, 0); // '$'
+      rtp.writeUInt8(0, 1); // channel 0: RTP of the first track
+      rtp.writeUInt16BE(12 + payload.length, 2);
+      rtp.writeUInt8(0x80, 4); // version 2
+      rtp.writeUInt8((marker ? 0x80 : 0) | PAYLOAD_TYPE, 5);
+      rtp.writeUInt16BE(seq, 6);
+      seq = (seq + 1) & 0xffff;
+      rtp.writeUInt32BE(ts >>> 0, 8);
+      rtp.writeUInt32BE(ssrc, 12);
+      payload.copy(rtp, 16);
+      this.stats.sentBytes += payload.length;
+      if (!socket.write(rtp) && playing()) {
+        await drained(socket);
+      }
+    };
+    const sendNal = async (nal: Buffer, ts: number, last: boolean): Promise<void> => {
+      if (nal.length <= RTP_PAYLOAD_MAX) {
+        await send(nal, ts, last);
+        return;
+      }
+      // FU-A: indicator (F, NRI, type 28), then a header with start/end bits and the NAL's own type; the NAL header byte
+      // itself is not sent (RFC 6184 §5.8).
+      const indicator = (nal[0] & 0xe0) | 28;
+      for (let at = 1; at < nal.length; at += RTP_PAYLOAD_MAX) {
+        const end = at + RTP_PAYLOAD_MAX >= nal.length;
+        const header = (at === 1 ? 0x80 : 0) | (end ? 0x40 : 0) | (nal[0] & 0x1f);
+        await send(Buffer.concat([Buffer.from([indicator, header]), nal.subarray(at, Math.min(nal.length, at + RTP_PAYLOAD_MAX))]), ts, last && end);
+      }
+    };
+    for (let frame = 0; playing(); frame++) {
+      const due = started + frame * frameMs;
+      const wait = due - Date.now();
+      if (wait > 0) {
+        await new Promise((r) => setTimeout(r, wait));
+      }
+      if (!playing()) {
+        return;
+      }
+      const elapsed = Date.now() - started;
+      if (this.options.cutAfterMs !== undefined && elapsed >= this.options.cutAfterMs) {
+        socket.destroy();
+        return;
+      }
+      if (mode === 'garbage' && elapsed >= (this.options.garbageAfterMs ?? 0)) {
+        if (!socket.write(randomBytes(4096))) {
+          await drained(socket);
+        }
+        continue;
+      }
+      // The second size starts on its own first keyframe: frame numbers restart there.
+      const switchFrame = Math.ceil((this.options.resizeAfterMs ?? 2_000) / frameMs);
+      const resized = mode === 'resize' && frame >= switchFrame;
+      const unit = resized ? this.second[(frame - switchFrame) % this.second.length] : this.first[frame % this.first.length];
+      const ts = Math.round(frame * 90_000 / fps);
+      let nals = mode === 'sdp-only' ? unit.nals.filter((n) => ![7, 8].includes(n[0] & 0x1f)) : unit.nals;
+      if (mode === 'huge-nal' && !unit.key && Date.now() - lastHuge >= (this.options.hugeEveryMs ?? 1_000)) {
+        lastHuge = Date.now();
+        // A non-IDR slice header byte, then a filler without start codes.
+        const huge = Buffer.alloc(this.options.hugeNalBytes ?? 20 << 20, 0x55);
+        huge[0] = 0x41;
+        nals = [...nals.slice(0, -1), huge];
+      }
+      for (let i = 0; i < nals.length; i++) {
+        await sendNal(nals[i], ts, i === nals.length - 1);
+      }
+    }
+  }
+}
