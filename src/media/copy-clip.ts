@@ -1,7 +1,8 @@
 // One HKSV clip made in the plugin when the camera's H.264 (and AAC, if any) can be copied: the source's MPEG-TS in,
 // the init segment and fragments out. A fragment leaves the moment the keyframe that closes it starts to arrive, with no
 // process between the camera and the hub, where an ffmpeg remux held each fragment back by a few hundred milliseconds.
-import { AAC_FRAME_SAMPLES, AAC_SAMPLE_RATES, AudioUnit, TsDemuxer, VideoUnit } from './ts-demux';
+import { AAC_FRAME_SAMPLES, AAC_SAMPLE_RATES, AudioUnit, KeyframeStart, StreamUnusable, TsDemuxer, VideoUnit } from './ts-demux';
+import { NAL, nalType, parseSps, splitAnnexB } from './h264';
 import { AudioTrack, fragment, initSegment, parameterSets, Sample, toLengthPrefixed, VideoTrack, VIDEO_TIMESCALE } from './fmp4';
 import type { Mp4Packet } from './mp4';
 import { CLIP_AUDIO_WAIT_MS } from '../settings';
@@ -33,6 +34,15 @@ interface Closed {
   closedAt: number;
 }
 
+/** The picture size an SPS gives, if it can be read (one cut short at a packet's end may not be). */
+function spsSize(sps: Buffer | undefined): { width: number; height: number } | undefined {
+  try {
+    return sps && parseSps(sps);
+  } catch {
+    return undefined;
+  }
+}
+
 export class CopyClip {
   private readonly demuxer = new TsDemuxer();
   private video?: VideoTrack;
@@ -55,15 +65,24 @@ export class CopyClip {
   private waitTimer?: NodeJS.Timeout;
   /** The camera's audio sent to the converter ends here (90 kHz, shifted). */
   private convertedIn = -Infinity;
+  /** Why this clip cannot take more of the stream, once it cannot. */
+  private unusable?: StreamUnusable;
 
   constructor(private readonly options: CopyClipOptions) {
     this.audio = options.audio === 'convert' ? options.convertedTrack : undefined;
   }
 
-  /** MPEG-TS bytes in; the packets they complete go to onPacket. */
+  /**
+   * MPEG-TS bytes in; the packets they complete go to onPacket. Throws StreamUnusable when the stream cannot go on in
+   * this clip (a frame over 8 MiB, another picture size than the init segment's): finish() then gives what was recorded.
+   */
   push(chunk: Buffer): void {
+    if (this.unusable) {
+      throw this.unusable;
+    }
     for (const unit of this.demuxer.push(chunk)) {
       if (unit.track === 'keyframe') {
+        this.checkSize(unit);
         this.maybeCut(unit.dts + this.shiftFor(unit.dts), unit.pts + this.shiftFor(unit.dts));
       } else if (unit.track === 'video') {
         this.onVideo(unit);
@@ -77,6 +96,25 @@ export class CopyClip {
       }
     }
     this.drain();
+    if (this.demuxer.broken) {
+      throw this.demuxer.broken;
+    }
+  }
+
+  /**
+   * The init segment has one picture size, and a hub decodes every fragment with it: a keyframe with an SPS of another
+   * size (the camera's stream settings were changed, the camera fell back to a lower resolution) ends the clip before
+   * that keyframe, so the frames since the last fragment close it. The next clip starts with the new size.
+   */
+  private checkSize(unit: KeyframeStart): void {
+    if (!this.video) {
+      return;
+    }
+    const next = spsSize(splitAnnexB(unit.head).find((n) => nalType(n) === NAL.SPS));
+    const ours = spsSize(this.video.sps);
+    if (next && ours && (next.width !== ours.width || next.height !== ours.height)) {
+      throw this.unusable = new StreamUnusable(`the camera changed its picture size from ${ours.width}x${ours.height} to ${next.width}x${next.height}`);
+    }
   }
 
   /** Audio back from the converter, on the camera's clock: goes into the fragments with the video of its time. */

@@ -10,8 +10,9 @@ import {
 import { backoffMs, humanDuration } from '../util/backoff';
 import type { Log } from '../util/log';
 import { FfmpegExit, FfmpegProcess } from './ffmpeg';
-import { findSps } from './h264';
+import { findSps, NAL, nalType, parseSps, splitAnnexB } from './h264';
 import { TS_PACKET_BYTES, TsPacketInfo, TsReader } from './mpegts';
+import { StreamUnusable } from './ts-demux';
 
 export type SourceLog = Log;
 
@@ -45,6 +46,8 @@ export interface SourceOptions {
   log: SourceLog;
   /** The camera's audio as ONVIF describes it: AAC is copied, G.711 and others become AAC (MPEG-TS cannot carry G.711). */
   audio: 'copy' | 'aac' | 'none';
+  /** No output for this long restarts the read (ms); default SOURCE_STALL_MS. Tests of a hung camera shorten it. */
+  stallMs?: number;
 }
 
 export interface AttachOptions {
@@ -69,7 +72,12 @@ interface Gop {
   minLagMs: number;
   /** Runs of whole TS packets, in order. */
   packets: Buffer[];
+  /** Bytes held in `packets`. */
   bytes: number;
+  /** Bytes the GOP had, held or not (its bitrate). */
+  seen: number;
+  /** Grew past the cache's bound by itself: nothing of it is held, and nobody starts from it. */
+  dropped: boolean;
   /** Video packets looked at for the SPS so far. */
   spsLook: number;
 }
@@ -114,6 +122,12 @@ export class MediaSource extends EventEmitter {
   private bytesIn = 0;
   private stopped = false;
   private lastFailure = '';
+  /** The picture size of the last SPS of this read: a different one is the camera changing it. */
+  private spsSize?: string;
+  /** This read has said that its keyframe groups are too large to keep. */
+  private saidOversize = false;
+  /** When this read's first keyframe came (ms; 0 before): a read is a recovery only once it has lasted. */
+  private firstGopAt = 0;
 
   constructor(private options: SourceOptions) {
     super();
@@ -127,7 +141,8 @@ export class MediaSource extends EventEmitter {
     const sink: Sink = { out, options, waiting: true, ended: false };
     this.sinks.add(sink);
     this.updateRetain();
-    out.on('error', () => this.drop(sink, undefined));
+    // A consumer that finds the stream unusable for it (a copied clip meeting another picture size) ends with its reason.
+    out.on('error', (err) => this.drop(sink, err instanceof StreamUnusable ? err.message : undefined));
     out.on('close', () => this.drop(sink, undefined));
     this.want();
     const start = this.startGop(options.backMs ?? 0, options.fromMs);
@@ -162,7 +177,7 @@ export class MediaSource extends EventEmitter {
     try {
       await this.firstKeyframe(signal);
       const gop = this.gops.at(-1);
-      return gop && Buffer.concat([this.header(), ...gop.packets]);
+      return gop && !gop.dropped ? Buffer.concat([this.header(), ...gop.packets]) : undefined;
     } catch {
       return undefined;
     } finally {
@@ -295,6 +310,9 @@ export class MediaSource extends EventEmitter {
     this.starts++;
     this.reader = new TsReader();
     this.streamFacts = {};
+    this.spsSize = undefined;
+    this.saidOversize = false;
+    this.firstGopAt = 0;
     const proc = new FfmpegProcess(ffmpegPath, args, { debug: (m) => log.debug(m), error: (m) => log.debug(m) }, `${label} source`);
     this.upstream = proc;
     proc.on('line', (line: string) => this.readFacts(line));
@@ -317,7 +335,7 @@ export class MediaSource extends EventEmitter {
     }
     this.upstream = undefined;
     clearInterval(this.stallTimer);
-    const why = explainExit(exit);
+    const why = explainExit(exit, this.options.url);
     // Consumers that were receiving this read are cut where they are: a viewer's stream ends (HomeKit shows it ended,
     // rather than a frozen picture that resumes with timestamps from another read), a clip closes with what it has. Those
     // still waiting for a first picture wait for the next read.
@@ -326,6 +344,13 @@ export class MediaSource extends EventEmitter {
     receiving.forEach((s) => this.drop(s, `the camera's stream was cut (${why})`));
     if (this.stopped || !this.needed) {
       return;
+    }
+    // A camera that gives a picture and then fails again within seconds (garbage after a good start, a connection cut
+    // each time) is still failing: its backoff goes on growing and the same reason stays out of the log. Only a read
+    // that lasted starts both afresh.
+    if (this.firstGopAt && Date.now() - this.firstGopAt >= SOURCE_STABLE_READ_MS) {
+      this.failures = 0;
+      this.lastFailure = '';
     }
     const wait = backoffMs(this.failures++, SOURCE_RETRY_MIN_MS, SOURCE_RETRY_MAX_MS);
     // A new reason is said out loud once; the same again goes to the debug log.
@@ -350,13 +375,14 @@ export class MediaSource extends EventEmitter {
     clearInterval(this.stallTimer);
     const proc = this.upstream;
     this.lastDataAt = Date.now();
+    const stallMs = this.options.stallMs ?? SOURCE_STALL_MS;
     this.stallTimer = setInterval(() => {
-      if (proc && this.upstream === proc && Date.now() - this.lastDataAt > SOURCE_STALL_MS) {
+      if (proc && this.upstream === proc && Date.now() - this.lastDataAt > stallMs) {
         clearInterval(this.stallTimer);
-        this.options.log.debug(`${this.options.label} stream: no data for ${SOURCE_STALL_MS / 1000} s, restarting the read`);
+        this.options.log.debug(`${this.options.label} stream: no data for ${stallMs / 1000} s, restarting the read`);
         void proc.stop();
       }
-    }, SOURCE_STALL_MS / 4);
+    }, stallMs / 4);
   }
 
   private onData(chunk: Buffer): void {
@@ -369,9 +395,15 @@ export class MediaSource extends EventEmitter {
       const gop = this.gops.at(-1);
       if (run.length && gop) {
         const data = joined(run);
-        gop.packets.push(data);
-        gop.bytes += data.length;
-        this.cachedBytes += data.length;
+        gop.seen += data.length;
+        if (!gop.dropped && gop.bytes + data.length > SOURCE_CACHE_MAX_BYTES) {
+          this.dropGop(gop);
+        }
+        if (!gop.dropped) {
+          gop.packets.push(data);
+          gop.bytes += data.length;
+          this.cachedBytes += data.length;
+        }
         this.sinks.forEach((s) => !s.waiting && this.send(s, data));
       }
       run = [];
@@ -397,10 +429,12 @@ export class MediaSource extends EventEmitter {
       // The SPS follows the keyframe's start within a few packets (after an SEI, for x264 streams).
       if (gop.spsLook < SPS_SEARCH_PACKETS && info.pid === this.reader.video) {
         gop.spsLook++;
-        const sps = findSps(info.packet.subarray(info.payload));
+        const payload = info.packet.subarray(info.payload);
+        const sps = findSps(payload);
         if (sps) {
           this.streamFacts.profileIdc = sps.profileIdc;
           this.streamFacts.levelIdc = sps.levelIdc;
+          this.noteSize(payload);
           gop.spsLook = SPS_SEARCH_PACKETS;
           this.emit('sps');
         }
@@ -408,6 +442,45 @@ export class MediaSource extends EventEmitter {
     }
     flush();
     this.trim();
+  }
+
+  /**
+   * The picture size from the SPS, which the camera may change mid-stream (its settings changed, a fallback to a lower
+   * resolution): ffmpeg says the size only once, when the read starts. A change is said once, with both sizes; a copied
+   * clip ends on it (its init segment has one size), a new one starts with the new size.
+   */
+  private noteSize(payload: Buffer): void {
+    const nal = splitAnnexB(payload).find((n) => nalType(n) === NAL.SPS);
+    let size: { width: number; height: number };
+    try {
+      size = parseSps(nal ?? Buffer.alloc(0));
+    } catch {
+      return; // cut short at the packet's end: ffmpeg's size stands
+    }
+    const now = `${size.width}x${size.height}`;
+    if (this.spsSize && this.spsSize !== now) {
+      this.options.log.warn(`${this.options.label} stream: the camera changed its picture size from ${this.spsSize} to ${now}`);
+    }
+    this.spsSize = now;
+    this.streamFacts.width = size.width;
+    this.streamFacts.height = size.height;
+  }
+
+  /** A GOP that by itself outgrows the cache is not kept: a broken or hostile stream must not take the memory. */
+  private dropGop(gop: Gop): void {
+    this.cachedBytes -= gop.bytes;
+    gop.packets = [];
+    gop.bytes = 0;
+    gop.dropped = true;
+    const line = `${this.options.label} stream: the camera sent more than ${SOURCE_CACHE_MAX_BYTES >> 20} MiB between two ` +
+      'keyframes (frames far larger than a camera picture, or a keyframe interval of minutes); it is not kept, so new ' +
+      'viewers and recordings wait for the next keyframe';
+    if (!this.saidOversize) {
+      this.options.log.warn(line);
+      this.saidOversize = true;
+    } else {
+      this.options.log.debug(line);
+    }
   }
 
   private note(info: TsPacketInfo): void {
@@ -426,14 +499,11 @@ export class MediaSource extends EventEmitter {
       this.streamFacts.keyframeIntervalMs = Math.round((info.pts - last.pts) / 90);
       this.streamFacts.keyframeIntervalsMs = [...(this.streamFacts.keyframeIntervalsMs ?? []), this.streamFacts.keyframeIntervalMs]
         .slice(-KEYFRAME_INTERVALS_KEPT);
-      this.streamFacts.bitrateKbps = Math.round(last.bytes * 8 / this.streamFacts.keyframeIntervalMs);
+      this.streamFacts.bitrateKbps = Math.round(last.seen * 8 / this.streamFacts.keyframeIntervalMs);
     }
     const at = Date.now();
-    this.gops.push({ at, pts: info.pts, minLagMs: info.pts === undefined ? Infinity : at - info.pts / 90, packets: [], bytes: 0, spsLook: 0 });
-    if (this.gops.length === 1) {
-      this.failures = 0;
-      this.lastFailure = '';
-    }
+    this.gops.push({ at, pts: info.pts, minLagMs: info.pts === undefined ? Infinity : at - info.pts / 90, packets: [], bytes: 0, seen: 0, dropped: false, spsLook: 0 });
+    this.firstGopAt ||= at;
     // Consumers waiting for a picture start here, with the tables a decoder needs first.
     for (const sink of this.sinks) {
       if (sink.waiting) {
@@ -474,7 +544,12 @@ export class MediaSource extends EventEmitter {
     }
     const cutoff = fromMs - backMs;
     const lag = Math.min(...this.gops.map((g) => g.minLagMs));
-    for (let i = this.gops.length - 1; i >= 0; i--) {
+    // Nothing before a GOP that was not kept: its frames are missing, so whoever starts earlier decodes garbage there.
+    const oldest = this.gops.reduce((from, g, i) => (g.dropped ? i + 1 : from), 0);
+    if (oldest >= this.gops.length) {
+      return -1;
+    }
+    for (let i = this.gops.length - 1; i >= oldest; i--) {
       const gop = this.gops[i];
       const estimate = gop.pts !== undefined && Number.isFinite(lag) ? gop.pts / 90 + lag : gop.at;
       // The 33-bit PTS wraps every 26.5 h and a camera may jump its clock: an estimate that is not a little before the
@@ -484,7 +559,7 @@ export class MediaSource extends EventEmitter {
         return i;
       }
     }
-    return 0;
+    return oldest;
   }
 
   private header(): Buffer {
@@ -545,6 +620,8 @@ export class MediaSource extends EventEmitter {
 }
 
 const SPS_SEARCH_PACKETS = 8;
+/** A read that gave pictures this long counts as the camera having recovered (ms). */
+const SOURCE_STABLE_READ_MS = 30_000;
 /** Keyframe intervals kept in StreamFacts: enough to tell a steady GOP from a variable one. */
 const KEYFRAME_INTERVALS_KEPT = 4;
 
@@ -560,9 +637,34 @@ function joined(run: TsPacketInfo[]): Buffer {
 }
 const SPS_WAIT_MS = 1_000;
 
-/** One sentence a user can act on, from how the read ended. */
-export function explainExit(exit: FfmpegExit): string {
+/** host:port of an RTSP URL, without its credentials; undefined when it is not one. */
+function streamHost(url: string | undefined): string | undefined {
+  try {
+    const u = new URL(url ?? '');
+    return `${u.hostname}:${u.port || (u.protocol === 'rtsps:' ? '322' : '554')}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One sentence a user can act on, from how the read ended. Where the connection failed it names the host it went to
+ * (ffmpeg's own word for it, which follows an RTSP redirect, else the URL's): the camera may give a stream address on
+ * another device (an NVR, a proxy) or an address this machine cannot reach, and "the camera refused" would send the
+ * user to the wrong box.
+ */
+export function explainExit(exit: FfmpegExit, url?: string): string {
   const tail = exit.tail.join(' ');
+  const connected = /Connection to tcp:\/\/([^?\s]+?)(?:\?\S*)? failed/.exec(tail);
+  const host = connected?.[1] ?? streamHost(url);
+  const at = host ? ` at ${host}` : '';
+  const resolve = /Failed to resolve hostname (\S+?):/.exec(tail);
+  if (resolve) {
+    return `the stream's host name ${resolve[1]} does not resolve (the camera gave a stream address this machine cannot look up)`;
+  }
+  if (/No route to host|Network is unreachable|Host is unreachable/i.test(tail)) {
+    return `no route to the stream's address${at} (the camera gave an address this machine cannot reach)`;
+  }
   // Status codes as whole words: ffmpeg's lines start with pointers like "[rtsp @ 0x55d4401a2b00]", which contain them.
   if (/\b401\b|Unauthorized/i.test(tail)) {
     return 'the camera refused the user name or password for its RTSP stream';
@@ -571,7 +673,12 @@ export function explainExit(exit: FfmpegExit): string {
     return 'the camera has no stream at the address ONVIF gave (404)';
   }
   if (/Connection refused/i.test(tail)) {
-    return 'the camera refused the RTSP connection (is RTSP turned on in the camera?)';
+    return `the camera refused the RTSP connection${at} (is RTSP turned on in the camera?)`;
+  }
+  // What ffmpeg says when the answer is not RTSP, or what follows PLAY is not the H.264 the SDP announced.
+  if (/Invalid data found|Could not find codec parameters/i.test(tail)) {
+    return 'the camera sends something that is not a video stream the plugin can read (ffmpeg: ' +
+      `${/Could not find codec parameters/i.test(tail) ? 'no picture size in what it sent' : 'invalid data'})`;
   }
   if (/timed out|Operation timed out/i.test(tail)) {
     return 'the camera stopped sending video';

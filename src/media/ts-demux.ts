@@ -10,7 +10,13 @@ export const AAC_SAMPLE_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000
 /** Samples per AAC-LC frame. */
 export const AAC_FRAME_SAMPLES = 1024;
 /** A PES larger than this is a broken stream, not video (bytes). */
-const MAX_PES_BYTES = 8 * 1024 * 1024;
+export const MAX_PES_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The camera's stream cannot go on in what is being made of it (a frame no camera sends, another picture size than the
+ * clip's): what was made so far is good and ends there. Its message is the reason, said to the user as it is.
+ */
+export class StreamUnusable extends Error {}
 
 export interface VideoUnit {
   track: 'video';
@@ -43,6 +49,8 @@ export interface KeyframeStart {
   track: 'keyframe';
   pts: number;
   dts: number;
+  /** The keyframe's first bytes (its first TS packet's payload after the PES header): where cameras put SPS and PPS. */
+  head: Buffer;
 }
 
 export type Demuxed = VideoUnit | AudioUnit | KeyframeStart;
@@ -63,8 +71,13 @@ export class TsDemuxer {
   private lastAudioPts?: number;
   private videoWrap = 0;
   private audioWrap = 0;
+  /** Set when the stream turned out unusable: the units completed before it were returned, every later push throws it. */
+  broken?: StreamUnusable;
 
   push(chunk: Buffer): Demuxed[] {
+    if (this.broken) {
+      throw this.broken;
+    }
     const out: Demuxed[] = [];
     for (const info of this.reader.push(chunk)) {
       const isVideo = info.pid === this.reader.video;
@@ -83,7 +96,7 @@ export class TsDemuxer {
           const dts = dtsOf(payload);
           if (info.isKeyframe && pts !== undefined && dts !== undefined) {
             const [p, d] = this.unwrapVideo(pts, dts, false);
-            out.push({ track: 'keyframe', pts: p, dts: d });
+            out.push({ track: 'keyframe', pts: p, dts: d, head: payload.length > 9 ? payload.subarray(9 + payload[8]) : Buffer.alloc(0) });
           }
         } else {
           this.audio = pes;
@@ -96,7 +109,12 @@ export class TsDemuxer {
         pes.chunks.push(Buffer.from(payload));
         pes.bytes += payload.length;
         if (pes.bytes > MAX_PES_BYTES) {
-          throw new Error(`a ${isVideo ? 'video' : 'audio'} frame over ${MAX_PES_BYTES >> 20} MiB: not a camera stream`);
+          // Nothing more is read or held: the frames completed before it go out, the next push throws.
+          this.video = undefined;
+          this.audio = undefined;
+          this.broken = new StreamUnusable(`the camera sent a ${isVideo ? 'video' : 'audio'} frame over ${MAX_PES_BYTES >> 20} MiB, ` +
+            'which no camera picture is (a broken stream)');
+          return out;
         }
       }
       const pes = isVideo ? this.video : this.audio;
