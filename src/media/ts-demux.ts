@@ -112,8 +112,8 @@ export class TsDemuxer {
           // Nothing more is read or held: the frames completed before it go out, the next push throws.
           this.video = undefined;
           this.audio = undefined;
-          this.broken = new StreamUnusable(`the camera sent a ${isVideo ? 'video' : 'audio'} frame over ${MAX_PES_BYTES >> 20} MiB, ` +
-            'which no camera picture is (a broken stream)');
+          this.broken = new StreamUnusable(`the camera sent a ${isVideo ? 'video' : 'audio'} frame over ${MAX_PES_BYTES >> 20} MiB ` +
+            '(a broken stream: no camera picture is that large)');
           return out;
         }
       }

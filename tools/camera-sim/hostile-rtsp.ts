@@ -66,7 +66,7 @@ function encode(size: string, fps: number, gop: number, seconds: number): Promis
 
 async function encodeOnce(size: string, fps: number, gop: number, seconds: number): Promise<Buffer> {
   const args = ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${fps}`, '-t', String(seconds),
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-threads', '1', '-profile:v', 'main', '-pix_fmt', 'yuv420p', '-g', String(gop),
+    '-c:v', 'libx264', '-preset', 'veryfast', '-threads', '1', '-profile:v', 'main', '-pix_fmt', 'yuv420p', '-g', String(gop),
     '-keyint_min', String(gop), '-sc_threshold', '0', '-bf', '0', '-f', 'h264', 'pipe:1'];
   return new Promise((resolve, reject) => {
     execFile('ffmpeg', args, { encoding: 'buffer', maxBuffer: 64 << 20 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
