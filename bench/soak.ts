@@ -601,13 +601,16 @@ class Soak {
     }
   }
 
-  /** Until the plugin pulls events from the camera again on a live subscription (created after `createdBefore` if given). */
-  async recovered(cam: Cam, since: number, createdBefore?: number): Promise<number | undefined> {
-    const pullsAt = cam.sim.stats().pulls;
+  /**
+   * Until the plugin pulls events from the camera again: a PullMessages that arrived after `since` (counted from the
+   * simulator's figures read at that moment, `pullsAt`), on a subscription created after `createdBefore` if given. A
+   * pull is a long-poll (30 s), so the first new one is the moment the plugin is back.
+   */
+  async recovered(cam: Cam, since: number, pullsAt: number, createdBefore?: number): Promise<number | undefined> {
     const deadline = Date.now() + RECOVERY_TIMEOUT_MS;
     while (Date.now() < deadline && !this.stopping) {
       const s = cam.sim.stats();
-      if (s.subscriptions >= 1 && s.pulls >= pullsAt + 2 && (createdBefore === undefined || s.created > createdBefore)) {
+      if (s.subscriptions >= 1 && s.pulls > pullsAt && (createdBefore === undefined || s.created > createdBefore)) {
         return Date.now() - since;
       }
       await sleep(250);
@@ -626,9 +629,10 @@ class Soak {
     await sleep(OFFLINE_MS - 5_000);
     const status = await this.statusActive(cam);
     await sleep(5_000);
+    const pullsAt = cam.sim.stats().pulls;
     await cam.link.setMode('up');
     const back = Date.now();
-    const recoveryMs = await this.recovered(cam, back);
+    const recoveryMs = await this.recovered(cam, back, pullsAt);
     const statusAfter = await this.statusActive(cam);
     const check = recoveryMs === undefined ? undefined : await this.motionBurst(cam, 1_000, `after ${name}`);
     await verdict(cam.plan.name, `after ${name}`);
@@ -645,9 +649,10 @@ class Soak {
     await cam.link.setMode('refuse');
     await cam.sim.restart(); // subscriptions and states forgotten
     await sleep(REBOOT_MS);
+    const pullsAt = cam.sim.stats().pulls;
     await cam.link.setMode('up');
     const back = Date.now();
-    const recoveryMs = await this.recovered(cam, back, createdBefore);
+    const recoveryMs = await this.recovered(cam, back, pullsAt, createdBefore);
     // The hub's prebuffer reads the camera again: a new RTSP session.
     const until = Date.now() + 60_000;
     while (cam.link.rtspConnections === rtspBefore && Date.now() < until) {
@@ -826,6 +831,8 @@ class Soak {
     const subsLeft = this.cams.reduce((n, c) => n + c.sim.stats().subscriptions, 0);
     this.sample();
     const restartedAt = Date.now();
+    const pullsAtRestart = this.cams.map((c) => c.sim.stats().pulls);
+    const recovering = Promise.all(this.cams.map((c, i) => this.recovered(c, restartedAt, pullsAtRestart[i], createdBefore[i])));
     await this.hb.restart();
     const upMs = Date.now() - restartedAt;
     await this.ctl.reconnect();
@@ -862,7 +869,7 @@ class Soak {
         kept.push(`${cam.plan.name}: RecordingActive ${String(active)}, configuration ${selected ? 'kept' : 'LOST'}`);
       }
     }
-    const recoveries = await Promise.all(this.cams.map((c, i) => this.recovered(c, restartedAt, createdBefore[i])));
+    const recoveries = await recovering;
     for (const cam of this.cams) {
       cam.faulted = false;
     }
