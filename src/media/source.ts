@@ -7,6 +7,7 @@ import {
   CONSUMER_MAX_BACKLOG_BYTES, FIRST_KEYFRAME_TIMEOUT_MS, RTSP_IO_TIMEOUT_MS, SOURCE_CACHE_MAX_BYTES, SOURCE_IDLE_STOP_MS,
   CAPTURE_ESTIMATE_MAX_LAG_MS, SOURCE_INTERLEAVE_DELTA_US, SOURCE_RETRY_MAX_MS, SOURCE_RETRY_MIN_MS, SOURCE_STALL_MS,
 } from '../settings';
+import { isSameHost, unbracket } from '../util/address';
 import { backoffMs, humanDuration } from '../util/backoff';
 import type { Log } from '../util/log';
 import { FfmpegExit, FfmpegProcess } from './ffmpeg';
@@ -48,6 +49,9 @@ export interface SourceOptions {
   audio: 'copy' | 'aac' | 'none';
   /** No output for this long restarts the read (ms); default SOURCE_STALL_MS. Tests of a hung camera shorten it. */
   stallMs?: number;
+  /** The camera's configured host: a stream URL on another host (an NVR, a proxy, or a camera misreporting itself) is
+   *  said once, since the camera's login goes there with it. */
+  cameraHost?: string;
 }
 
 export interface AttachOptions {
@@ -131,6 +135,7 @@ export class MediaSource extends EventEmitter {
 
   constructor(private options: SourceOptions) {
     super();
+    this.sayOtherHost();
     // Every viewer starting, snapshot and clip waits for the first keyframe (and the SPS) with a listener of its own while
     // the read starts; each removes it when done or timed out. Residents opening a camera together exceed the default 10.
     this.setMaxListeners(64);
@@ -224,10 +229,26 @@ export class MediaSource extends EventEmitter {
       return;
     }
     this.options = { ...this.options, url };
+    this.sayOtherHost();
     if (this.retryTimer) {
       clearTimeout(this.retryTimer);
       this.retryTimer = undefined;
       this.want();
+    }
+  }
+
+  /** One line when the stream is read from another host than the camera: where the video and the login go is no surprise. */
+  private sayOtherHost(): void {
+    const { cameraHost, url, label, log } = this.options;
+    let host: string;
+    try {
+      host = unbracket(new URL(url).hostname);
+    } catch {
+      return;
+    }
+    if (cameraHost && host && !isSameHost(host, cameraHost)) {
+      log.info(`${label} stream: read from ${streamHost(url)}, which is not the camera (${cameraHost}) but the address the ` +
+        "camera gave for it (an NVR or a proxy?); the camera's login is sent there");
     }
   }
 

@@ -17,15 +17,17 @@ import { pollFor } from './poll';
 interface Logged {
   log: SourceLog;
   warnings: string[];
+  infos: string[];
   debug: string[];
 }
 
 function logged(): Logged {
   const warnings: string[] = [];
+  const infos: string[] = [];
   const debug: string[] = [];
   return {
-    warnings, debug,
-    log: { debug: (m) => debug.push(m), info: () => undefined, warn: (m) => warnings.push(m), error: (m) => warnings.push(m) },
+    warnings, infos, debug,
+    log: { debug: (m) => debug.push(m), info: (m) => infos.push(m), warn: (m) => warnings.push(m), error: (m) => warnings.push(m) },
   };
 }
 
@@ -201,14 +203,18 @@ describe('media source against a hostile RTSP stream', function () {
     await pollFor(() => warnings.length > 0, 10_000, 'a warning');
     release();
     assert.match(warnings[0], new RegExp(`^Gate main stream: the camera refused the RTSP connection at 127\\.0\\.0\\.1:${deadPort} `));
-    // And a redirect to a working stream is a stream.
-    const target = await HostileRtspServer.start({ mode: 'normal' });
+    // A redirect to a working stream is a stream. ffmpeg sends the camera's login along (Basic, unasked), as the plugin
+    // does to another host an ONVIF stream URI names (OnvifDevice.usable(): such a device serves the camera's stream
+    // under the camera's login); no option of ffmpeg's turns redirects off.
+    const target = await HostileRtspServer.start({ mode: 'normal', challenge: true });
     try {
       const redirecting = await HostileRtspServer.start({ mode: 'redirect', redirectTo: target.url('/moved') });
-      const other = new MediaSource({ label: 'Gate sub', url: redirecting.url(), ffmpegPath: 'ffmpeg', log, audio: 'none' });
+      const url = redirecting.url().replace('rtsp://', 'rtsp://admin:Pass-7@');
+      const other = new MediaSource({ label: 'Gate sub', url, ffmpegPath: 'ffmpeg', log, audio: 'none' });
       try {
         assert.ok(await other.keyframe(), 'a picture from where the camera sent us');
         assert.ok(target.stats.requests.some((r) => r.startsWith('PLAY rtsp://127.0.0.1:') && r.includes('/moved')), target.stats.requests.join('\n'));
+        assert.ok(target.stats.requests.includes(`Authorization: Basic ${Buffer.from('admin:Pass-7').toString('base64')}`));
       } finally {
         await other.stop();
         await redirecting.stop();
@@ -216,6 +222,31 @@ describe('media source against a hostile RTSP stream', function () {
     } finally {
       await target.stop();
     }
+  });
+
+  it('a redirect to a file or another scheme is not followed: nothing on this machine is read as the stream', async () => {
+    const { log, warnings } = logged();
+    const s = await start({ mode: 'redirect', redirectTo: 'file:///etc/passwd' }, log);
+    const release = s.hold(0);
+    await pollFor(() => warnings.length > 0, 10_000, 'a warning');
+    release();
+    assert.match(warnings[0], /^Gate main stream: the camera sends something that is not a video stream the plugin can read/);
+  });
+
+  it('a stream on another host than the camera is said once, naming both and no password', async () => {
+    const { log, infos } = logged();
+    const other = new MediaSource({ label: 'Gate main', url: 'rtsp://admin:Pass-7@192.168.7.7/nvr/1', ffmpegPath: 'ffmpeg', log, audio: 'none',
+      cameraHost: '192.168.1.20' });
+    await other.stop();
+    assert.deepEqual(infos, ['Gate main stream: read from 192.168.7.7:554, which is not the camera (192.168.1.20) but the address the camera ' +
+      "gave for it (an NVR or a proxy?); the camera's login is sent there"]);
+    for (const same of ['rtsp://admin:Pass-7@192.168.1.20:8554/x', 'rtsp://[::ffff:192.168.1.20]/x']) {
+      const ok = new MediaSource({ label: 'Gate main', url: same, ffmpegPath: 'ffmpeg', log, audio: 'none', cameraHost: '192.168.1.20' });
+      await ok.stop();
+    }
+    const v6 = new MediaSource({ label: 'Gate main', url: 'rtsp://[fd00::20]/x', ffmpegPath: 'ffmpeg', log, audio: 'none', cameraHost: 'fd00:0::20' });
+    await v6.stop();
+    assert.equal(infos.length, 1, infos.join('\n'));
   });
 
   it('names the host ffmpeg could not reach or resolve', () => {

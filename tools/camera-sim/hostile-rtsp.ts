@@ -32,6 +32,8 @@ export interface HostileRtspOptions {
   redirectTo?: string;
   /** Any mode: the connection is cut this long after PLAY (a camera that drops every reader after a moment). */
   cutAfterMs?: number;
+  /** Any mode: DESCRIBE without an Authorization header is answered 401 with a Basic challenge (RFC 2326 §11.4.2). */
+  challenge?: boolean;
 }
 
 export interface HostileStats {
@@ -194,6 +196,10 @@ export class HostileRtspServer {
         if (method === 'OPTIONS') {
           reply('200 OK', ['Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER']);
         } else if (method === 'DESCRIBE') {
+          if (this.options.challenge && !auth) {
+            reply('401 Unauthorized', ['WWW-Authenticate: Basic realm="hostile"']);
+            continue;
+          }
           if (this.options.mode === 'redirect') {
             reply('302 Moved Temporarily', [`Location: ${this.options.redirectTo ?? ''}`]);
             continue;
