@@ -5,7 +5,7 @@ import { AAC_FRAME_SAMPLES, AAC_SAMPLE_RATES, AudioUnit, KeyframeStart, StreamUn
 import { NAL, nalType, parseSps, splitAnnexB } from './h264';
 import { AudioTrack, fragment, initSegment, parameterSets, Sample, toLengthPrefixed, VideoTrack, VIDEO_TIMESCALE } from './fmp4';
 import type { Mp4Packet } from './mp4';
-import { CLIP_AUDIO_WAIT_MS } from '../settings';
+import { CLIP_AUDIO_FIRST_WAIT_MS, CLIP_AUDIO_WAIT_MS } from '../settings';
 
 /** A jump in the camera's timestamps larger than this is a new stream (the camera or the read restarted): 90 kHz. */
 const DISCONTINUITY_90K = 5 * VIDEO_TIMESCALE;
@@ -65,6 +65,7 @@ export class CopyClip {
   private waitTimer?: NodeJS.Timeout;
   /** The camera's audio sent to the converter ends here (90 kHz, shifted). */
   private convertedIn = -Infinity;
+  private lastSentAt = 0;
   /** Why this clip cannot take more of the stream, once it cannot. */
   private unusable?: StreamUnusable;
 
@@ -107,10 +108,14 @@ export class CopyClip {
    * that keyframe, so the frames since the last fragment close it. The next clip starts with the new size.
    */
   private checkSize(unit: KeyframeStart): void {
+    this.checkSps(splitAnnexB(unit.head).find((n) => nalType(n) === NAL.SPS));
+  }
+
+  private checkSps(sps: Buffer | undefined): void {
     if (!this.video) {
       return;
     }
-    const next = spsSize(splitAnnexB(unit.head).find((n) => nalType(n) === NAL.SPS));
+    const next = spsSize(sps);
     const ours = spsSize(this.video.sps);
     if (next && ours && (next.width !== ours.width || next.height !== ours.height)) {
       throw this.unusable = new StreamUnusable(`the camera changed its picture size from ${ours.width}x${ours.height} to ${next.width}x${next.height}`);
@@ -167,6 +172,10 @@ export class CopyClip {
       return; // a clip starts on a keyframe
     }
     if (unit.key) {
+      if (this.video) {
+        // The whole access unit, for an SPS that did not fit the keyframe's first packet (after a long SEI).
+        this.checkSps(parameterSets(unit.data)?.sps);
+      }
       this.video ??= parameterSets(unit.data);
       if (!this.video) {
         return; // no SPS/PPS yet: wait for a keyframe that has them
@@ -209,20 +218,23 @@ export class CopyClip {
   }
 
   /** Sends the closed fragments whose audio is here: at once when copying or without audio; converted audio is waited
-   *  for up to CLIP_AUDIO_WAIT_MS (what has not come by then goes in the next fragment). Hubs get each fragment's audio with its video, as from ffmpeg's muxer; the wait is the converter's
-   *  delay (about 0.2 s, more when the camera sends several AAC frames per RTP packet). */
+   *  for up to CLIP_AUDIO_FIRST_WAIT_MS for the first fragment (the converter starting; the prebuffer's audio), then up to
+   *  CLIP_AUDIO_WAIT_MS each, counted from the fragment's close or the previous one's sending, whichever is later (what
+   *  has not come by then opens the next fragment). */
   private drain(collect?: Mp4Packet[]): void {
     const now = collect !== undefined;
     const emit = (p: Mp4Packet): void => (collect ? void collect.push(p) : this.options.onPacket(p));
     clearTimeout(this.waitTimer);
     while (this.closed.length && this.video && this.zero !== undefined) {
       const next = this.closed[0];
-      const waited = Date.now() - next.closedAt;
-      if (!now && this.options.audio === 'convert' && this.audioUpTo < next.audioTarget && waited < CLIP_AUDIO_WAIT_MS) {
-        this.waitTimer = setTimeout(() => this.drain(), CLIP_AUDIO_WAIT_MS - waited);
+      const waited = Date.now() - Math.max(next.closedAt, this.lastSentAt);
+      const bound = this.sequence === 0 ? CLIP_AUDIO_FIRST_WAIT_MS : CLIP_AUDIO_WAIT_MS;
+      if (!now && this.options.audio === 'convert' && this.audioUpTo < next.audioTarget && waited < bound) {
+        this.waitTimer = setTimeout(() => this.drain(), bound - waited);
         return;
       }
       this.closed.shift();
+      this.lastSentAt = Date.now();
       if (!this.initSent) {
         emit({ kind: 'init', data: initSegment(this.video, this.audio) });
         this.initSent = true;
