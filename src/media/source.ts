@@ -318,6 +318,10 @@ export class MediaSource extends EventEmitter {
     const audioArgs = audio === 'none' ? [] : ['-map', '0:a:0?', ...(audio === 'copy' ? ['-c:a', 'copy'] : ['-c:a', 'aac', '-b:a', '64k'])];
     const args = [
       '-hide_banner', '-nostats', '-loglevel', 'info',
+      // No single buffer over 64 MiB: a camera sending one endless NAL unit has ffmpeg's H.264 parser buffer all of it
+      // (measured: 190 MB after 8 s of a 200 MB NAL, growing with what arrives); with the cap ffmpeg stays near 130 MB,
+      // passes the stream on in pieces, and the source drops them (its cache bound, the clip's 8 MiB frame limit).
+      '-max_alloc', String(FFMPEG_MAX_ALLOC_BYTES),
       '-rtsp_transport', 'tcp', '-timeout', String(RTSP_IO_TIMEOUT_MS * 1000),
       '-analyzeduration', '200000', '-probesize', '32768',
       '-i', url,
@@ -641,6 +645,8 @@ export class MediaSource extends EventEmitter {
 }
 
 const SPS_SEARCH_PACKETS = 8;
+/** The largest single allocation the source's ffmpeg may make: frames of copied H.264 are a few MB at 4K. */
+const FFMPEG_MAX_ALLOC_BYTES = 64 * 1024 * 1024;
 /** A read that gave pictures this long counts as the camera having recovered (ms). */
 const SOURCE_STABLE_READ_MS = 30_000;
 /** Keyframe intervals kept in StreamFacts: enough to tell a steady GOP from a variable one. */
