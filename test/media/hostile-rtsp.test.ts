@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { PassThrough, Writable } from 'node:stream';
-import { SOURCE_CACHE_MAX_BYTES, SOURCE_RETRY_MIN_MS } from '../../src/settings';
+import { RETRY_JITTER_FRACTION, SOURCE_CACHE_MAX_BYTES, SOURCE_RETRY_MIN_MS } from '../../src/settings';
 import { CopyClip } from '../../src/media/copy-clip';
 import type { Mp4Packet } from '../../src/media/mp4';
 import { TsReader } from '../../src/media/mpegts';
@@ -96,9 +96,11 @@ describe('media source against a hostile RTSP stream', function () {
     release();
     assert.equal(warnings.length, 1, warnings.join('\n'));
     assert.match(warnings[0], /^Gate main stream: the camera sends something that is not a video stream the plugin can read \(ffmpeg: invalid data\); reading it again in 1 s$/);
+    // Each wait is at least its backoff step less the jitter: 1 s, then 2 s (±20 %).
     const at = server?.stats.connectedAt ?? [];
-    assert.ok(at[1] - at[0] >= SOURCE_RETRY_MIN_MS * 0.9, `first retry after ${at[1] - at[0]} ms`);
-    assert.ok(at[2] - at[1] >= 2 * SOURCE_RETRY_MIN_MS * 0.9, `second retry after ${at[2] - at[1]} ms: the backoff grows`);
+    const least = (step: number): number => SOURCE_RETRY_MIN_MS * 2 ** step * (1 - RETRY_JITTER_FRACTION);
+    assert.ok(at[1] - at[0] >= least(0), `first retry after ${at[1] - at[0]} ms`);
+    assert.ok(at[2] - at[1] >= least(1), `second retry after ${at[2] - at[1]} ms: the backoff grows`);
   });
 
   it('garbage instead of RTP after PLAY: the read is restarted, said once, and nothing is cached or sent', async () => {
