@@ -165,9 +165,13 @@ export const HKSV_MOTION_RECENT_MS = 3_000;
 /** ffmpeg's fMP4 muxer cuts at a keyframe only once a fragment is this share of the hub's fragment length: with a 1 or
  *  2 s GOP, fragments of the hub's 4 s, not 1 or 2 s; the rest tolerates timestamp jitter (fraction). */
 export const HKSV_MIN_FRAGMENT_FRACTION = 0.95;
-/** A copied clip's fragment waits at most this long (ms) for its audio from the audio-only ffmpeg (hub rate ≠ camera
- *  rate); what comes later goes in the next fragment. The conversion takes 0.2–0.6 s; hubs allow 4.5 s between fragments. */
-export const CLIP_AUDIO_WAIT_MS = 1_000;
+/** A copied clip's first fragment waits at most this long (ms) for its audio from the audio-only ffmpeg (hub rate ≠
+ *  camera rate): the converter is just starting (0.1–0.5 s to spawn), and the prebuffer's audio belongs in it. */
+export const CLIP_AUDIO_FIRST_WAIT_MS = 1_000;
+/** Each later fragment waits at most this long (ms) for its audio: the converter holds about 0.2 s (decoder, resampler,
+ *  encoder lookahead); what it still holds opens the next fragment (timestamps exact, the audio track without a gap), so
+ *  a fragment leaves within this of its closing keyframe, as ffmpeg's own muxer without interleaving wait would send it. */
+export const CLIP_AUDIO_WAIT_MS = 100;
 /** The prebuffer keeps this much more than asked (ms), so a keyframe at least the prebuffer old is always there. */
 export const HKSV_PREBUFFER_MARGIN_MS = 1_000;
 /** A new viewer gets the cached frames since the last keyframe at this many times real time (×): the picture at once, the
