@@ -114,7 +114,9 @@ export class CameraMedia {
     known: KnownStream[], encoders: Set<string> = encodersOfSync(ffmpegPath)): CameraMedia {
     const streams: CameraStream[] = known.map(({ name, profile, uri }) => ({
       name, profile,
-      source: new MediaSource({ label: name, url: withCredentials(uri, config.username, config.password), ffmpegPath, log, audio: audioMode(profile, config) }),
+      source: new MediaSource({
+        label: name, url: withCredentials(uri, config.username, config.password), cameraHost: config.host, ffmpegPath, log, audio: audioMode(profile, config),
+      }),
     }));
     const main = streams[0];
     let snapshotUri: Promise<string | undefined> | undefined;

@@ -15,7 +15,7 @@ import { encodeArgs } from './h264';
 import type { SessionLog } from './live-session';
 import type { CameraStream } from './live';
 import { Mp4Fragmenter, Mp4Packet } from './mp4';
-import { AAC_SAMPLE_RATES } from './ts-demux';
+import { AAC_SAMPLE_RATES, StreamUnusable } from './ts-demux';
 import type { StreamFacts } from './source';
 
 export interface RecordingDelegateOptions {
@@ -81,16 +81,25 @@ export function muxedInPlugin(plan: RecordingPlan): boolean {
 }
 
 /** Where the source writes a clip muxed in the plugin: each chunk becomes packets for the hub at once. */
-function copyClipInput(clip: CopyClip, queue: PacketQueue): Writable {
+function copyClipInput(clip: CopyClip, queue: PacketQueue, endEarly: (reason: string) => void): Writable {
+  let ended = false;
   return new Writable({
     write(chunk: Buffer, _encoding, done): void {
+      if (ended) {
+        done();
+        return;
+      }
       try {
         clip.push(chunk);
-        done();
       } catch (err) {
-        queue.fail(err as Error);
-        done(err as Error);
+        ended = true;
+        if (err instanceof StreamUnusable) {
+          endEarly(err.message); // another picture size, a frame over the bound: the clip ends with what it has
+        } else {
+          queue.fail(err as Error);
+        }
       }
+      done();
     },
   });
 }
@@ -252,12 +261,28 @@ export class Recording implements CameraRecordingDelegate {
     let closeClip: (() => void) | undefined;
     let finishClip: (() => Mp4Packet | undefined) | undefined;
     let detach: (() => void) | undefined;
+    let endedEarly = false;
+    const queue = new PacketQueue();
+    // The camera's stream can no longer go into this clip (cut, another size, a frame over the bound): a clip muxed here
+    // keeps what was recorded, the frames since the last keyframe as its last fragment; an ffmpeg clip fails.
+    const endEarly = (reason: string): void => {
+      if (endedEarly) {
+        return;
+      }
+      endedEarly = true;
+      const final = finishClip?.();
+      if (final) {
+        log.warn(`recording: clip ${streamId} ends early, with what was recorded: ${reason}`);
+        queue.put(final, true);
+      } else {
+        queue.fail(new Error(`the camera's stream ended: ${reason}`));
+      }
+    };
     try {
       const audioWanted = this.options.audio && this.audioActive;
       const stream = recordingStream(config, this.options.streams);
       const plan = planRecording(config, stream, await stream.source.facts(abort.signal), audioWanted);
       this.explain(plan);
-      const queue = new PacketQueue();
       let input: Writable | undefined;
       if (muxedInPlugin(plan)) {
         const a = config.audioCodec;
@@ -276,7 +301,7 @@ export class Recording implements CameraRecordingDelegate {
             channels: convertedTrack.channels, kbps: a.bitrate || 64, onFrames: (units) => clip.addConvertedAudio(units), signal: abort.signal,
           })
           : undefined;
-        input = copyClipInput(clip, queue);
+        input = copyClipInput(clip, queue, (reason) => endEarly(reason));
       } else {
         const fragmenter = new Mp4Fragmenter();
         ffmpeg = new FfmpegProcess(this.options.ffmpegPath, recordingArgs(plan, config, this.options.encoder), log, `recording ${streamId}`,
@@ -296,16 +321,7 @@ export class Recording implements CameraRecordingDelegate {
         const attachment = plan.stream.source.attach(input, {
           backMs: config.prebufferLength,
           fromMs: requestedAt - this.motionAt <= HKSV_MOTION_RECENT_MS ? this.motionAt : requestedAt,
-          onEnd: (reason) => {
-            // A clip muxed here keeps what was recorded: the frames since the last keyframe become its last fragment.
-            const final = finishClip?.();
-            if (final) {
-              log.warn(`recording: clip ${streamId} ends early, with what was recorded: ${reason}`);
-              queue.put(final, true);
-            } else {
-              queue.fail(new Error(`the camera's stream ended: ${reason}`));
-            }
-          },
+          onEnd: (reason) => endEarly(reason),
         });
         detach = () => {
           attachment.detach();
