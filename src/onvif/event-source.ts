@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { EVENTS_RETRY_MAX_MS, EVENTS_RETRY_MIN_MS, SUBSCRIPTION_S } from '../settings';
+import { EVENTS_OUTAGE_RETRY_MAX_MS, EVENTS_RETRY_MAX_MS, EVENTS_RETRY_MIN_MS, SUBSCRIPTION_S } from '../settings';
 import { backoffMs } from '../util/backoff';
 import type { Log } from '../util/log';
 import type { OnvifDevice } from './device';
@@ -133,7 +133,9 @@ export abstract class CameraEventSource extends EventEmitter {
       this.log.debug(`${this.label}: ${reason}; subscribing again`);
       await this.dropAfterFailure(err);
     }
-    await this.wait(backoffMs(this.failures++, this.retryMinMs, this.retryMaxMs, this.random));
+    // A camera away is asked again at least every EVENTS_OUTAGE_RETRY_MAX_MS, so its events resume soon after it is back.
+    const max = unreachable ? Math.min(this.retryMaxMs, EVENTS_OUTAGE_RETRY_MAX_MS) : this.retryMaxMs;
+    await this.wait(backoffMs(this.failures++, this.retryMinMs, max, this.random));
   }
 
   /** A delay that stop() cuts short. */

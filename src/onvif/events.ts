@@ -121,8 +121,12 @@ export class PullPointEvents extends CameraEventSource {
   }
 
   protected keepThroughOutage(): void {
-    // Nothing to tell a camera that does not answer; it drops the subscription itself when it expires.
-    this.subscription = undefined;
+    // Kept while it has time left: a camera whose network dropped still holds it, and pulling on it afterwards resumes
+    // without a second subscription (cameras allow few; a new one would sit beside the old until that expires). A camera
+    // that rebooted answers the pull with a fault, and the next round subscribes afresh. An expiring one is let go.
+    if (this.subscription && this.subscription.terminatesAt - Date.now() < RENEW_BEFORE_END_MS) {
+      this.subscription = undefined;
+    }
   }
 
   protected dropAfterFailure(): Promise<void> {

@@ -116,6 +116,34 @@ describe('OnvifDevice against the simulator', function () {
     assert.equal(sim.cameras[0].stats().subscriptions, 0, 'stop() must release the subscription');
   });
 
+  it('keeps its subscription through a short network outage: events resume on it, the camera never holds two', async () => {
+    const cam = sim.cameras[2];
+    const d = deviceFor(2);
+    await d.connect();
+    const events = new PullPointEvents(d, quiet, () => 0);
+    let subscriptions = 0;
+    events.on('subscribed', () => subscriptions++);
+    const firstSub = new Promise((r) => events.once('subscribed', r));
+    events.start();
+    try {
+      await firstSub;
+      const offline = new Promise((r) => events.once('offline', r));
+      const online = new Promise((r) => events.once('online', r));
+      cam.offlineFor(3_000);
+      await offline;
+      await online;
+      const arrived = nextNotification(events, (n) => n.operation === 'Changed', 10_000);
+      let on = false;
+      const pump = setInterval(() => cam.motion((on = !on)), 300);
+      await arrived.finally(() => clearInterval(pump));
+      assert.equal(subscriptions, 1, 'no new subscription after the outage');
+      assert.equal(cam.stats().subscriptions, 1, 'the camera holds one subscription');
+    } finally {
+      await events.stop();
+      cam.motion(false);
+    }
+  });
+
   it('subscribes again after the camera drops its subscriptions, and after a restart', async () => {
     const cam = sim.cameras[3];
     const d = deviceFor(3);
