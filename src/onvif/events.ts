@@ -22,6 +22,8 @@ export type { RawNotification } from './notifications';
 export class PullPointEvents extends CameraEventSource {
   protected readonly label = 'events';
   private earlyEmptyPulls = 0;
+  /** The camera stopped answering while we held a subscription, which we kept: resynchronise on it first. */
+  private resumeAfterOutage = false;
 
   constructor(device: OnvifDevice, log: EventsLog, random = Math.random) {
     super(device, log, { random });
@@ -38,6 +40,13 @@ export class PullPointEvents extends CameraEventSource {
         if (!this.subscription || Date.now() - this.subscription.createdAt > SUBSCRIPTION_REFRESH_MS) {
           await this.unsubscribe();
           await this.subscribe();
+        } else if (this.resumeAfterOutage) {
+          // Back after an outage on the subscription it kept: ask for the current state (what changed meanwhile) — an
+          // answer at once that shows the camera is back; a rebooted camera faults it and the next round subscribes.
+          await this.synchronize();
+          this.resumeAfterOutage = false;
+          this.failures = 0;
+          this.markOnline();
         }
         await this.pull();
         if (this.subscription && this.subscription.terminatesAt - Date.now() < RENEW_BEFORE_END_MS) {
@@ -73,9 +82,13 @@ export class PullPointEvents extends CameraEventSource {
     this.earlyEmptyPulls = 0;
     this.log.debug(`events: subscribed (${this.subscription.address})`);
     this.emit('subscribed');
+    this.resumeAfterOutage = false;
     // Ask for the current state of every property now (ONVIF Core 9.6): otherwise a camera already in motion stays silent.
-    await this.call('<tev:SetSynchronizationPoint/>', 'http://www.onvif.org/ver10/events/wsdl/PullPointSubscription/SetSynchronizationPointRequest')
-      .catch((err: Error) => this.log.debug(`events: SetSynchronizationPoint refused (${err.message}); continuing`));
+    await this.synchronize().catch((err: Error) => this.log.debug(`events: SetSynchronizationPoint refused (${err.message}); continuing`));
+  }
+
+  private synchronize(): Promise<XmlElement> {
+    return this.call('<tev:SetSynchronizationPoint/>', 'http://www.onvif.org/ver10/events/wsdl/PullPointSubscription/SetSynchronizationPointRequest');
   }
 
   private async pull(): Promise<void> {
@@ -127,6 +140,7 @@ export class PullPointEvents extends CameraEventSource {
     if (this.subscription && this.subscription.terminatesAt - Date.now() < RENEW_BEFORE_END_MS) {
       this.subscription = undefined;
     }
+    this.resumeAfterOutage = this.subscription !== undefined;
   }
 
   protected dropAfterFailure(): Promise<void> {
