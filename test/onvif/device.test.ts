@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { CameraSim } from '../../tools/camera-sim';
+import { CameraSim, SimCamera } from '../../tools/camera-sim';
 import { OnvifDevice } from '../../src/onvif/device';
 import { PullPointEvents } from '../../src/onvif/events';
 import { SoapError } from '../../src/onvif/soap';
@@ -116,27 +116,36 @@ describe('OnvifDevice against the simulator', function () {
     assert.equal(sim.cameras[0].stats().subscriptions, 0, 'stop() must release the subscription');
   });
 
-  it('keeps its subscription through a short network outage: events resume on it, the camera never holds two', async () => {
-    const cam = sim.cameras[2];
-    const d = deviceFor(2);
+  /** A started PullPoint loop on camera `index` (no jitter: shortest waits), once subscribed, counting its subscriptions. */
+  async function countingSubscriptions(index: number): Promise<{ cam: SimCamera; events: PullPointEvents; subscriptions: () => number }> {
+    const d = deviceFor(index);
     await d.connect();
     const events = new PullPointEvents(d, quiet, () => 0);
-    let subscriptions = 0;
-    events.on('subscribed', () => subscriptions++);
+    let count = 0;
+    events.on('subscribed', () => count++);
     const firstSub = new Promise((r) => events.once('subscribed', r));
     events.start();
+    await firstSub;
+    return { cam: sim.cameras[index], events, subscriptions: () => count };
+  }
+
+  /** Cameras report changes only: toggles motion until `arrived` settles (bounded by its own timeout). */
+  async function motionUntil<T>(cam: SimCamera, arrived: Promise<T>): Promise<T> {
+    let on = false;
+    const pump = setInterval(() => cam.motion((on = !on)), 300);
+    return arrived.finally(() => clearInterval(pump));
+  }
+
+  it('keeps its subscription through a short network outage: events resume on it, the camera never holds two', async () => {
+    const { cam, events, subscriptions } = await countingSubscriptions(2);
     try {
-      await firstSub;
       const offline = new Promise((r) => events.once('offline', r));
       const online = new Promise((r) => events.once('online', r));
       cam.offlineFor(3_000);
       await offline;
       await online;
-      const arrived = nextNotification(events, (n) => n.operation === 'Changed', 10_000);
-      let on = false;
-      const pump = setInterval(() => cam.motion((on = !on)), 300);
-      await arrived.finally(() => clearInterval(pump));
-      assert.equal(subscriptions, 1, 'no new subscription after the outage');
+      await motionUntil(cam, nextNotification(events, (n) => n.operation === 'Changed', 10_000));
+      assert.equal(subscriptions(), 1, 'no new subscription after the outage');
       assert.equal(cam.stats().subscriptions, 1, 'the camera holds one subscription');
     } finally {
       await events.stop();
@@ -145,28 +154,16 @@ describe('OnvifDevice against the simulator', function () {
   });
 
   it('subscribes again after the camera drops its subscriptions, and after a restart', async () => {
-    const cam = sim.cameras[3];
-    const d = deviceFor(3);
-    await d.connect();
-    const events = new PullPointEvents(d, quiet, () => 0); // no jitter: shortest waits
-    let subscriptions = 0;
-    events.on('subscribed', () => subscriptions++);
-    const firstSub = new Promise((r) => events.once('subscribed', r));
-    events.start();
+    const { cam, events, subscriptions } = await countingSubscriptions(3);
     try {
-      await firstSub;
-      // Cameras report changes only, so toggle motion until the new subscription has seen one (bounded by next()'s timeout).
-      let on = false;
       const seenAfter = async (fault: () => Promise<void> | void): Promise<void> => {
-        const before = subscriptions;
+        const before = subscriptions();
         await fault();
-        const arrived = nextNotification(events, (n) => n.operation === 'Changed' && subscriptions > before, 20_000);
-        const pump = setInterval(() => cam.motion((on = !on)), 300);
-        await arrived.finally(() => clearInterval(pump));
+        await motionUntil(cam, nextNotification(events, (n) => n.operation === 'Changed' && subscriptions() > before, 20_000));
       };
       await seenAfter(() => cam.dropSubscriptions());
       await seenAfter(() => cam.restart());
-      assert.ok(subscriptions >= 3, `subscribed ${subscriptions} times`);
+      assert.ok(subscriptions() >= 3, `subscribed ${subscriptions()} times`);
       assert.ok(cam.stats().subscriptions <= 1, 'never more than one live subscription');
     } finally {
       await events.stop();
