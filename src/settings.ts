@@ -20,10 +20,15 @@ export const RETRY_JITTER_FRACTION = 0.2;
 /** A camera clock this far from ours is reported: WS-Security still works (we sign with the camera's time), but events carry its time. */
 export const CLOCK_OFFSET_REPORT_MS = 5_000;
 
-/** How long one PullMessages waits on the camera for events: a long-poll, so events arrive at once, not on an interval. */
-export const PULL_TIMEOUT_S = 30;
+/**
+ * How long one PullMessages waits on the camera for events: a long-poll, so events arrive at once, not on an interval.
+ * A camera that stops answering without closing (unplugged behind a switch, a black hole) is noticed only when a pull's
+ * reply is overdue, so this plus the margin is how long such a camera still looks responding in Home: 15 s, about when
+ * its stream read notices (SOURCE_STALL_MS). It was 30 + 10 s; the cost is an idle request every 10 s per camera.
+ */
+export const PULL_TIMEOUT_S = 10;
 /** HTTP reply bound for PullMessages: longer than the pull itself or every idle pull would look like a dead camera. */
-export const PULL_HTTP_MARGIN_MS = 10_000;
+export const PULL_HTTP_MARGIN_MS = 5_000;
 /** Messages asked for per pull. */
 export const PULL_MESSAGE_LIMIT = 64;
 /** Subscription lifetime we ask for and when we renew it (Home Assistant: 10 min, renewed every 8). */
@@ -238,3 +243,32 @@ export const UI_REACH_TIMEOUT_MS = 4_000;
 export const PROBE_MAX_KEPT_NOTIFICATIONS = 10_000;
 /** How long `probe` measures a stream's keyframe interval (ms): two keyframes are needed, up to two of the camera's GOPs. */
 export const PROBE_MEASURE_BOUND_MS = 12_000;
+
+// ---- RTSP read in the plugin (src/media/rtsp): the camera's stream without an ffmpeg process ----
+/** Each RTSP request (OPTIONS, DESCRIBE, SETUP, PLAY, keep-alive) is answered within this, and the TCP connection is
+ *  made within it (ms): cameras answer in well under a second; a hung one is noticed, not waited on (ffmpeg's bound). */
+export const RTSP_REQUEST_TIMEOUT_MS = 10_000;
+/** No RTP after PLAY for this long means the camera stopped sending (ms): the read ends with a reason (SOURCE_STALL_MS). */
+export const RTSP_MEDIA_TIMEOUT_MS = 10_000;
+/** close() waits this long for the TEARDOWN answer before it destroys the socket (ms): best effort, a closing read
+ *  must not hang on a camera that no longer answers. */
+export const RTSP_TEARDOWN_TIMEOUT_MS = 1_000;
+/** The session timeout assumed when the camera's Session header names none (s): RFC 2326 §12.37's default. */
+export const RTSP_DEFAULT_SESSION_TIMEOUT_S = 60;
+/** Redirects (301/302/303/307) followed for one DESCRIBE (count): an NVR or a proxy is one hop; more is a loop. */
+export const RTSP_MAX_REDIRECTS = 3;
+
+// ---- Live view sent by the plugin itself (copied video: no ffmpeg per viewer; src/media/rtp) ----
+/** Sender reports go at the RTCP interval HomeKit selects, kept within these bounds (ms), or every LIVE_RTCP_DEFAULT_MS
+ *  when it selects none. */
+export const LIVE_RTCP_REPORT_MIN_MS = 500;
+export const LIVE_RTCP_REPORT_MAX_MS = 5_000;
+export const LIVE_RTCP_DEFAULT_MS = 1_000;
+/** Video waiting to go to one viewer (the cached keyframe group being caught up, or sending that stalled) beyond this
+ *  ends that viewer's stream rather than growing memory (bytes): the cache itself holds at most 10 MiB. */
+export const LIVE_SENDER_MAX_QUEUE_BYTES = 12 * 1024 * 1024;
+/** Datagrams the OS has not yet taken from one viewer's socket beyond this (bytes): the way to that viewer is slower
+ *  than the camera's stream, and its stream ends with that reason. */
+export const LIVE_SEND_BACKLOG_MAX_BYTES = 2 * 1024 * 1024;
+/** A video timestamp this far from the one before (ms) is the camera's clock jumping: pacing starts afresh from it. */
+export const LIVE_TIMESTAMP_JUMP_MS = 5_000;

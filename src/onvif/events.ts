@@ -25,8 +25,14 @@ export class PullPointEvents extends CameraEventSource {
   /** The camera stopped answering while we held a subscription, which we kept: resynchronise on it first. */
   private resumeAfterOutage = false;
 
-  constructor(device: OnvifDevice, log: EventsLog, random = Math.random) {
+  private readonly pullTimeoutS: number;
+  private readonly pullMarginMs: number;
+
+  /** `pull` shortens the long-poll and its reply margin (tests of a camera that stops answering). */
+  constructor(device: OnvifDevice, log: EventsLog, random = Math.random, pull?: { timeoutS: number; marginMs: number }) {
     super(device, log, { random });
+    this.pullTimeoutS = pull?.timeoutS ?? PULL_TIMEOUT_S;
+    this.pullMarginMs = pull?.marginMs ?? PULL_HTTP_MARGIN_MS;
   }
 
   protected release(): Promise<void> {
@@ -93,16 +99,16 @@ export class PullPointEvents extends CameraEventSource {
 
   private async pull(): Promise<void> {
     const started = Date.now();
-    const r = await this.call(`<tev:PullMessages><tev:Timeout>PT${PULL_TIMEOUT_S}S</tev:Timeout>` +
+    const r = await this.call(`<tev:PullMessages><tev:Timeout>PT${this.pullTimeoutS}S</tev:Timeout>` +
       `<tev:MessageLimit>${PULL_MESSAGE_LIMIT}</tev:MessageLimit></tev:PullMessages>`,
-    'http://www.onvif.org/ver10/events/wsdl/PullPointSubscription/PullMessagesRequest', PULL_TIMEOUT_S * 1000 + PULL_HTTP_MARGIN_MS);
+    'http://www.onvif.org/ver10/events/wsdl/PullPointSubscription/PullMessagesRequest', this.pullTimeoutS * 1000 + this.pullMarginMs);
     if (this.subscription && textAt(r, 'TerminationTime')) {
       this.subscription.terminatesAt = endFrom(r);
     }
     const notifications = parseNotifications(r);
     // A pull that comes back empty long before its timeout, again and again, is a subscription that no longer waits:
     // treat it as broken rather than spin.
-    if (notifications.length === 0 && Date.now() - started < PULL_TIMEOUT_S * 1000 * EARLY_EMPTY_PULL_FRACTION) {
+    if (notifications.length === 0 && Date.now() - started < this.pullTimeoutS * 1000 * EARLY_EMPTY_PULL_FRACTION) {
       if (++this.earlyEmptyPulls >= EARLY_EMPTY_PULLS_LIMIT) {
         throw new SoapError('bad-reply', 'the camera answers pulls at once with nothing in them: subscription looks broken');
       }

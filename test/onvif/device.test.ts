@@ -4,6 +4,8 @@ import { OnvifDevice } from '../../src/onvif/device';
 import { PullPointEvents } from '../../src/onvif/events';
 import { SoapError } from '../../src/onvif/soap';
 import { interpret, kindsOffered } from '../../src/onvif/topics';
+import { PULL_HTTP_MARGIN_MS, PULL_TIMEOUT_S, SOURCE_STALL_MS } from '../../src/settings';
+import { CameraLink } from '../../bench/camera-link';
 import { nextNotification, quiet, subscribedEvents } from './wait-for';
 
 describe('OnvifDevice against the simulator', function () {
@@ -150,6 +152,36 @@ describe('OnvifDevice against the simulator', function () {
     } finally {
       await events.stop();
       cam.motion(false);
+    }
+  });
+
+  it('shows a camera that stops answering without closing (black-holed) as offline within one pull and its margin', async () => {
+    // An unplugged camera behind a switch: connections hang, nothing is refused. Only an overdue pull reply tells, so the
+    // pull's length bounds how long Home shows it responding: about when its stream read notices, not 40 s later.
+    assert.ok(PULL_TIMEOUT_S * 1000 + PULL_HTTP_MARGIN_MS <= SOURCE_STALL_MS + 5_000,
+      `a black hole is noticed after ${PULL_TIMEOUT_S} s + ${PULL_HTTP_MARGIN_MS / 1000} s, the stream read after ${SOURCE_STALL_MS / 1000} s`);
+    const link = new CameraLink(sim.cameras[4].port);
+    await link.start();
+    const c = sim.cameras[4];
+    const d = new OnvifDevice({ host: '127.0.0.1', port: link.onvifPort, username: c.username, password: c.password });
+    await d.connect();
+    const events = new PullPointEvents(d, quiet, () => 0, { timeoutS: 1, marginMs: 1_000 });
+    try {
+      const subscribed = new Promise((r) => events.once('subscribed', r));
+      events.start();
+      await subscribed;
+      await new Promise((r) => setTimeout(r, 300)); // past the subscription's SetSynchronizationPoint: a pull is waiting
+      const offline = new Promise<number>((r) => events.once('offline', () => r(Date.now())));
+      const holed = Date.now();
+      await link.setMode('blackhole');
+      const after = await offline - holed;
+      assert.ok(after <= 2_000 + 500, `offline ${after} ms into the black hole (pull 1 s + margin 1 s)`);
+      const online = new Promise((r) => events.once('online', r));
+      await link.setMode('up');
+      await online;
+    } finally {
+      await events.stop();
+      await link.stop();
     }
   });
 
