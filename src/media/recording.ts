@@ -105,7 +105,7 @@ function copyClipInput(clip: CopyClip, queue: PacketQueue, endEarly: (reason: st
 }
 
 /** ffmpeg arguments for a clip: MPEG-TS from the source on stdin, fragmented MP4 with one fragment per keyframe on stdout. */
-export function recordingArgs(plan: RecordingPlan, config: CameraRecordingConfiguration, encoder: string): string[] {
+export function recordingArgs(plan: RecordingPlan, config: CameraRecordingConfiguration, encoder: string, leadMs = 0): string[] {
   const v = config.videoCodec;
   const [width, height, selectedFps] = v.resolution;
   // Never more frames than the camera sends: a 15 fps camera transcoded at the hub's 30 would only repeat each frame.
@@ -140,11 +140,21 @@ export function recordingArgs(plan: RecordingPlan, config: CameraRecordingConfig
   // closes it is all ffmpeg waits for. Copying, there is no interleaving wait for audio (video arrives as the camera
   // sends it). Transcoding, the encoder holds video back (lookahead, threads: about a second) while audio flows on: the
   // muxer must interleave by time, or a fragment would carry a second of audio past its last video frame.
+  if (!plan.copyVideo && leadMs >= TRANSCODE_SKIP_MIN_MS) {
+    // The clip must start on a keyframe, which a camera with a long keyframe interval sent up to that interval before the
+    // prebuffer the hub asked for (8 s GOP: up to 12 s back for a 4 s prebuffer). Copying, that lead costs nothing;
+    // transcoding, it is decoded (needed for the pictures after it) but not encoded: the encoder's first fragment is the
+    // hub's prebuffer, not 3× it, which a small machine under load could not make within the hub's patience.
+    args.push('-ss', (leadMs / 1000).toFixed(3));
+  }
   args.push('-f', 'mp4', '-movflags', 'frag_keyframe+empty_moov+default_base_moof+skip_sidx+skip_trailer',
     '-min_frag_duration', String(Math.round(fragmentMs * HKSV_MIN_FRAGMENT_FRACTION * 1000)),
     ...(plan.copyVideo ? ['-max_interleave_delta', String(SOURCE_INTERLEAVE_DELTA_US)] : []), '-flush_packets', '1', 'pipe:1');
   return args;
 }
+
+/** A transcoded clip's lead before the prebuffer shorter than this is encoded anyway (ms): not worth a cut. */
+const TRANSCODE_SKIP_MIN_MS = 500;
 
 /** Waits for the next fragment, the clip's end, or the hub's patience running out. */
 class PacketQueue {
@@ -163,8 +173,9 @@ class PacketQueue {
     this.wake?.();
   }
 
-  /** The next packet; undefined when `signal` ended the clip; throws on failure or after `timeoutMs` without one. */
-  async next(timeoutMs: number, signal: AbortSignal): Promise<{ packet: Mp4Packet; last: boolean } | undefined> {
+  /** The next packet; undefined when `signal` ended the clip; throws on failure or after `timeoutMs` without one
+   *  (`stalled` says why, in a sentence). */
+  async next(timeoutMs: number, signal: AbortSignal, stalled: (timeoutMs: number) => string): Promise<{ packet: Mp4Packet; last: boolean } | undefined> {
     if (!this.packets.length && !this.failure && !signal.aborted) {
       await new Promise<void>((resolve) => {
         const done = (): void => {
@@ -185,7 +196,7 @@ class PacketQueue {
     if (p) {
       return p;
     }
-    throw this.failure ?? new Error(`the camera sent no video for ${timeoutMs / 1000} s`);
+    throw this.failure ?? new Error(stalled(timeoutMs));
   }
 }
 
@@ -262,6 +273,8 @@ export class Recording implements CameraRecordingDelegate {
     let finishClip: (() => Mp4Packet | undefined) | undefined;
     let detach: (() => void) | undefined;
     let endedEarly = false;
+    /** Something reached the hub: a failure after it ends the clip early, one before it records nothing. */
+    let sent = false;
     const queue = new PacketQueue();
     // The camera's stream can no longer go into this clip (cut, another size, a frame over the bound): a clip muxed here
     // keeps what was recorded, the frames since the last keyframe as its last fragment; an ffmpeg clip fails.
@@ -304,8 +317,10 @@ export class Recording implements CameraRecordingDelegate {
         input = copyClipInput(clip, queue, (reason) => endEarly(reason));
       } else {
         const fragmenter = new Mp4Fragmenter();
-        ffmpeg = new FfmpegProcess(this.options.ffmpegPath, recordingArgs(plan, config, this.options.encoder), log, `recording ${streamId}`,
-          abort.signal);
+        // No await from here to the attach below: the lead is measured on the cache the attach starts from.
+        const lead = plan.stream.source.leadMs(config.prebufferLength, this.clipFrom(Date.now()));
+        ffmpeg = new FfmpegProcess(this.options.ffmpegPath, recordingArgs(plan, config, this.options.encoder, lead), log,
+          `recording ${streamId}`, abort.signal);
         ffmpeg.process.stdout?.on('data', (chunk: Buffer) => {
           try {
             fragmenter.push(chunk).forEach((p) => queue.put(p));
@@ -317,10 +332,9 @@ export class Recording implements CameraRecordingDelegate {
         input = ffmpeg.process.stdin ?? undefined;
       }
       if (input) {
-        const requestedAt = Date.now();
         const attachment = plan.stream.source.attach(input, {
           backMs: config.prebufferLength,
-          fromMs: requestedAt - this.motionAt <= HKSV_MOTION_RECENT_MS ? this.motionAt : requestedAt,
+          fromMs: this.clipFrom(Date.now()),
           onEnd: (reason) => endEarly(reason),
         });
         detach = () => {
@@ -330,15 +344,27 @@ export class Recording implements CameraRecordingDelegate {
       }
       const started = Date.now();
       const capMs = this.options.maxRecordingSeconds * 1000;
+      // No fragment for the hub's patience: a transcoded clip whose camera kept sending is the encoder falling behind.
+      const source = plan.stream.source;
+      let bytesIn = source.stats().bytesIn;
+      const stalled = (ms: number): string => {
+        const sending = source.stats().bytesIn > bytesIn;
+        return !plan.copyVideo && sending
+          ? `the encoder (${this.options.encoder}) made no fragment for ${ms / 1000} s while the camera's video kept coming: this ` +
+            `machine is too slow to transcode it in time (${plan.videoReason}; fix that in the camera so clips are copied)`
+          : `the camera sent no video for ${ms / 1000} s`;
+      };
       log.debug(`recording clip ${streamId} started`);
       // The init segment and the prebuffered fragments come at once; then one fragment per keyframe interval.
       for (;;) {
-        const next = await queue.next(HKSV_PACKET_TIMEOUT_MS, abort.signal);
+        const next = await queue.next(HKSV_PACKET_TIMEOUT_MS, abort.signal, stalled);
+        bytesIn = source.stats().bytesIn;
         if (!next) {
           return; // the hub closed the clip
         }
         const atCap = next.packet.kind === 'fragment' && Date.now() - started >= capMs;
         yield { data: next.packet.data, isLast: next.last || atCap };
+        sent = true;
         if (next.last) {
           return;
         }
@@ -351,7 +377,7 @@ export class Recording implements CameraRecordingDelegate {
       if (abort.signal.aborted) {
         return;
       }
-      log.warn(`recording: clip ended early: ${(err as Error).message}`);
+      log.warn(`recording: clip ${streamId} ${sent ? 'ended early' : 'not recorded'}: ${(err as Error).message}`);
       throw new hap.HDSProtocolError(hap.HDSProtocolSpecificErrorReason.UNEXPECTED_FAILURE);
     } finally {
       this.clips.delete(streamId);
@@ -359,6 +385,11 @@ export class Recording implements CameraRecordingDelegate {
       closeClip?.();
       await Promise.all([ffmpeg?.stop(), audio?.stop()]);
     }
+  }
+
+  /** The instant a clip's prebuffer counts back from: the motion that started it, when recent, else the hub's request. */
+  private clipFrom(requestedAt: number): number {
+    return requestedAt - this.motionAt <= HKSV_MOTION_RECENT_MS ? this.motionAt : requestedAt;
   }
 
   acknowledgeStream(streamId: number): void {

@@ -119,6 +119,8 @@ export class MediaSource extends EventEmitter {
   private idleTimer?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
   private stallTimer?: NodeJS.Timeout;
+  /** When the read that is down will be tried again (wall clock ms), while `retryTimer` runs. */
+  private retryAt = 0;
   private lastDataAt = 0;
   private retainMs = 0;
   private failures = 0;
@@ -237,6 +239,10 @@ export class MediaSource extends EventEmitter {
     }
   }
 
+  private downSentence(why: string, waitMs: number): string {
+    return `the camera's stream is down (${why}); it is read again in ${humanDuration(Math.max(0, waitMs))}`;
+  }
+
   /** One line when the stream is read from another host than the camera: where the video and the login go is no surprise. */
   private sayOtherHost(): void {
     const { cameraHost, url, label, log } = this.options;
@@ -263,14 +269,24 @@ export class MediaSource extends EventEmitter {
     await this.stopUpstream();
   }
 
+  /**
+   * Resolves at the first keyframe of a running read. A read that is down and waiting out its backoff fails at once with
+   * why, and so does a wait that a failing read would outlast: a hub asking for a clip, a viewer or a snapshot then hears
+   * that the camera's stream is down now, not after the 10 s of nothing the hub would give up on anyway.
+   */
   private firstKeyframe(signal?: AbortSignal): Promise<void> {
     if (this.gops.length) {
       return Promise.resolve();
     }
+    if (this.retryTimer && this.lastFailure) {
+      return Promise.reject(new Error(this.downSentence(this.lastFailure, this.retryAt - Date.now())));
+    }
+    const deadline = Date.now() + FIRST_KEYFRAME_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
       const done = (err?: Error): void => {
         clearTimeout(timer);
         this.off('keyframe', onKey);
+        this.off('down', onDown);
         signal?.removeEventListener('abort', onAbort);
         if (err) {
           reject(err);
@@ -279,10 +295,16 @@ export class MediaSource extends EventEmitter {
         }
       };
       const onKey = (): void => done();
+      const onDown = (why: string, waitMs: number): void => {
+        if (Date.now() + waitMs >= deadline) {
+          done(new Error(this.downSentence(why, waitMs)));
+        }
+      };
       const onAbort = (): void => done(new Error('aborted'));
       const timer = setTimeout(() => done(new Error(`no picture from the camera within ${FIRST_KEYFRAME_TIMEOUT_MS / 1000} s` +
         (this.lastFailure ? ` (${this.lastFailure})` : ''))), FIRST_KEYFRAME_TIMEOUT_MS);
       this.on('keyframe', onKey);
+      this.on('down', onDown);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
@@ -386,6 +408,8 @@ export class MediaSource extends EventEmitter {
       this.options.log.debug(line);
     }
     this.lastFailure = why;
+    this.retryAt = Date.now() + wait;
+    this.emit('down', why, wait);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (this.needed && !this.stopped) {
@@ -568,23 +592,37 @@ export class MediaSource extends EventEmitter {
       return -1;
     }
     const cutoff = fromMs - backMs;
-    const lag = Math.min(...this.gops.map((g) => g.minLagMs));
     // Nothing before a GOP that was not kept: its frames are missing, so whoever starts earlier decodes garbage there.
     const oldest = this.gops.reduce((from, g, i) => (g.dropped ? i + 1 : from), 0);
     if (oldest >= this.gops.length) {
       return -1;
     }
     for (let i = this.gops.length - 1; i >= oldest; i--) {
-      const gop = this.gops[i];
-      const estimate = gop.pts !== undefined && Number.isFinite(lag) ? gop.pts / 90 + lag : gop.at;
-      // The 33-bit PTS wraps every 26.5 h and a camera may jump its clock: an estimate that is not a little before the
-      // arrival is not believed, and the arrival (a little late, never wrong by hours) is used instead.
-      const captured = estimate <= gop.at && gop.at - estimate <= CAPTURE_ESTIMATE_MAX_LAG_MS ? estimate : gop.at;
-      if (captured <= cutoff) {
+      if (this.capturedAt(i) <= cutoff) {
         return i;
       }
     }
     return oldest;
+  }
+
+  /** When GOP `i`'s keyframe was captured (wall clock ms): its PTS plus the smallest transport lag seen, else its arrival. */
+  private capturedAt(i: number): number {
+    const gop = this.gops[i];
+    const lag = Math.min(...this.gops.map((g) => g.minLagMs));
+    const estimate = gop.pts !== undefined && Number.isFinite(lag) ? gop.pts / 90 + lag : gop.at;
+    // The 33-bit PTS wraps every 26.5 h and a camera may jump its clock: an estimate that is not a little before the
+    // arrival is not believed, and the arrival (a little late, never wrong by hours) is used instead.
+    return estimate <= gop.at && gop.at - estimate <= CAPTURE_ESTIMATE_MAX_LAG_MS ? estimate : gop.at;
+  }
+
+  /**
+   * How much earlier than `fromMs - backMs` an attach with these options would start right now (ms, ≥ 0; 0 when there is
+   * nothing cached): the keyframe it must start on lies up to a keyframe interval before what was asked. A transcoded
+   * clip decodes that lead but does not encode it.
+   */
+  leadMs(backMs: number, fromMs = Date.now()): number {
+    const i = this.startGop(backMs, fromMs);
+    return i < 0 ? 0 : Math.max(0, fromMs - backMs - this.capturedAt(i));
   }
 
   private header(): Buffer {
@@ -681,6 +719,11 @@ function streamHost(url: string | undefined): string | undefined {
  * user to the wrong box.
  */
 export function explainExit(exit: FfmpegExit, url?: string): string {
+  // Killed from outside (another program, a service manager, the kernel short of memory): whatever ffmpeg last wrote is
+  // not why it ended, and the camera is not to blame.
+  if (exit.signal && !exit.stopped) {
+    return `the process reading the camera was killed from outside (${exit.signal}: another program, or the system short of memory)`;
+  }
   const tail = exit.tail.join(' ');
   const connected = /Connection to tcp:\/\/([^?\s]+?)(?:\?\S*)? failed/.exec(tail);
   const host = connected?.[1] ?? streamHost(url);

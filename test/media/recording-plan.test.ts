@@ -73,6 +73,18 @@ describe('recording plan', () => {
     });
   }
 
+  it('a transcoded clip decodes the lead before the prebuffer but does not encode it; a copied one keeps it', () => {
+    const eightSecondGop = { ...good, keyframeIntervalMs: 8000, keyframeIntervalsMs: [8000, 8000, 8000] };
+    const transcoded = planFor(config(), streams, eightSecondGop, true);
+    assert.equal(transcoded.copyVideo, false);
+    const args = recordingArgs(transcoded, config(), 'libx264', 6_400);
+    assert.equal(args[args.indexOf('-ss') + 1], '6.400', 'the 6.4 s before the prebuffer are skipped');
+    assert.ok(args.indexOf('-ss') > args.indexOf('pipe:0') && args.indexOf('-ss') < args.indexOf('pipe:1'), 'an output option: decoded, then dropped');
+    assert.ok(!recordingArgs(transcoded, config(), 'libx264', 200).includes('-ss'), 'a lead under half a second is kept');
+    const copied = planFor(config(), streams, good, true);
+    assert.ok(!recordingArgs(copied, config(), 'libx264', 3_000).includes('-ss'), 'copying, the clip must start on the keyframe');
+  });
+
   it('uses the stream of the selected size, and transcodes a size the camera has not', () => {
     assert.equal(planFor(config({}, [640, 360, 15]), streams, { ...good, width: 640, height: 360 }, false).stream.name, 'sub');
     const plan = planFor(config({}, [1280, 720, 30]), streams, good, false);

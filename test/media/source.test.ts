@@ -109,6 +109,19 @@ describe('media source', function () {
     assert.match(warnings[0], /Test bad stream: the camera has no stream at the address ONVIF gave \(404\); reading it again in/);
     await pollFor(() => (source?.stats().starts ?? 0) >= 2, 10_000, 'retried');
     assert.equal(warnings.length, 1, 'the same failure is said once');
+    // While the read waits out its backoff, whoever needs a picture (a hub's clip, a viewer) hears why at once, not
+    // after 10 s of nothing.
+    await pollFor(() => (source?.stats().running ?? true) === false, 10_000, 'waiting to read again');
+    const asked = Date.now();
+    await assert.rejects(source.facts(), /the camera's stream is down \(the camera has no stream at the address ONVIF gave \(404\)\); it is read again in/);
+    assert.ok(Date.now() - asked < 1_000, `answered in ${Date.now() - asked} ms`);
+  });
+
+  it('says a read killed from outside was killed, not what ffmpeg last wrote', () => {
+    const killed = explainExit({ code: null, signal: 'SIGKILL', stopped: false, tail: ['[mpegts @ 0x1] Timestamps are unset in a packet for stream 0'] });
+    assert.match(killed, /the process reading the camera was killed from outside \(SIGKILL/);
+    assert.doesNotMatch(killed, /Timestamps/);
+    assert.match(explainExit({ code: null, signal: 'SIGKILL', stopped: true, tail: [] }), /the camera stopped sending video/, 'our own stop (a stall) is not a kill');
   });
 
   it('reads RTSP status codes as words, not inside the pointers ffmpeg prints', () => {
