@@ -44,7 +44,7 @@ const AF_FLAGS_BYTES = 2;
 const AUD = Buffer.from([0, 0, 0, 1, 0x09, 0xf0]);
 const NAL_TYPE_AUD = 9;
 /** Annex B start code with zero_byte (ITU-T H.264 §B.1.2), before every NAL unit as ffmpeg's RTSP depacketizer writes it. */
-const START_CODE = Buffer.from([0, 0, 0, 1]);
+const START_CODE_BYTES = 4;
 /** ADTS header without CRC (ISO/IEC 13818-7 §6.2.1, 14496-3 §1.A.2.2). */
 const ADTS_HEADER_BYTES = 7;
 /** ADTS frame_length is 13 bits and counts the header. */
@@ -168,11 +168,6 @@ export class TsMuxer {
   private ccVideo = 0;
   private ccAudio = 0;
   private tablesSent = false;
-  /** The PES's bytes as a list of buffers (header, then start code / NAL unit pairs), reused across calls. */
-  private readonly segs: Buffer[] = [];
-  private readonly videoHead = Buffer.alloc(PES_HEADER_BYTES + AUD.length);
-  private readonly videoHeadOwnAud = Buffer.alloc(PES_HEADER_BYTES);
-  private readonly audioHead = Buffer.alloc(PES_HEADER_BYTES + ADTS_HEADER_BYTES);
 
   constructor(options: TsMuxerOptions = {}) {
     const audio = options.audio;
@@ -192,7 +187,6 @@ export class TsMuxer {
       this.audioConfig = { rateIndex, profile: audio.objectType - 1, channelConfig: audio.channels === 8 ? 7 : audio.channels };
     }
     this.pmt = pmtPacket(audio !== undefined);
-    AUD.copy(this.videoHead, PES_HEADER_BYTES);
   }
 
   /**
@@ -202,31 +196,42 @@ export class TsMuxer {
    * 0 for video only), as ffmpeg's -omit_video_pes_length 0 does: TsDemuxer then emits the frame on its last byte.
    */
   video(au: H264AccessUnit): Buffer {
-    const pts = wrapTimestamp(au.pts);
     const nalus = au.nalus;
     const ownAud = nalus.length > 0 && nalus[0].length > 0 && (nalus[0][0] & 0x1f) === NAL_TYPE_AUD;
-    const head = ownAud ? this.videoHeadOwnAud : this.videoHead;
-    const segs = this.segs;
-    segs[0] = head;
-    let count = 1;
-    let total = head.length;
+    let total = PES_HEADER_BYTES + (ownAud ? 0 : AUD.length);
+    let empty = true;
     for (const nal of nalus) {
       if (nal.length > 0) {
-        segs[count++] = START_CODE;
-        segs[count++] = nal;
-        total += START_CODE.length + nal.length;
+        total += START_CODE_BYTES + nal.length;
+        empty = false;
       }
     }
-    if (count === 1) {
+    if (empty) {
       return Buffer.alloc(0); // nothing to decode
     }
-    writePesHeader(head, 0, STREAM_ID_VIDEO, total - 6 <= 0xffff ? total - 6 : 0, pts);
     const tables = au.keyframe || !this.tablesSent;
     const packets = packetCount(total, AF_PCR_BYTES);
     const out = Buffer.allocUnsafe((packets + (tables ? 2 : 0)) * TS_PACKET_BYTES);
-    const at = tables ? this.writeTables(out) : 0;
-    this.ccVideo = this.writePes(out, at, TS_VIDEO_PID, this.ccVideo, total, au.keyframe, pts);
-    this.clearSegs(count);
+    const pos = tables ? this.writeTables(out) : 0;
+    // The PES is laid out whole at the end of its packets' space, then moved into them packet by packet.
+    const pts = wrapTimestamp(au.pts);
+    let at = pos + packets * TS_PACKET_BYTES - total;
+    writePesHeader(out, at, STREAM_ID_VIDEO, total - 6 <= 0xffff ? total - 6 : 0, pts);
+    at += PES_HEADER_BYTES;
+    if (!ownAud) {
+      at += AUD.copy(out, at);
+    }
+    for (const nal of nalus) {
+      if (nal.length > 0) {
+        out[at] = 0;
+        out[at + 1] = 0;
+        out[at + 2] = 0;
+        out[at + 3] = 1;
+        at += START_CODE_BYTES;
+        at += nal.copy(out, at);
+      }
+    }
+    this.ccVideo = writePackets(out, pos, packets, total, TS_VIDEO_PID, this.ccVideo, au.keyframe, pts);
     return out;
   }
 
@@ -244,27 +249,25 @@ export class TsMuxer {
     if (frameLength > ADTS_MAX_FRAME_BYTES) {
       throw new RangeError(`an AAC frame of ${frame.data.length} bytes does not fit ADTS (at most ${ADTS_MAX_FRAME_BYTES - ADTS_HEADER_BYTES}): not AAC`);
     }
-    const head = this.audioHead;
-    const total = head.length + frame.data.length;
-    writePesHeader(head, 0, STREAM_ID_AUDIO, total - 6, wrapTimestamp(frame.pts));
-    // adts_fixed_header + adts_variable_header: syncword, MPEG-4, layer 0, no CRC; profile, rate, channels; frame length,
-    // buffer fullness 0x7FF (variable bitrate), one raw data block.
-    const a = PES_HEADER_BYTES;
-    head[a] = 0xff;
-    head[a + 1] = 0xf1;
-    head[a + 2] = (config.profile << 6) | (config.rateIndex << 2) | (config.channelConfig >> 2);
-    head[a + 3] = ((config.channelConfig & 0x03) << 6) | (frameLength >> 11);
-    head[a + 4] = (frameLength >> 3) & 0xff;
-    head[a + 5] = ((frameLength & 0x07) << 5) | 0x1f;
-    head[a + 6] = 0xfc;
-    this.segs[0] = head;
-    this.segs[1] = frame.data;
+    const total = PES_HEADER_BYTES + frameLength;
     const tables = !this.tablesSent;
     const packets = packetCount(total, AF_FLAGS_BYTES);
     const out = Buffer.allocUnsafe((packets + (tables ? 2 : 0)) * TS_PACKET_BYTES);
-    const at = tables ? this.writeTables(out) : 0;
-    this.ccAudio = this.writePes(out, at, TS_AUDIO_PID, this.ccAudio, total, true, -1);
-    this.clearSegs(2);
+    const pos = tables ? this.writeTables(out) : 0;
+    const at = pos + packets * TS_PACKET_BYTES - total;
+    writePesHeader(out, at, STREAM_ID_AUDIO, total - 6, wrapTimestamp(frame.pts));
+    // adts_fixed_header + adts_variable_header: syncword, MPEG-4, layer 0, no CRC; profile, rate, channels; frame length,
+    // buffer fullness 0x7FF (variable bitrate), one raw data block.
+    const a = at + PES_HEADER_BYTES;
+    out[a] = 0xff;
+    out[a + 1] = 0xf1;
+    out[a + 2] = (config.profile << 6) | (config.rateIndex << 2) | (config.channelConfig >> 2);
+    out[a + 3] = ((config.channelConfig & 0x03) << 6) | (frameLength >> 11);
+    out[a + 4] = (frameLength >> 3) & 0xff;
+    out[a + 5] = ((frameLength & 0x07) << 5) | 0x1f;
+    out[a + 6] = 0xfc;
+    frame.data.copy(out, a + ADTS_HEADER_BYTES);
+    this.ccAudio = writePackets(out, pos, packets, total, TS_AUDIO_PID, this.ccAudio, true, -1);
     return out;
   }
 
@@ -279,68 +282,49 @@ export class TsMuxer {
     this.tablesSent = true;
     return 2 * TS_PACKET_BYTES;
   }
+}
 
-  /**
-   * Cuts the PES in `segs` (`total` bytes) into TS packets at `pos` (§2.4.3.2): payload_unit_start on the first, whose
-   * adaptation field carries random_access_indicator and, with `pcr` ≥ 0, the PCR; the last is filled up to 188 bytes
-   * by adaptation-field stuffing (§2.4.3.5: the only stuffing allowed before a PES's end). Returns the next continuity
-   * counter: each packet here has a payload, so each counts.
-   */
-  private writePes(out: Buffer, pos: number, pid: number, cc: number, total: number, randomAccess: boolean, pcr: number): number {
-    const segs = this.segs;
-    const firstAf = pcr >= 0 ? AF_PCR_BYTES : randomAccess ? AF_FLAGS_BYTES : 0;
-    let seg = 0;
-    let segAt = 0;
-    let remaining = total;
-    let first = true;
-    while (remaining > 0) {
-      const flagBytes = first ? firstAf : 0;
-      const n = Math.min(remaining, PAYLOAD_BYTES - flagBytes);
-      const af = PAYLOAD_BYTES - n; // adaptation field bytes, its length byte included
-      out[pos] = 0x47;
-      out[pos + 1] = (first ? 0x40 : 0) | (pid >> 8);
-      out[pos + 2] = pid & 0xff;
-      out[pos + 3] = (af ? 0x30 : 0x10) | cc;
-      cc = (cc + 1) & 0x0f;
-      let p = pos + 4;
-      if (af > 0) {
-        out[p] = af - 1;
-        if (af > 1) {
-          // A one-byte field is its length alone (0): 183 bytes of payload. Otherwise flags, maybe PCR, then 0xFF.
-          out[p + 1] = flagBytes ? (randomAccess ? 0x40 : 0) | (pcr >= 0 ? 0x10 : 0) : 0;
-          let q = p + 2;
-          if (flagBytes && pcr >= 0) {
-            writePcr(out, q, pcr);
-            q += 6;
-          }
-          out.fill(0xff, q, p + af);
+/**
+ * Cuts a PES of `total` bytes, laid out at the end of the `packets` packets' space from `pos`, into those packets
+ * (§2.4.3.2), in place: payload_unit_start on the first, whose adaptation field carries random_access_indicator and,
+ * with `pcr` >= 0, the PCR; the last is filled up to 188 bytes by adaptation-field stuffing (§2.4.3.5: the only stuffing
+ * allowed before a PES's end). Moving bytes down never overwrites ones still to move: packet k (header included) ends
+ * at or before where the bytes for the later packets start, since they fit in those packets exactly or with room to
+ * spare. copyWithin moves without the view Buffer.copy makes per call (measured 2-3 times faster per packet). Returns
+ * the next continuity counter: each packet here has a payload, so each counts.
+ */
+function writePackets(out: Buffer, pos: number, packets: number, total: number, pid: number, cc: number, randomAccess: boolean, pcr: number): number {
+  const firstAf = pcr >= 0 ? AF_PCR_BYTES : randomAccess ? AF_FLAGS_BYTES : 0;
+  let src = pos + packets * TS_PACKET_BYTES - total;
+  let remaining = total;
+  for (let k = 0; k < packets; k++) {
+    const flagBytes = k === 0 ? firstAf : 0;
+    const n = Math.min(remaining, PAYLOAD_BYTES - flagBytes);
+    const af = PAYLOAD_BYTES - n; // adaptation field bytes, its length byte included
+    out[pos] = 0x47;
+    out[pos + 1] = (k === 0 ? 0x40 : 0) | (pid >> 8);
+    out[pos + 2] = pid & 0xff;
+    out[pos + 3] = (af ? 0x30 : 0x10) | cc;
+    cc = (cc + 1) & 0x0f;
+    let p = pos + 4;
+    if (af > 0) {
+      out[p] = af - 1;
+      if (af > 1) {
+        // A one-byte field is its length alone (0): 183 bytes of payload. Otherwise flags, maybe PCR, then 0xFF.
+        out[p + 1] = flagBytes ? (randomAccess ? 0x40 : 0) | (pcr >= 0 ? 0x10 : 0) : 0;
+        let q = p + 2;
+        if (flagBytes && pcr >= 0) {
+          writePcr(out, q, pcr);
+          q += 6;
         }
-        p += af;
+        out.fill(0xff, q, p + af);
       }
-      let need = n;
-      while (need > 0) {
-        const s = segs[seg];
-        const take = Math.min(need, s.length - segAt);
-        s.copy(out, p, segAt, segAt + take);
-        p += take;
-        need -= take;
-        segAt += take;
-        if (segAt === s.length) {
-          seg++;
-          segAt = 0;
-        }
-      }
-      remaining -= n;
-      pos += TS_PACKET_BYTES;
-      first = false;
+      p += af;
     }
-    return cc;
+    out.copyWithin(p, src, src + n);
+    src += n;
+    remaining -= n;
+    pos += TS_PACKET_BYTES;
   }
-
-  /** Drops the references to the caller's NAL units, so a kept muxer holds no frame alive. */
-  private clearSegs(count: number): void {
-    for (let i = 1; i < count; i++) {
-      this.segs[i] = START_CODE;
-    }
-  }
+  return cc;
 }
