@@ -180,6 +180,9 @@ export const CLIP_AUDIO_FIRST_WAIT_MS = 1_000;
  *  encoder lookahead); what it still holds opens the next fragment (timestamps exact, the audio track without a gap), so
  *  a fragment leaves within this of its closing keyframe, as ffmpeg's own muxer without interleaving wait would send it. */
 export const CLIP_AUDIO_WAIT_MS = 100;
+/** The prebuffer's fragments wait for their converted audio at most this long in all (ms), however steadily the
+ *  converter works through it: well inside the hub's patience for the next packet (HKSV_PACKET_TIMEOUT_MS). */
+export const CLIP_AUDIO_CATCH_UP_MAX_MS = 3_000;
 /** The prebuffer keeps this much more than asked (ms), so a keyframe at least the prebuffer old is always there. */
 export const HKSV_PREBUFFER_MARGIN_MS = 1_000;
 /** A new viewer gets the cached frames since the last keyframe at this many times real time (×): the picture at once, the

@@ -5,7 +5,7 @@ import { AAC_FRAME_SAMPLES, AAC_SAMPLE_RATES, AudioUnit, KeyframeStart, StreamUn
 import { NAL, nalType, parseSps, splitAnnexB } from './h264';
 import { AudioTrack, fragment, initSegment, parameterSets, Sample, toLengthPrefixed, VideoTrack, VIDEO_TIMESCALE } from './fmp4';
 import type { Mp4Packet } from './mp4';
-import { CLIP_AUDIO_FIRST_WAIT_MS, CLIP_AUDIO_WAIT_MS } from '../settings';
+import { CLIP_AUDIO_CATCH_UP_MAX_MS, CLIP_AUDIO_FIRST_WAIT_MS, CLIP_AUDIO_WAIT_MS } from '../settings';
 
 /** A jump in the camera's timestamps larger than this is a new stream (the camera or the read restarted): 90 kHz. */
 const DISCONTINUITY_90K = 5 * VIDEO_TIMESCALE;
@@ -32,6 +32,9 @@ interface Closed {
   /** The converted audio this fragment waits for (90 kHz): up to its end, less what the converter still holds. */
   audioTarget: number;
   closedAt: number;
+  /** Closed while the clip was still catching up (no fragment sent yet, or one before it still waiting): its audio is
+   *  all in the converter already, which works through the prebuffer's seconds as fast as the machine allows. */
+  catchUp: boolean;
 }
 
 /** The picture size an SPS gives, if it can be read (one cut short at a packet's end may not be). */
@@ -66,6 +69,8 @@ export class CopyClip {
   /** The camera's audio sent to the converter ends here (90 kHz, shifted). */
   private convertedIn = -Infinity;
   private lastSentAt = 0;
+  /** When the converter last gave audio (ms). */
+  private audioProgressAt = 0;
   /** Why this clip cannot take more of the stream, once it cannot. */
   private unusable?: StreamUnusable;
 
@@ -128,6 +133,7 @@ export class CopyClip {
       this.pendingAudio.push(...units.map((u) => ({ ...u, pts: u.pts + this.shift })));
       const last = this.pendingAudio[this.pendingAudio.length - 1];
       this.audioUpTo = last.pts + AAC_FRAME_SAMPLES * VIDEO_TIMESCALE / this.audio.sampleRate;
+      this.audioProgressAt = Date.now();
       this.drain();
     }
   }
@@ -213,24 +219,30 @@ export class CopyClip {
     // Converted audio is waited for as far as the camera had sent it when the keyframe came (as an ffmpeg muxer interleaves
     // by time): not for audio still on its way from the camera, which opens the next fragment instead.
     const audioTarget = Math.min(pts, this.convertedIn);
-    this.closed.push({ baseTime: first.dts - this.zero, samples, endPts: pts, audioTarget, closedAt: Date.now() });
+    const catchUp = this.sequence === 0 || this.closed.length > 0;
+    this.closed.push({ baseTime: first.dts - this.zero, samples, endPts: pts, audioTarget, closedAt: Date.now(), catchUp });
     this.pendingVideo = [];
   }
 
   /** Sends the closed fragments whose audio is here: at once when copying or without audio; converted audio is waited
-   *  for up to CLIP_AUDIO_FIRST_WAIT_MS for the first fragment (the converter starting; the prebuffer's audio), then up to
-   *  CLIP_AUDIO_WAIT_MS each, counted from the fragment's close or the previous one's sending, whichever is later (what
-   *  has not come by then opens the next fragment). */
+   *  for up to CLIP_AUDIO_WAIT_MS for a live fragment, counted from the fragment's close or the previous one's sending,
+   *  whichever is later (what has not come by then opens the next fragment). The prebuffer's fragments (catching up)
+   *  wait while the converter keeps giving audio, up to CLIP_AUDIO_FIRST_WAIT_MS without any and
+   *  CLIP_AUDIO_CATCH_UP_MAX_MS in all: on a loaded machine the converter takes seconds for the prebuffer's audio, and a
+   *  fixed 0.1 s left a prebuffered fragment with 2.3 s of sound for 4 s of video. */
   private drain(collect?: Mp4Packet[]): void {
     const now = collect !== undefined;
     const emit = (p: Mp4Packet): void => (collect ? void collect.push(p) : this.options.onPacket(p));
     clearTimeout(this.waitTimer);
     while (this.closed.length && this.video && this.zero !== undefined) {
       const next = this.closed[0];
-      const waited = Date.now() - Math.max(next.closedAt, this.lastSentAt);
-      const bound = this.sequence === 0 ? CLIP_AUDIO_FIRST_WAIT_MS : CLIP_AUDIO_WAIT_MS;
-      if (!now && this.options.audio === 'convert' && this.audioUpTo < next.audioTarget && waited < bound) {
-        this.waitTimer = setTimeout(() => this.drain(), bound - waited);
+      const t = Date.now();
+      const left = next.catchUp
+        ? Math.min(CLIP_AUDIO_FIRST_WAIT_MS - (t - Math.max(next.closedAt, this.lastSentAt, this.audioProgressAt)),
+          CLIP_AUDIO_CATCH_UP_MAX_MS - (t - next.closedAt))
+        : CLIP_AUDIO_WAIT_MS - (t - Math.max(next.closedAt, this.lastSentAt));
+      if (!now && this.options.audio === 'convert' && this.audioUpTo < next.audioTarget && left > 0) {
+        this.waitTimer = setTimeout(() => this.drain(), left);
         return;
       }
       this.closed.shift();

@@ -9,7 +9,7 @@ import { ClipAudio } from '../../src/media/clip-audio';
 import { CopyClip, CopyClipOptions } from '../../src/media/copy-clip';
 import { NAL, nalType, parseSps, splitAnnexB } from '../../src/media/h264';
 import type { Mp4Packet } from '../../src/media/mp4';
-import { TsDemuxer, VideoUnit } from '../../src/media/ts-demux';
+import { AAC_FRAME_SAMPLES, AudioUnit, TsDemuxer, VideoUnit } from '../../src/media/ts-demux';
 import { probe } from '../e2e/rig/media-probe';
 
 const FPS = 15;
@@ -150,6 +150,37 @@ describe('CopyClip: the camera\'s H.264 and AAC into HKSV fragments without ffmp
     assert.deepEqual(r.streams.map((s) => [s.codec_type, s.codec_name, s.sample_rate]), [['video', 'h264', undefined], ['audio', 'aac', '32000']]);
     const at = seconds(r.frames.filter((f) => f.media_type === 'audio'));
     assert.ok(at[0] < 0.1 && at[at.length - 1] > 7, `converted audio spans the clip: ${at[0]}–${at[at.length - 1]} s`);
+  });
+
+  it('the prebuffer\'s fragments wait for a slow converter as long as it keeps giving audio, not a fixed 0.1 s', async () => {
+    // A loaded machine: the converter works through the prebuffer's 8 s of audio at ~3× real time. Each prebuffered
+    // fragment must still carry its 4 s of sound (it was sent with 2.3 s under load, the rest squeezed into the next).
+    const ts = readFileSync(cameraTs('slow.ts', { seconds: 9, rate: 16000 }));
+    const inbox: AudioUnit[] = [];
+    const { clip, packets } = collect({
+      minFragmentMs: 3800, audio: 'convert', convertedTrack: { objectType: 2, sampleRate: 16000, rateIndex: 8, channels: 1 },
+      convert: (u) => inbox.push(u),
+    });
+    // The "converter" gives back what it got, 1 s of audio every 300 ms.
+    const drip = setInterval(() => {
+      const ready = inbox.splice(0, Math.round(16000 / AAC_FRAME_SAMPLES));
+      if (ready.length) {
+        clip.addConvertedAudio(ready);
+      }
+    }, 300);
+    try {
+      clip.push(ts); // the prebuffer: two whole fragments at once
+      for (let i = 0; i < 80 && packets.length < 3; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      clearInterval(drip);
+      clip.close();
+    }
+    assert.deepEqual(packets.map((p) => p.kind), ['init', 'fragment', 'fragment']);
+    const r = await probeMp4(packets);
+    const at = seconds(r.frames.filter((f) => f.media_type === 'audio'));
+    assert.ok(at[at.length - 1] > 7.8, `the two prebuffered fragments carry audio up to 8 s: last at ${at[at.length - 1]} s`);
   });
 });
 
