@@ -685,8 +685,10 @@ export class MediaSource extends EventEmitter {
 const SPS_SEARCH_PACKETS = 8;
 /** The largest single allocation the source's ffmpeg may make: frames of copied H.264 are a few MB at 4K. */
 const FFMPEG_MAX_ALLOC_BYTES = 64 * 1024 * 1024;
-/** A read that gave pictures this long counts as the camera having recovered (ms). */
-const SOURCE_STABLE_READ_MS = 30_000;
+/** A read that gave pictures this long counts as the camera having recovered (ms): its next failure waits the shortest
+ *  time again. Ten seconds bound a camera that keeps cutting to a read per 10 s; the soak's 30 s kept a read of 17 s
+ *  (just back from a reboot) waiting 27 s after it was cut, and the clips asked for meanwhile were lost. */
+const SOURCE_STABLE_READ_MS = 10_000;
 /** Keyframe intervals kept in StreamFacts: enough to tell a steady GOP from a variable one. */
 const KEYFRAME_INTERVALS_KEPT = 4;
 

@@ -35,7 +35,14 @@ const nameOf = (c: Case): string => `GOP ${c.gop}`;
 const FRAGMENT_MS = 4_000;
 const FRAGMENT_TOLERANCE = 0.1;
 /** Per fragment, audio and video durations agree within this (ms): a few AAC frames. */
-const AV_SYNC_MS = 200;
+/** A fragment's audio against its video (ms). Copied clips with converted audio end a fragment's audio up to ~0.2 s
+ *  early on a quiet machine (the converter's own delay; the rest opens the next fragment); 0.29 s was seen at load 5. */
+const AV_SYNC_MS = 300;
+/** Audio against video over the whole clip (ms): no drift, whatever each fragment carries. */
+const AV_DRIFT_MS = 250;
+/** A transcoded clip's first frame after motion − prebuffer (ms): the lead skipped is whole frames, and one under
+ *  half a second is kept (recording.ts TRANSCODE_SKIP_MIN_MS). */
+const TRANSCODE_START_SLACK_MS = 550;
 const PUBLISH_TIMEOUT_MS = 45_000;
 const EVENT_TIMEOUT_MS = 10_000;
 /** Motion is raised only while no camera keyframe lies this close (ms) to motion − prebuffer: the event's own trip to the
@@ -128,20 +135,32 @@ describe(`[HB ${line}] HKSV on every keyframe interval (frame-numbered camera)`,
       });
 
       assert.equal(clip.unreadable, 0, `every frame number reads; ${summary}`);
-      assert.ok(clip.firstFrame !== undefined && keyframes.has(clip.firstFrame), `the clip starts on a camera keyframe; ${summary}`);
-      assert.ok(clip.prebufferMs >= prebufferMs, `its first frame was captured at least ${prebufferMs} ms before the motion; ${summary}`);
-      // The newest such keyframe: the camera's next keyframe after it was captured later than motion − prebuffer.
-      const at = log.sentAt.indexOf(clip.firstSentAt);
-      const next = log.index.findIndex((n, k) => k > at && keyframes.has(n));
-      assert.ok(at >= 0 && next > at, 'the next keyframe is in the simulator\'s log');
-      assert.ok(log.sentAt[next] > motionAt - prebufferMs,
-        `no newer keyframe was captured ${prebufferMs} ms before the motion (next one ${Math.round(motionAt - log.sentAt[next])} ms before); ${summary}`);
+      if (c.copy) {
+        assert.ok(clip.firstFrame !== undefined && keyframes.has(clip.firstFrame), `the clip starts on a camera keyframe; ${summary}`);
+        assert.ok(clip.prebufferMs >= prebufferMs, `its first frame was captured at least ${prebufferMs} ms before the motion; ${summary}`);
+        // The newest such keyframe: the camera's next keyframe after it was captured later than motion − prebuffer.
+        const at = log.sentAt.indexOf(clip.firstSentAt);
+        const next = log.index.findIndex((n, k) => k > at && keyframes.has(n));
+        assert.ok(at >= 0 && next > at, 'the next keyframe is in the simulator\'s log');
+        assert.ok(log.sentAt[next] > motionAt - prebufferMs,
+          `no newer keyframe was captured ${prebufferMs} ms before the motion (next one ${Math.round(motionAt - log.sentAt[next])} ms before); ${summary}`);
+      } else {
+        // Transcoded, the encoder makes its own first keyframe: the clip holds the hub's prebuffer, not the camera's
+        // keyframe lead before it (up to a whole 8 s GOP more to encode before the first fragment).
+        const frameMs = 1000 / PROFILES.main.fps;
+        assert.ok(clip.prebufferMs >= prebufferMs - frameMs && clip.prebufferMs <= prebufferMs + TRANSCODE_START_SLACK_MS,
+          `the transcoded clip starts ${prebufferMs} ms before the motion, not on the camera's earlier keyframe; ${summary}`);
+      }
 
       clip.fragments.forEach((f, i) => assert.ok(f.keyframeFirst, `fragment ${i + 1} starts on a keyframe; ${summary}`));
       for (const [i, f] of clip.fragments.entries()) {
         assert.ok(Math.abs(f.videoMs - FRAGMENT_MS) <= FRAGMENT_MS * FRAGMENT_TOLERANCE, `fragment ${i + 1} lasts the hub's ${FRAGMENT_MS} ms; ${summary}`);
         assert.ok(Math.abs(f.audioMs - f.videoMs) <= AV_SYNC_MS, `fragment ${i + 1}: audio ${Math.round(f.audioMs)} ms with video ${Math.round(f.videoMs)} ms; ${summary}`);
       }
+      // What one fragment's audio lacks opens the next (the converter holds ~0.2 s): over the clip, sound never drifts.
+      const total = (k: 'audioMs' | 'videoMs'): number => clip.fragments.reduce((sum, f) => sum + f[k], 0);
+      assert.ok(Math.abs(total('audioMs') - total('videoMs')) <= AV_DRIFT_MS,
+        `audio ${Math.round(total('audioMs'))} ms over the clip's ${Math.round(total('videoMs'))} ms of video; ${summary}`);
 
       const said = hb.log.lines().filter((l) => l.includes(name) && /recording: (copying|transcoding)/.test(l));
       const last = said[said.length - 1] ?? '';

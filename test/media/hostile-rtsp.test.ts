@@ -12,6 +12,7 @@ import type { Mp4Packet } from '../../src/media/mp4';
 import { TsReader } from '../../src/media/mpegts';
 import { explainExit, MediaSource, SourceLog } from '../../src/media/source';
 import { HostileRtspOptions, HostileRtspServer } from '../../tools/camera-sim/hostile-rtsp';
+import sinon from 'sinon';
 import { pollFor } from './poll';
 
 interface Logged {
@@ -124,6 +125,29 @@ describe('media source against a hostile RTSP stream', function () {
     assert.equal(warnings.length, 1, warnings.join('\n'));
     assert.match(warnings[0], /^Gate main stream: .*; reading it again in 1 s$/);
     assert.equal(server?.stats.connections, 2);
+  });
+
+  it('a read that gave pictures for 10 s counts as recovered: cut then, it is read again after the shortest wait', async () => {
+    // After a reboot's failed reads the backoff stood at 16 s; a read of 17 s killed then waited 27 s, and every clip the
+    // hub asked for meanwhile was lost. Ten seconds of pictures bound the retries of a camera that keeps cutting to one
+    // per 10 s: no storm.
+    const { log, warnings } = logged();
+    const clock = sinon.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+    try {
+      const s = await start({ mode: 'normal', cutAfterMs: 1_500 }, log);
+      const release = s.hold(4_000);
+      await pollFor(() => s.stats().cachedGops > 0, 10_000, 'a picture');
+      clock.tick(10_500); // the read has now lasted 10 s
+      await pollFor(() => warnings.length >= 1, 10_000, 'the cut');
+      await pollFor(() => (server?.stats.connections ?? 0) >= 2 && s.stats().cachedGops > 0, 10_000, 'read again');
+      clock.tick(10_500);
+      await pollFor(() => warnings.length >= 2, 10_000, 'the second cut');
+      release();
+      assert.match(warnings[0], /; reading it again in 1 s$/);
+      assert.match(warnings[1], /; reading it again in 1 s$/, 'the wait starts afresh after a read that lasted');
+    } finally {
+      clock.restore();
+    }
   });
 
   it('20 MB NAL units: the cache stays within its bound, a late viewer starts on a keyframe, a copied clip ends with what it recorded', async () => {
