@@ -10,12 +10,17 @@
 // - resize: the first size for `resizeAfterMs`, then a keyframe with a new SPS/PPS of the second size;
 // - sdp-only: SPS and PPS only in the SDP's sprop-parameter-sets (RFC 6184 §8.1), never in the stream.
 // - redirect: DESCRIBE answered with 302 Moved Temporarily to `redirectTo` (RFC 2326 §11.3.3).
+// - silent: accepts the connection, reads the requests, never answers (a hung camera).
+// Any mode may answer DESCRIBE with another status (`describeStatus`: 404, 453...).
+// Options any mode takes: a Basic or Digest login (RFC 2617 / RFC 7616, checked when `credentials` are given), a short
+// session timeout (RFC 2326 §12.37) and GET_PARAMETER refused (for keep-alives), RTP packets dropped or swapped (loss
+// and reordering), the stream stalling with the connection kept open, listening on ::1.
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 
-export type HostileMode = 'normal' | 'garbage' | 'garbage-rtsp' | 'huge-nal' | 'resize' | 'sdp-only' | 'redirect';
+export type HostileMode = 'normal' | 'garbage' | 'garbage-rtsp' | 'huge-nal' | 'resize' | 'sdp-only' | 'redirect' | 'silent';
 
 export interface HostileRtspOptions {
   mode: HostileMode;
@@ -32,8 +37,27 @@ export interface HostileRtspOptions {
   redirectTo?: string;
   /** Any mode: the connection is cut this long after PLAY (a camera that drops every reader after a moment). */
   cutAfterMs?: number;
-  /** Any mode: DESCRIBE without an Authorization header is answered 401 with a Basic challenge (RFC 2326 §11.4.2). */
-  challenge?: boolean;
+  /** Any mode: DESCRIBE without an Authorization header is answered 401 with a Basic (true or 'basic') or Digest
+   *  challenge (RFC 2326 §11.4.2). Without `credentials` any Authorization header is taken. */
+  challenge?: boolean | 'basic' | 'digest';
+  /** Digest: offer qop="auth" (default) or the RFC 2069 form without qop. */
+  digestQop?: boolean;
+  /** With a challenge: the login checked on every request but OPTIONS; a wrong one is answered 401 again. */
+  credentials?: { user: string; password: string };
+  /** Listen on this loopback address; default 127.0.0.1. */
+  host?: '127.0.0.1' | '::1';
+  /** The timeout the Session header names (s); default 60. */
+  sessionTimeoutS?: number;
+  /** GET_PARAMETER answered 501 Not Implemented (keep-alives must fall back to OPTIONS). */
+  noGetParameter?: boolean;
+  /** RTP packets (counted from 0 after PLAY) never sent, their sequence numbers skipped: loss. */
+  dropPackets?: number[];
+  /** RTP packets (counted from 0 after PLAY) sent after the one that follows them: reordering. */
+  swapPackets?: number[];
+  /** No more media after this long after PLAY (ms); the connection stays open and keeps answering. */
+  stallAfterMs?: number;
+  /** DESCRIBE answered with this status line instead (e.g. '404 Not Found', '453 Not Enough Bandwidth'). */
+  describeStatus?: string;
 }
 
 export interface HostileStats {
@@ -45,6 +69,8 @@ export interface HostileStats {
   requests: string[];
   /** Video bytes sent as RTP payload. */
   sentBytes: number;
+  /** RTP packets sent (dropped ones not counted). */
+  sentPackets: number;
 }
 
 interface AccessUnit {
@@ -118,7 +144,7 @@ function drained(socket: net.Socket): Promise<void> {
 }
 
 export class HostileRtspServer {
-  readonly stats: HostileStats = { connections: 0, connectedAt: [], requests: [], sentBytes: 0 };
+  readonly stats: HostileStats = { connections: 0, connectedAt: [], requests: [], sentBytes: 0, sentPackets: 0 };
   private readonly sockets = new Set<net.Socket>();
   private port = 0;
 
@@ -134,13 +160,19 @@ export class HostileRtspServer {
     const server = net.createServer();
     const hostile = new HostileRtspServer(server, { ...options, fps }, first, second);
     server.on('connection', (socket) => hostile.serve(socket));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(0, options.host ?? '127.0.0.1', resolve));
     hostile.port = (server.address() as AddressInfo).port;
     return hostile;
   }
 
   url(path = '/stream'): string {
-    return `rtsp://127.0.0.1:${this.port}${path}`;
+    const host = this.options.host === '::1' ? '[::1]' : '127.0.0.1';
+    return `rtsp://${host}:${this.port}${path}`;
+  }
+
+  /** The access units of the first size as encoded (what the stream carries), for comparing what a reader got. */
+  units(): readonly { nals: readonly Buffer[]; key: boolean }[] {
+    return this.first;
   }
 
   async stop(): Promise<void> {
@@ -160,30 +192,47 @@ export class HostileRtspServer {
     this.stats.connections++;
     this.stats.connectedAt.push(Date.now());
     this.sockets.add(socket);
-    let buffered = '';
+    let buffered = Buffer.alloc(0);
     let playing = false;
     const session = String(10_000_000 + Math.floor(Math.random() * 89_999_999));
+    const nonce = randomBytes(12).toString('hex');
     socket.on('error', () => undefined);
     socket.on('close', () => {
       playing = false;
       this.sockets.delete(socket);
     });
     socket.on('data', (chunk: Buffer) => {
-      if (playing) {
-        return; // RTCP receiver reports and keep-alives: ignored
-      }
-      buffered += chunk.toString('latin1');
-      for (let end = buffered.indexOf('\r\n\r\n'); end >= 0; end = buffered.indexOf('\r\n\r\n')) {
-        const head = buffered.slice(0, end);
-        buffered = buffered.slice(end + 4);
+      buffered = Buffer.concat([buffered, chunk]);
+      for (;;) {
+        // While playing, the client's RTCP receiver reports come interleaved ('$', channel, 16-bit length: RFC 2326
+        // §10.12) between its requests (keep-alives): skipped.
+        if (buffered.length >= 4 && buffered[0] === 0x24) {
+          const length = 4 + buffered.readUInt16BE(2);
+          if (buffered.length < length) {
+            return;
+          }
+          buffered = buffered.subarray(length);
+          continue;
+        }
+        const end = buffered.indexOf('\r\n\r\n');
+        if (end < 0) {
+          return;
+        }
+        const head = buffered.subarray(0, end).toString('latin1');
+        buffered = buffered.subarray(end + 4);
         const lines = head.split('\r\n');
-        const [method] = lines[0].split(' ');
+        const [method, uri] = lines[0].split(' ');
         const header = (name: string): string | undefined =>
           lines.find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`))?.slice(name.length + 1).trim();
+        // A request body (none of ours has one) is skipped.
+        buffered = buffered.subarray(Math.min(buffered.length, Number(header('Content-Length') ?? 0) || 0));
         this.stats.requests.push(lines[0]);
         const auth = header('Authorization');
         if (auth) {
           this.stats.requests.push(`Authorization: ${auth}`);
+        }
+        if (this.options.mode === 'silent') {
+          continue; // reads everything, answers nothing
         }
         if (this.options.mode === 'garbage-rtsp') {
           socket.end(randomBytes(512)); // and hang up, as a crashing RTSP server does
@@ -193,41 +242,79 @@ export class HostileRtspServer {
           socket.write([`RTSP/1.0 ${status}`, `CSeq: ${header('CSeq') ?? '0'}`, ...headers,
             ...(body ? [`Content-Length: ${Buffer.byteLength(body)}`] : []), '', ''].join('\r\n') + body);
         };
+        const { challenge, credentials } = this.options;
+        const mustLogIn = challenge && (credentials ? method !== 'OPTIONS' : method === 'DESCRIBE' && !auth);
+        if (mustLogIn && !(auth && (!credentials || this.loginOk(auth, method, uri, nonce)))) {
+          reply('401 Unauthorized', [challenge === 'digest'
+            ? `WWW-Authenticate: Digest realm="hostile", nonce="${nonce}"${this.options.digestQop === false ? '' : ', qop="auth"'}`
+            : 'WWW-Authenticate: Basic realm="hostile"']);
+          continue;
+        }
+        const timeout = this.options.sessionTimeoutS ?? 60;
         if (method === 'OPTIONS') {
           reply('200 OK', ['Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER']);
         } else if (method === 'DESCRIBE') {
-          if (this.options.challenge && !auth) {
-            reply('401 Unauthorized', ['WWW-Authenticate: Basic realm="hostile"']);
-            continue;
-          }
           if (this.options.mode === 'redirect') {
             reply('302 Moved Temporarily', [`Location: ${this.options.redirectTo ?? ''}`]);
             continue;
           }
-          const base = lines[0].split(' ')[1];
+          if (this.options.describeStatus) {
+            reply(this.options.describeStatus);
+            continue;
+          }
           const sdp = ['v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=hostile', 'c=IN IP4 0.0.0.0', 't=0 0', `m=video 0 RTP/AVP ${PAYLOAD_TYPE}`,
             `a=rtpmap:${PAYLOAD_TYPE} H264/90000`,
             `a=fmtp:${PAYLOAD_TYPE} packetization-mode=1;profile-level-id=4d401e${this.options.mode === 'sdp-only' ? `;sprop-parameter-sets=${this.sprop()}` : ''}`,
             'a=control:track1', ''].join('\r\n');
-          reply('200 OK', ['Content-Type: application/sdp', `Content-Base: ${base}/`], sdp);
+          reply('200 OK', ['Content-Type: application/sdp', `Content-Base: ${uri}/`], sdp);
         } else if (method === 'SETUP') {
           if (!/TCP/i.test(header('Transport') ?? '')) {
             reply('461 Unsupported Transport');
             continue;
           }
-          reply('200 OK', ['Transport: RTP/AVP/TCP;unicast;interleaved=0-1', `Session: ${session};timeout=60`]);
+          reply('200 OK', ['Transport: RTP/AVP/TCP;unicast;interleaved=0-1', `Session: ${session};timeout=${timeout}`]);
         } else if (method === 'PLAY') {
           reply('200 OK', [`Session: ${session}`, 'Range: npt=0.000-']);
-          playing = true;
-          void this.play(socket, () => playing);
+          if (!playing) {
+            playing = true;
+            void this.play(socket, () => playing);
+          }
         } else if (method === 'TEARDOWN') {
+          playing = false;
           reply('200 OK', [`Session: ${session}`]);
           socket.end();
+        } else if (method === 'GET_PARAMETER' && this.options.noGetParameter) {
+          reply('501 Not Implemented');
         } else {
           reply('200 OK', [`Session: ${session}`]);
         }
       }
     });
+  }
+
+  /** Whether an Authorization header carries `credentials`: Basic (RFC 7617) or Digest MD5 with or without qop=auth
+   *  (RFC 7616 §3.4.1), for this request's method and URI and this connection's nonce. Written out here rather than with
+   *  the plugin's digest helper, so a test checks the plugin against the RFC and not against itself. */
+  private loginOk(auth: string, method: string, uri: string, nonce: string): boolean {
+    const { user, password } = this.options.credentials ?? { user: '', password: '' };
+    const basic = /^Basic\s+(\S+)$/i.exec(auth);
+    if (basic) {
+      return this.options.challenge !== 'digest' && Buffer.from(basic[1], 'base64').toString('utf8') === `${user}:${password}`;
+    }
+    const digest = /^Digest\s+(.*)$/i.exec(auth);
+    if (!digest || this.options.challenge !== 'digest') {
+      return false;
+    }
+    const p: Record<string, string> = {};
+    for (const m of digest[1].matchAll(/(\w+)=(?:"([^"]*)"|([^\s,]+))/g)) {
+      p[m[1].toLowerCase()] = m[2] ?? m[3];
+    }
+    const md5 = (text: string): string => createHash('md5').update(text).digest('hex');
+    const ha1 = md5(`${user}:hostile:${password}`);
+    const ha2 = md5(`${method}:${uri}`);
+    const expected = p.qop === 'auth' ? md5(`${ha1}:${nonce}:${p.nc}:${p.cnonce}:auth:${ha2}`) : md5(`${ha1}:${nonce}:${ha2}`);
+    const qopAsked = this.options.digestQop !== false;
+    return p.username === user && p.nonce === nonce && p.uri === uri && p.response === expected && (p.qop === 'auth') === qopAsked;
   }
 
   /** Sends access units at the frame rate until the connection closes, misbehaving as the mode says. */
@@ -238,6 +325,10 @@ export class HostileRtspServer {
     let seq = Math.floor(Math.random() * 65536);
     const started = Date.now();
     let lastHuge = started;
+    let packetIndex = 0;
+    let held: Buffer | undefined; // a packet swapped with the next one
+    const drop = new Set(this.options.dropPackets ?? []);
+    const swap = new Set(this.options.swapPackets ?? []);
     const send = async (payload: Buffer, ts: number, marker: boolean): Promise<void> => {
       const rtp = Buffer.alloc(16 + payload.length);
       rtp.writeUInt8(0x24, 0); // '$'
@@ -250,8 +341,24 @@ export class HostileRtspServer {
       rtp.writeUInt32BE(ts >>> 0, 8);
       rtp.writeUInt32BE(ssrc, 12);
       payload.copy(rtp, 16);
+      const index = packetIndex++;
+      if (drop.has(index)) {
+        return; // lost: its sequence number is skipped
+      }
+      if (swap.has(index)) {
+        held = rtp; // goes out after the next one
+        return;
+      }
       this.stats.sentBytes += payload.length;
-      if (!socket.write(rtp) && playing()) {
+      this.stats.sentPackets++;
+      let more = socket.write(rtp);
+      if (held) {
+        this.stats.sentPackets++;
+        this.stats.sentBytes += held.length - 16;
+        more = socket.write(held);
+        held = undefined;
+      }
+      if (!more && playing()) {
         await drained(socket);
       }
     };
@@ -282,6 +389,9 @@ export class HostileRtspServer {
       if (this.options.cutAfterMs !== undefined && elapsed >= this.options.cutAfterMs) {
         socket.destroy();
         return;
+      }
+      if (this.options.stallAfterMs !== undefined && elapsed >= this.options.stallAfterMs) {
+        return; // silent from here on; requests are still answered until the client hangs up
       }
       if (mode === 'garbage' && elapsed >= (this.options.garbageAfterMs ?? 0)) {
         if (!socket.write(randomBytes(4096))) {

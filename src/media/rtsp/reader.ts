@@ -1,0 +1,236 @@
+// A camera's stream read in Node: the RTSP client, the RTP parser and the H.264/AAC depacketizers behind one object, so
+// that no ffmpeg runs to copy a stream. Two steps, so the caller can choose ffmpeg for what this does not read:
+//   const reader = new RtspReader({ url, label, tracks: 'video+audio', signal });
+//   const info = await reader.open();          // connect, log in, follow redirects, DESCRIBE: nothing is played yet
+//   if (!info.readable) { await reader.close(); /* use ffmpeg: info.unreadable says why */ }
+//   reader.on('video', (au) => ...).on('audio', (frame) => ...).on('close', (reason, error) => ...);
+//   await reader.play();                       // SETUP each track read here, PLAY; events until close
+// 'close' comes once, whatever ended the read (the camera, a bound, close(), the signal), with a sentence for the log.
+import { EventEmitter } from 'node:events';
+import { AacConfig, AacDepayloader, AacFrame, parseAudioSpecificConfig } from './aac-depay';
+import { RtspClient, RtspError } from './client';
+import { H264AccessUnit, H264Depayloader, parseSpropParameterSets } from './h264-depay';
+import { parseRtp } from './rtp';
+import { resolveControl, SdpMedia } from './sdp';
+import { NAL, nalType } from '../h264';
+
+export interface RtspVideoInfo {
+  /** 'h264', 'h265', or the SDP's encoding name in lower case. */
+  codec: string;
+  payloadType: number;
+  clockRate: number;
+  /** The track's SETUP URL. */
+  control: string;
+  /** SPS and PPS from sprop-parameter-sets (RFC 6184 §8.1), when the SDP has them. */
+  sps?: Buffer;
+  pps?: Buffer;
+  fmtp: Record<string, string>;
+}
+
+export interface RtspAudioInfo {
+  /** 'aac' (mpeg4-generic AAC-hbr/lbr), 'pcmu', 'pcma', or the SDP's encoding name in lower case (mp4a-latm, opus...). */
+  codec: string;
+  payloadType: number;
+  clockRate: number;
+  sampleRate: number;
+  channels: number;
+  control: string;
+  /** For 'aac': the AudioSpecificConfig from config= (object type, rate, channels). */
+  aac?: AacConfig;
+  fmtp: Record<string, string>;
+}
+
+export interface RtspDescription {
+  video?: RtspVideoInfo;
+  /** Undefined when the camera sends no audio ('none'). */
+  audio?: RtspAudioInfo;
+  /** Where the stream is read from (after redirects), host without brackets. */
+  host: string;
+  port: number;
+  redirected: boolean;
+  /** play() reads what was asked for: H.264 video, and AAC audio when 'video+audio' was asked and the camera has audio. */
+  readable: boolean;
+  /** Why not, as a sentence, when !readable. */
+  unreadable?: string;
+}
+
+export interface RtspReaderOptions {
+  url: string;
+  /** The camera and stream, e.g. "Gate main": starts debug lines. */
+  label: string;
+  tracks: 'video' | 'video+audio';
+  signal?: AbortSignal;
+  requestTimeoutMs?: number;
+  mediaTimeoutMs?: number;
+  debug?: (line: string) => void;
+}
+
+export interface RtspReaderEvents {
+  video: [au: H264AccessUnit];
+  audio: [frame: AacFrame];
+  /** A depacketizer dropped something (loss, a malformed or oversized frame): what and why. */
+  drop: [reason: string];
+  /** Once: why the read ended, and the error when it was not close(). */
+  close: [reason: string, error: RtspError | undefined];
+}
+
+export interface RtspReaderStats {
+  videoUnits: number;
+  audioFrames: number;
+  drops: number;
+  /** Interleaved bytes received (RTP and RTCP payloads with their headers). */
+  bytes: number;
+}
+
+const VIDEO_CHANNELS: [number, number] = [0, 1];
+const AUDIO_CHANNELS: [number, number] = [2, 3];
+/** RFC 3551 §6 static payload types a camera may use without an a=rtpmap. */
+const STATIC_TYPES: Record<number, { encoding: string; clockRate: number; channels: number }> = {
+  0: { encoding: 'PCMU', clockRate: 8000, channels: 1 },
+  8: { encoding: 'PCMA', clockRate: 8000, channels: 1 },
+};
+
+export class RtspReader extends EventEmitter<RtspReaderEvents> {
+  private readonly client: RtspClient;
+  private description?: RtspDescription;
+  private base = '';
+  private aggregate?: string;
+  private video?: H264Depayloader;
+  private audio?: AacDepayloader;
+  private videoChannel = -1;
+  private audioChannel = -1;
+  private closedWith?: string;
+  private readonly counts: RtspReaderStats = { videoUnits: 0, audioFrames: 0, drops: 0, bytes: 0 };
+
+  constructor(private readonly options: RtspReaderOptions) {
+    super();
+    this.client = new RtspClient({
+      url: options.url, signal: options.signal, requestTimeoutMs: options.requestTimeoutMs, mediaTimeoutMs: options.mediaTimeoutMs,
+      onFrame: (channel, data) => this.onFrame(channel, data),
+      onClose: (error) => this.onClose(error),
+      debug: (line) => options.debug?.(`${options.label} stream: ${line}`),
+    });
+  }
+
+  /** Connects and describes the stream; rejects with an RtspError whose message is the sentence for the user. */
+  async open(): Promise<RtspDescription> {
+    const d = await this.client.describe();
+    this.base = d.base;
+    this.aggregate = d.sdp.control && d.sdp.control !== '*' ? resolveControl(d.base, d.sdp.control) : d.base;
+    const videoMedia = d.sdp.media.find((m) => m.type === 'video');
+    const audioMedia = d.sdp.media.find((m) => m.type === 'audio');
+    const video = videoMedia ? this.videoInfo(videoMedia) : undefined;
+    const audio = audioMedia ? this.audioInfo(audioMedia) : undefined;
+    let unreadable: string | undefined;
+    if (!video) {
+      unreadable = 'the camera\'s stream has no video';
+    } else if (video.codec !== 'h264') {
+      unreadable = `the camera's video is ${video.codec.toUpperCase()}, which the plugin reads only through ffmpeg`;
+    } else if (this.options.tracks === 'video+audio' && audio && (audio.codec !== 'aac' || !audio.aac)) {
+      unreadable = `the camera's audio is ${audio.codec.toUpperCase()}, which the plugin reads only through ffmpeg`;
+    }
+    this.description = { video, audio, host: d.host, port: d.port, redirected: d.redirected, readable: !unreadable, unreadable };
+    return this.description;
+  }
+
+  /** SETUP of the H.264 video (and the AAC audio when asked for and present), PLAY; 'video' and 'audio' follow. Rejects
+   *  when the video is not H.264 (see open()'s `readable`); audio that is not AAC is not set up. */
+  async play(): Promise<void> {
+    const d = this.description ?? await this.open();
+    const { label, debug } = this.options;
+    if (!d.video || d.video.codec !== 'h264') {
+      const e = new RtspError('status', d.unreadable ?? 'the camera\'s video is not H.264');
+      await this.close(e.message);
+      throw e;
+    }
+    this.video = new H264Depayloader({
+      parameterSets: [d.video.sps, d.video.pps].filter((b): b is Buffer => b !== undefined),
+      onAccessUnit: (au) => {
+        this.counts.videoUnits++;
+        this.emit('video', au);
+      },
+      onDrop: (reason) => this.dropped(reason),
+    });
+    this.videoChannel = (await this.client.setup(d.video.control, VIDEO_CHANNELS)).channels[0];
+    if (this.options.tracks === 'video+audio' && d.audio?.codec === 'aac' && d.audio.aac) {
+      try {
+        this.audio = new AacDepayloader({
+          fmtp: d.audio.fmtp,
+          onFrame: (frame) => {
+            this.counts.audioFrames++;
+            this.emit('audio', frame);
+          },
+          onDrop: (reason) => this.dropped(reason),
+        });
+        this.audioChannel = (await this.client.setup(d.audio.control, AUDIO_CHANNELS)).channels[0];
+      } catch (err) {
+        if (err instanceof RtspError) {
+          throw err;
+        }
+        debug?.(`${label} stream: ${(err as Error).message}; reading the video alone`);
+        this.audio = undefined;
+      }
+    }
+    await this.client.play(this.aggregate ?? this.base);
+  }
+
+  /** Ends the read (TEARDOWN, bounded); 'close' is emitted with `reason`. Idempotent. */
+  async close(reason = 'the read was closed'): Promise<void> {
+    this.closedWith ??= reason;
+    await this.client.close();
+  }
+
+  stats(): RtspReaderStats {
+    return { ...this.counts };
+  }
+
+  private onFrame(channel: number, data: Buffer): void {
+    this.counts.bytes += data.length;
+    const depay = channel === this.videoChannel ? this.video : channel === this.audioChannel ? this.audio : undefined;
+    if (!depay) {
+      return; // RTCP (odd channels) and anything not set up
+    }
+    const packet = parseRtp(data);
+    if (!packet) {
+      this.dropped(`a malformed RTP packet on channel ${channel}`);
+      return;
+    }
+    depay.push(packet);
+  }
+
+  private dropped(reason: string): void {
+    this.counts.drops++;
+    this.emit('drop', reason);
+  }
+
+  private onClose(error: RtspError | undefined): void {
+    this.emit('close', error?.message ?? this.closedWith ?? 'the read was closed', error);
+  }
+
+  private videoInfo(m: SdpMedia): RtspVideoInfo {
+    const pt = m.formats[0] ?? -1;
+    const map = m.rtpmap.get(pt);
+    const encoding = (map?.encoding ?? `payload type ${pt}`).toLowerCase();
+    const codec = encoding === 'h265' || encoding === 'hevc' ? 'h265' : encoding;
+    const fmtp = m.fmtp.get(pt) ?? {};
+    const sets = codec === 'h264' ? parseSpropParameterSets(fmtp['sprop-parameter-sets']) : [];
+    return {
+      codec, payloadType: pt, clockRate: map?.clockRate ?? 90_000, control: resolveControl(this.base, m.control), fmtp,
+      sps: sets.find((n) => nalType(n) === NAL.SPS), pps: sets.find((n) => nalType(n) === NAL.PPS),
+    };
+  }
+
+  private audioInfo(m: SdpMedia): RtspAudioInfo {
+    const pt = m.formats[0] ?? -1;
+    const map = m.rtpmap.get(pt) ?? STATIC_TYPES[pt];
+    const encoding = (map?.encoding ?? `payload type ${pt}`).toLowerCase();
+    const fmtp = m.fmtp.get(pt) ?? {};
+    const aacMode = encoding === 'mpeg4-generic' && /^aac-(hbr|lbr)$/i.test(fmtp.mode ?? '');
+    const aac = aacMode ? parseAudioSpecificConfig(fmtp.config) : undefined;
+    const clockRate = map?.clockRate ?? 8000;
+    return {
+      codec: aacMode ? 'aac' : encoding, payloadType: pt, clockRate, control: resolveControl(this.base, m.control), fmtp, aac,
+      sampleRate: aac?.sampleRate ?? clockRate, channels: aac?.channels ?? map?.channels ?? 1,
+    };
+  }
+}
