@@ -11,6 +11,7 @@ import { isSameHost, unbracket } from '../util/address';
 import { backoffMs, humanDuration } from '../util/backoff';
 import type { Log } from '../util/log';
 import { FfmpegExit, FfmpegProcess } from './ffmpeg';
+import { PluginRead, PluginReadExit } from './plugin-read';
 import { findSps, NAL, nalType, parseSps, splitAnnexB } from './h264';
 import { TS_PACKET_BYTES, TsPacketInfo, TsReader } from './mpegts';
 import { StreamUnusable } from './ts-demux';
@@ -49,6 +50,9 @@ export interface SourceOptions {
   audio: 'copy' | 'aac' | 'none';
   /** No output for this long restarts the read (ms); default SOURCE_STALL_MS. Tests of a hung camera shorten it. */
   stallMs?: number;
+  /** Read the stream in the plugin (RTSP, H.264 and AAC into MPEG-TS without a process) when its codecs allow; false:
+   *  always with ffmpeg. Default true. */
+  readInPlugin?: boolean;
   /** The camera's configured host: a stream URL on another host (an NVR, a proxy, or a camera misreporting itself) is
    *  said once, since the camera's login goes there with it. */
   cameraHost?: string;
@@ -107,7 +111,9 @@ export interface SourceStats {
 
 /** One camera profile's stream, read at most once at a time, with a keyframe-aligned cache. */
 export class MediaSource extends EventEmitter {
-  private upstream?: FfmpegProcess;
+  private upstream?: FfmpegProcess | PluginRead;
+  /** Why this stream is read with ffmpeg rather than in the plugin (its codecs), once a read in the plugin found out. */
+  private needsFfmpeg?: string;
   private reader = new TsReader();
   private readonly sinks = new Set<Sink>();
   private holds = new Map<symbol, number>();
@@ -336,6 +342,58 @@ export class MediaSource extends EventEmitter {
   }
 
   private startUpstream(): void {
+    this.starts++;
+    this.reader = new TsReader();
+    this.streamFacts = {};
+    this.spsSize = undefined;
+    this.saidOversize = false;
+    this.firstGopAt = 0;
+    const { readInPlugin, audio } = this.options;
+    // Audio that must become AAC (G.711 and the like) needs ffmpeg's encoder, and so does a stream the plugin found it
+    // cannot read (H.265, audio that is not AAC): those are read with ffmpeg.
+    if (readInPlugin !== false && audio !== 'aac' && !this.needsFfmpeg) {
+      this.startPluginRead();
+    } else {
+      this.startFfmpegRead();
+    }
+    this.armStall();
+  }
+
+  /** The stream read here: RTSP in Node, muxed to MPEG-TS as ffmpeg would (plugin-read.ts). */
+  private startPluginRead(): void {
+    const { url, label, log, audio } = this.options;
+    const read = new PluginRead({ url, label, audio: audio === 'copy', debug: (m) => log.debug(m) });
+    this.upstream = read;
+    read.on('data', (chunk: Buffer) => this.onData(chunk));
+    read.on('facts', (facts: Partial<StreamFacts>) => Object.assign(this.streamFacts, facts));
+    // A frame over the bound is a broken or hostile camera: said once per read. Losses go to the debug log.
+    read.on('drop', (reason: string) => {
+      const oversize = /frame over \d+ MiB/.test(reason);
+      if (oversize && !this.saidOversize) {
+        this.saidOversize = true;
+        log.warn(`${label} stream: ${reason}`);
+      } else {
+        log.debug(`${label} stream: ${reason}`);
+      }
+    });
+    read.on('unreadable', (reason: string) => {
+      this.needsFfmpeg = reason;
+      log.info(`${label} stream: read with ffmpeg because ${reason}`);
+    });
+    read.once('exit', (exit: PluginReadExit) => {
+      // Not a failure: the camera sends what only ffmpeg reads. Read again at once, with ffmpeg, without a backoff.
+      if (this.needsFfmpeg && exit.stopped && this.upstream === read && !this.stopped && this.needed) {
+        this.upstream = undefined;
+        clearInterval(this.stallTimer);
+        this.startUpstream();
+        return;
+      }
+      this.onExit(read, !exit.stopped ? exit.why : exit.garbled
+        ? `the camera sends something that is not a video stream the plugin can read (${exit.garbled})` : 'the camera stopped sending video');
+    });
+  }
+
+  private startFfmpegRead(): void {
     const { ffmpegPath, url, label, log, audio } = this.options;
     const audioArgs = audio === 'none' ? [] : ['-map', '0:a:0?', ...(audio === 'copy' ? ['-c:a', 'copy'] : ['-c:a', 'aac', '-b:a', '64k'])];
     const args = [
@@ -354,18 +412,11 @@ export class MediaSource extends EventEmitter {
       '-f', 'mpegts', '-muxdelay', '0', '-muxpreload', '0', '-max_interleave_delta', String(SOURCE_INTERLEAVE_DELTA_US),
       '-omit_video_pes_length', '0', '-flush_packets', '1', 'pipe:1',
     ];
-    this.starts++;
-    this.reader = new TsReader();
-    this.streamFacts = {};
-    this.spsSize = undefined;
-    this.saidOversize = false;
-    this.firstGopAt = 0;
     const proc = new FfmpegProcess(ffmpegPath, args, { debug: (m) => log.debug(m), error: (m) => log.debug(m) }, `${label} source`);
     this.upstream = proc;
     proc.on('line', (line: string) => this.readFacts(line));
     proc.process.stdout?.on('data', (chunk: Buffer) => this.onData(chunk));
-    proc.once('exit', (exit: FfmpegExit) => this.onExit(proc, exit));
-    this.armStall();
+    proc.once('exit', (exit: FfmpegExit) => this.onExit(proc, explainExit(exit, this.options.url)));
   }
 
   private async stopUpstream(): Promise<void> {
@@ -376,13 +427,12 @@ export class MediaSource extends EventEmitter {
     await proc?.stop();
   }
 
-  private onExit(proc: FfmpegProcess, exit: FfmpegExit): void {
+  private onExit(proc: FfmpegProcess | PluginRead, why: string): void {
     if (this.upstream !== proc) {
       return; // a stop we asked for
     }
     this.upstream = undefined;
     clearInterval(this.stallTimer);
-    const why = explainExit(exit, this.options.url);
     // Consumers that were receiving this read are cut where they are: a viewer's stream ends (HomeKit shows it ended,
     // rather than a frozen picture that resumes with timestamps from another read), a clip closes with what it has. Those
     // still waiting for a first picture wait for the next read.

@@ -76,9 +76,9 @@ describe('media source against a hostile RTSP stream', function () {
   let server: HostileRtspServer | undefined;
   let source: MediaSource | undefined;
 
-  const start = async (options: HostileRtspOptions, log: SourceLog, stallMs?: number): Promise<MediaSource> => {
+  const start = async (options: HostileRtspOptions, log: SourceLog, stallMs?: number, readInPlugin?: boolean): Promise<MediaSource> => {
     server = await HostileRtspServer.start(options);
-    source = new MediaSource({ label: 'Gate main', url: server.url(), ffmpegPath: 'ffmpeg', log, audio: 'none', stallMs });
+    source = new MediaSource({ label: 'Gate main', url: server.url(), ffmpegPath: 'ffmpeg', log, audio: 'none', stallMs, readInPlugin });
     return source;
   };
 
@@ -96,7 +96,7 @@ describe('media source against a hostile RTSP stream', function () {
     await pollFor(() => (server?.stats.connections ?? 0) >= 3, 10_000, 'three attempts');
     release();
     assert.equal(warnings.length, 1, warnings.join('\n'));
-    assert.match(warnings[0], /^Gate main stream: the camera sends something that is not a video stream the plugin can read \(ffmpeg: invalid data\); reading it again in 1 s$/);
+    assert.match(warnings[0], /^Gate main stream: the camera sends something that is not RTSP; reading it again in 1 s$/);
     // Each wait is at least its backoff step less the jitter: 1 s, then 2 s (±20 %).
     const at = server?.stats.connectedAt ?? [];
     const least = (step: number): number => SOURCE_RETRY_MIN_MS * 2 ** step * (1 - RETRY_JITTER_FRACTION);
@@ -106,12 +106,12 @@ describe('media source against a hostile RTSP stream', function () {
 
   it('garbage instead of RTP after PLAY: the read is restarted, said once, and nothing is cached or sent', async () => {
     const { log, warnings } = logged();
-    const s = await start({ mode: 'garbage' }, log, 1_000);
+    const s = await start({ mode: 'garbage' }, log, 3_000);
     const viewer = collector();
     s.attach(viewer.out);
     await pollFor(() => (server?.stats.connections ?? 0) >= 2, 10_000, 'read again');
     assert.equal(warnings.length, 1, warnings.join('\n'));
-    assert.match(warnings[0], /^Gate main stream: the camera sends something that is not a video stream the plugin can read \(ffmpeg: no picture size in what it sent\); reading it again in 1 s$/);
+    assert.match(warnings[0], /^Gate main stream: the camera sends something that is not (RTSP|a video stream the plugin can read \(.+\)); reading it again in 1 s$/);
     assert.equal(viewer.frames.length, 0);
     assert.equal(s.stats().cachedBytes, 0);
   });
@@ -150,10 +150,32 @@ describe('media source against a hostile RTSP stream', function () {
     }
   });
 
-  it('20 MB NAL units: the cache stays within its bound, a late viewer starts on a keyframe, a copied clip ends with what it recorded', async () => {
+  it('20 MB NAL units, read in the plugin: each is dropped where it arrives, said once; the read and a copied clip go on', async () => {
+    const { log, warnings } = logged();
+    const s = await start({ mode: 'huge-nal', gop: 60, hugeEveryMs: 1_000 }, log);
+    const clip = clipConsumer();
+    s.attach(clip.input, { onEnd: clip.end });
+    let peak = 0;
+    const sample = setInterval(() => { peak = Math.max(peak, s.stats().cachedBytes); }, 20);
+    try {
+      await pollFor(() => (server?.stats.sentBytes ?? 0) > 80 << 20 && clip.packets.length >= 2, 15_000, 'four huge frames sent, a fragment recorded');
+      const late = collector();
+      s.attach(late.out);
+      await pollFor(() => late.frames.length > 0, 10_000, 'a late viewer gets frames');
+      assert.equal(late.frames[0].key, true, 'a late viewer starts on a keyframe');
+    } finally {
+      clearInterval(sample);
+    }
+    assert.ok(peak < 1 << 20, `nothing huge reached the cache: it peaked at ${(peak / 2 ** 20).toFixed(1)} MiB`);
+    assert.deepEqual(warnings.map((w) => w.replace(/\(.*/, '')), ['Gate main stream: the camera sent a video frame over 8 MiB '], 'said once');
+    assert.equal(clip.ended.reason, undefined, 'the clip goes on from the next keyframe');
+    assert.equal(s.stats().starts, 1, 'the read itself goes on');
+  });
+
+  it('20 MB NAL units, read with ffmpeg: the cache stays within its bound, a late viewer starts on a keyframe, a copied clip ends with what it recorded', async () => {
     const { log, warnings } = logged();
     // A keyframe every 4 s and a 20 MB frame each second: one keyframe group is far over the cache's bound.
-    const s = await start({ mode: 'huge-nal', gop: 60, hugeEveryMs: 1_000 }, log);
+    const s = await start({ mode: 'huge-nal', gop: 60, hugeEveryMs: 1_000 }, log, undefined, false);
     const clip = clipConsumer();
     s.attach(clip.input, { onEnd: clip.end });
     const stuck = new PassThrough(); // a viewer whose ffmpeg takes nothing
@@ -256,7 +278,7 @@ describe('media source against a hostile RTSP stream', function () {
     const release = s.hold(0);
     await pollFor(() => warnings.length > 0, 10_000, 'a warning');
     release();
-    assert.match(warnings[0], /^Gate main stream: the camera sends something that is not a video stream the plugin can read/);
+    assert.match(warnings[0], /^Gate main stream: the camera redirected its stream to something that is not an RTSP address \(file\)/);
   });
 
   it('a stream on another host than the camera is said once, naming both and no password', async () => {

@@ -106,14 +106,14 @@ describe('media source', function () {
     const c = collector();
     source.attach(c.out);
     await pollFor(() => warnings.length > 0, 15_000, 'a warning');
-    assert.match(warnings[0], /Test bad stream: the camera has no stream at the address ONVIF gave \(404\); reading it again in/);
+    assert.match(warnings[0], /Test bad stream: the camera has no stream at that address \(404 Not Found to DESCRIBE\); reading it again in/);
     await pollFor(() => (source?.stats().starts ?? 0) >= 2, 10_000, 'retried');
     assert.equal(warnings.length, 1, 'the same failure is said once');
     // While the read waits out its backoff, whoever needs a picture (a hub's clip, a viewer) hears why at once, not
     // after 10 s of nothing.
     await pollFor(() => (source?.stats().running ?? true) === false, 10_000, 'waiting to read again');
     const asked = Date.now();
-    await assert.rejects(source.facts(), /the camera's stream is down \(the camera has no stream at the address ONVIF gave \(404\)\); it is read again in/);
+    await assert.rejects(source.facts(), /the camera's stream is down \(the camera has no stream at that address \(404 Not Found to DESCRIBE\)\); it is read again in/);
     assert.ok(Date.now() - asked < 1_000, `answered in ${Date.now() - asked} ms`);
   });
 

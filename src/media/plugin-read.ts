@@ -1,0 +1,169 @@
+// A camera profile's stream read in the plugin: the RTSP reader (rtsp/reader.ts) gives H.264 access units and AAC frames,
+// the TS muxer (ts-mux.ts) turns them into the MPEG-TS every consumer of the media source already takes (the keyframe
+// cache, copied clips, viewers, transcoders). No ffmpeg runs while only the HKSV prebuffer reads a camera: that process
+// (about 50 MB resident and 2 % of a core per camera) was the largest cost of a plugin with eight cameras.
+//
+// Timestamps: each RTP stream has its own clock and a random start (RFC 3550 §5.1). Video goes on its 90 kHz clock from
+// 1 s (where ffmpeg's RTSP reader starts too); audio is placed by the arrival of its first frame against the video's
+// first, then on its own clock: cameras send both from one capture clock, so they stay in step within the arrival
+// jitter of those first packets (a few ms on a LAN).
+import { EventEmitter } from 'node:events';
+import type { StreamFacts } from './source';
+import { RtspReader } from './rtsp/reader';
+import { TsMuxer } from './ts-mux';
+import { NAL, nalType, parseSps } from './h264';
+
+/** How a read ended: `why` is the sentence for the log; `stopped` when we ended it. */
+export interface PluginReadExit {
+  why: string;
+  stopped: boolean;
+  /** What was dropped since the last good picture, when anything was: a stream that stalls on garbage is not silent. */
+  garbled?: string;
+}
+
+export interface PluginReadOptions {
+  url: string;
+  label: string;
+  /** Read the camera's audio too (AAC only: anything else makes the read unreadable here). */
+  audio: boolean;
+  debug: (line: string) => void;
+}
+
+const VIDEO_START_90K = 90_000;
+/** Frames whose timestamps give the frame rate: a second or two of a camera stream. */
+const FPS_SAMPLE_FRAMES = 16;
+
+/**
+ * Emits 'data' (TS bytes), 'facts' (Partial<StreamFacts>, once the stream says them), 'drop' (reason: a frame lost or
+ * refused, the video resumes at the next keyframe), 'unreadable' (reason: this stream needs ffmpeg; then 'exit' follows
+ * with stopped = true) and 'exit' (PluginReadExit) once.
+ */
+export class PluginRead extends EventEmitter {
+  private readonly abort = new AbortController();
+  private readonly reader: RtspReader;
+  private muxer?: TsMuxer;
+  private stopRequested = false;
+  private exited = false;
+  private videoBase?: number;
+  private videoArrival = 0;
+  private audioBase?: { ts: number; pts: number };
+  private audioRate = 0;
+  private readonly frameTimes: number[] = [];
+  /** The last thing dropped since the last good picture. */
+  private garbled?: string;
+
+  constructor(private readonly options: PluginReadOptions) {
+    super();
+    this.reader = new RtspReader({
+      url: options.url, label: options.label, tracks: options.audio ? 'video+audio' : 'video', signal: this.abort.signal,
+      debug: options.debug,
+    });
+    this.reader.on('close', (reason) => this.exit(reason));
+    this.reader.on('drop', (reason) => {
+      this.garbled = reason;
+      this.emit('drop', reason);
+    });
+    void this.run();
+  }
+
+  get running(): boolean {
+    return !this.exited;
+  }
+
+  /** Ends the read (TEARDOWN, bounded); resolves once it has ended. */
+  async stop(): Promise<void> {
+    if (this.exited) {
+      return;
+    }
+    this.stopRequested = true;
+    const ended = new Promise<void>((resolve) => this.once('exit', () => resolve()));
+    await this.reader.close('stopped');
+    this.abort.abort();
+    await ended;
+  }
+
+  private async run(): Promise<void> {
+    try {
+      const d = await this.reader.open();
+      if (!d.readable) {
+        this.emit('unreadable', d.unreadable ?? 'the plugin cannot read this stream itself');
+        this.stopRequested = true;
+        await this.reader.close(d.unreadable);
+        return;
+      }
+      const aac = this.options.audio ? d.audio?.aac : undefined;
+      this.muxer = new TsMuxer({ audio: aac ? { sampleRate: aac.sampleRate, channels: aac.channels, objectType: aac.objectType } : undefined });
+      this.audioRate = aac?.sampleRate ?? 0;
+      this.emit('facts', {
+        codec: 'h264', audio: aac ? 'aac' : undefined, audioSampleRateHz: aac?.sampleRate,
+      } satisfies Partial<StreamFacts>);
+      this.reader.on('video', (au) => {
+        if (this.videoBase === undefined) {
+          this.videoBase = au.timestamp;
+          this.videoArrival = Date.now();
+        }
+        const pts = VIDEO_START_90K + au.timestamp - this.videoBase;
+        this.garbled = undefined;
+        this.noteFrame(pts);
+        const nalus = au.keyframe ? this.parameterSetsFirst(au.nalus) : au.nalus;
+        this.emit('data', this.muxer!.video({ nalus, pts, keyframe: au.keyframe }));
+      });
+      if (aac) {
+        this.reader.on('audio', (frame) => {
+          if (this.videoBase === undefined) {
+            return; // placed against the video's clock: none before the first picture
+          }
+          this.audioBase ??= { ts: frame.timestamp, pts: VIDEO_START_90K + (Date.now() - this.videoArrival) * 90 };
+          const pts = this.audioBase.pts + Math.round((frame.timestamp - this.audioBase.ts) * 90_000 / this.audioRate);
+          this.emit('data', this.muxer!.audio({ data: frame.data, pts }));
+        });
+      }
+      await this.reader.play();
+    } catch (err) {
+      await this.reader.close((err as Error).message).catch(() => undefined);
+      this.exit((err as Error).message);
+    }
+  }
+
+  /**
+   * A keyframe's SPS and PPS go first (after the delimiter the muxer adds; H.264 §7.4.1.2.3 allows them before the SEI):
+   * x264 cameras send a ~700-byte SEI first, and the source and copied clips read the picture size from the keyframe's
+   * first TS packets, as from ffmpeg's output. The SPS also gives the size right away.
+   */
+  private parameterSetsFirst(nalus: Buffer[]): Buffer[] {
+    const sets = nalus.filter((n) => nalType(n) === NAL.SPS || nalType(n) === NAL.PPS);
+    const sps = sets.find((n) => nalType(n) === NAL.SPS);
+    if (sps) {
+      try {
+        const { width, height, profileIdc, levelIdc } = parseSps(sps);
+        this.emit('facts', { width, height, profileIdc, levelIdc } satisfies Partial<StreamFacts>);
+      } catch {
+        // a broken SPS: the source's own look at the stream decides
+      }
+    }
+    return sets.length ? [...sets, ...nalus.filter((n) => !sets.includes(n))] : nalus;
+  }
+
+  /** The frame rate from the first frames' timestamps (cameras say it in the SPS only sometimes). */
+  private noteFrame(pts: number): void {
+    if (this.frameTimes.length >= FPS_SAMPLE_FRAMES) {
+      return;
+    }
+    this.frameTimes.push(pts);
+    if (this.frameTimes.length === FPS_SAMPLE_FRAMES) {
+      const span = this.frameTimes[FPS_SAMPLE_FRAMES - 1] - this.frameTimes[0];
+      if (span > 0) {
+        this.emit('facts', { fps: Math.round((FPS_SAMPLE_FRAMES - 1) * 90_000 / span) } satisfies Partial<StreamFacts>);
+      }
+    }
+  }
+
+  private exit(why: string): void {
+    if (this.exited) {
+      return;
+    }
+    this.exited = true;
+    this.abort.abort();
+    this.emit('exit', { why, stopped: this.stopRequested, garbled: this.garbled } satisfies PluginReadExit);
+  }
+}
