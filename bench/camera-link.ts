@@ -38,6 +38,8 @@ export class CameraLink {
   private readonly sockets = new Set<Socket>();
   /** Connections accepted while black-holed, or stalled by it: cut when the link changes mode again. */
   private readonly held = new Set<Socket>();
+  /** The RTSP connections (Homebridge's side) open now. */
+  private readonly rtspSockets = new Set<Socket>();
   private mode_: LinkMode = 'up';
   private mediaPort = 0;
   onvifPort = 0;
@@ -61,6 +63,10 @@ export class CameraLink {
         }
       });
     }
+    this.rtsp.on('connection', (socket: Socket) => {
+      this.rtspSockets.add(socket);
+      socket.on('close', () => this.rtspSockets.delete(socket));
+    });
     this.http.keepAliveTimeout = 10_000;
   }
 
@@ -96,6 +102,16 @@ export class CameraLink {
       this.held.clear();
       await this.relisten();
     }
+  }
+
+  /** The camera drops its stream readers: every RTSP connection through the link is closed (ONVIF untouched). */
+  cutRtsp(): number {
+    let cut = 0;
+    for (const socket of this.rtspSockets) {
+      socket.destroy();
+      cut++;
+    }
+    return cut;
   }
 
   /** A reboot's effect on the stream: every RTSP session ends. */

@@ -680,9 +680,10 @@ class Soak {
     let outcome = '';
     let ok = false;
     const rec = await this.view(cam, { width: 1280, height: 720, fps: 15 }, 0, 'fault: its ffmpeg killed', async (session) => {
-      const mine = this.ffmpegs((c) => c.includes('srtp') && c.includes(`:${session.video.port}`));
+      // Copied live view is sent by the plugin; an ffmpeg serves a viewer only for its sound or a transcode.
+      const mine = this.ffmpegs((c) => c.includes('srtp') && (c.includes(`:${session.video.port}`) || c.includes(`:${session.audio.port}`)));
       if (mine.length !== 1) {
-        outcome = `found ${mine.length} ffmpeg(s) for the viewer's port, expected 1`;
+        outcome = `found ${mine.length} ffmpeg(s) for the viewer's ports, expected 1`;
         return;
       }
       process.kill(mine[0].pid, 'SIGKILL');
@@ -719,20 +720,22 @@ class Soak {
       outcome = 'no recording fragment within 15 s of the motion';
     } else {
       const fresh = this.ffmpegs(() => true).filter((p) => !before.has(p.pid));
-      const remux = fresh.filter((p) => p.cmdline.includes('frag_keyframe'));
+      const remux = fresh.filter((p) => p.cmdline.includes('frag_keyframe') || p.cmdline.includes('-f adts'));
       const source = this.ffmpegs((c) => c.includes(`:${cam.link.rtspPort}/`));
       const victim = remux[0] ?? source[0];
-      if (!victim) {
-        outcome = 'no ffmpeg found for the recording';
-      } else {
-        const which = remux[0] ? "the recording's own ffmpeg" : "the camera read's ffmpeg (the copied recording has none of its own)";
-        const fragmentsAtKill = stream.fragments().length;
+      const fragmentsAtKill = stream.fragments().length;
+      let which = '';
+      if (victim) {
+        which = remux[0] ? "the recording's own ffmpeg" : "the camera read's ffmpeg (the copied recording has none of its own)";
         process.kill(victim.pid, 'SIGKILL');
-        await sleep(8_000);
-        outcome = `killed ${which} after ${fragmentsAtKill} fragment(s); 8 s later: ${stream.fragments().length} fragments, `
-          + (stream.closedByAccessory ? `closed by the accessory (reason ${stream.closedByAccessory.reason})` : 'still open')
-          + (stream.ended ? ', ended with isLast' : '');
+      } else {
+        // Read and muxed in the plugin without a process: the nearest fault is the camera dropping the stream.
+        which = `no ffmpeg serves it, so the camera dropped its stream instead (${cam.link.cutRtsp()} RTSP connection(s) cut)`;
       }
+      await sleep(8_000);
+      outcome = `${victim ? 'killed ' : ''}${which} after ${fragmentsAtKill} fragment(s); 8 s later: ${stream.fragments().length} fragments, `
+        + (stream.closedByAccessory ? `closed by the accessory (reason ${stream.closedByAccessory.reason})` : 'still open')
+        + (stream.ended ? ', ended with isLast' : '');
     }
     await burst;
     const rec = await verdict(cam.plan.name, 'fault: recording ffmpeg killed');
@@ -758,17 +761,15 @@ class Soak {
     const rtspBefore = cam.link.rtspConnections;
     await this.view(cam, { width: 1280, height: 720, fps: 15 }, 0, 'fault: camera read ffmpeg killed', async (session) => {
       const source = this.ffmpegs((c) => c.includes(`:${cam.link.rtspPort}/`));
-      if (source.length === 0) {
-        outcome = 'no camera-read ffmpeg found';
-        return;
-      }
       for (const p of source) {
         process.kill(p.pid, 'SIGKILL');
       }
+      // Read in the plugin there is no process to kill: the camera drops the stream instead.
+      const what = source.length ? `killed ${source.length} camera-read ffmpeg(s)` : `the camera dropped its stream (${cam.link.cutRtsp()} RTSP connection(s) cut; read in the plugin)`;
       const killedAt = performance.now();
       const quietAt = await session.waitForSilence(1_000, 10_000).catch(() => undefined);
       stopped = quietAt !== undefined;
-      outcome = `killed ${source.length} camera-read ffmpeg(s) under a viewer and the prebuffer; the viewer's stream `
+      outcome = `${what} under a viewer and the prebuffer; the viewer's stream `
         + (stopped ? `ended ${Math.max(0, Math.round((quietAt as number) - killedAt))} ms later` : 'did NOT end within 10 s');
     });
     const until = Date.now() + 30_000;

@@ -53,8 +53,6 @@ const line = currentHbLine();
 const YARD = 'Yard';
 const GATE = 'Gate';
 const GATE_PREBUFFER_S = 6;
-/** The simulator's RTSP path of the first camera's main stream (what the plugin's read of it names). */
-const YARD_MAIN_PATH = '/cam1/main';
 const GATE_MAX_RECORDING_S = 10;
 /** Short, so a second motion on the same camera is a new MotionDetected event soon after the first ends. */
 const MOTION_HOLD_S = 1;
@@ -469,7 +467,7 @@ describe(`[HB ${line}] HomeKit Secure Video recording`, function () {
     }
   });
 
-  it('the camera\'s stream cut under a clip and a viewer (its read killed): the clip closes with isLast and what was recorded, the viewer is stopped, the read comes back and the next clip records', async function () {
+  it('the camera\'s stream cut under a clip and a viewer (the camera drops its reader): the clip closes with isLast and what was recorded, the viewer is stopped, the read comes back and the next clip records', async function () {
     this.timeout(90_000);
     const selected = yardHub.selected as SelectedRecordingConfiguration;
     await hap.waitForEvent(is(yardMotion, false), EVENT_TIMEOUT_MS, yardMotionOnSeq);
@@ -481,11 +479,9 @@ describe(`[HB ${line}] HomeKit Secure Video recording`, function () {
       const stream = await yardHub.openRecording();
       await stream.waitForFragments(2, FRAGMENT_MS + 10_000);
       const viewer = ffmpegsOf(hb).filter((p) => /srtp:\/\//.test(p.cmdline));
-      const yardRead = ffmpegsOf(hb).filter((p) => p.cmdline.includes(`${YARD_MAIN_PATH} `));
-      assert.equal(yardRead.length, 1, `one read of Yard's main stream: ${ffmpegsOf(hb).map(describeProcess).join(' | ')}`);
-      assert.equal(viewer.length, 1, 'one live view process');
+      assert.deepEqual(await rtspSessions(cam(YARD)), { main: 1, sub: 0 }, 'one read of Yard\'s main stream');
       const cutAt = Date.now();
-      process.kill(yardRead[0].pid, 'SIGKILL');
+      assert.equal(await sim.cutStream(sim.cameras.indexOf(cam(YARD)), 'main'), 1, 'the camera dropped one reader');
       // The clip: what arrived since the last keyframe goes out as its last fragment, marked isLast; no error close.
       const packets = await stream.waitForEnd(5_000);
       assert.ok(Date.now() - cutAt < 3_000, `the clip ended ${Date.now() - cutAt} ms after the cut`);
@@ -498,13 +494,11 @@ describe(`[HB ${line}] HomeKit Secure Video recording`, function () {
       assert.ok(packets.length >= 3, 'init, fragments and the last one');
       assert.ok(hb.log.lines().some((l) => l.includes(YARD) && /clip \d+ ends early, with what was recorded: the camera's stream was cut/.test(l)),
         'the log says why the clip ended early');
-      // The viewer: its stream is stopped (HomeKit is told) and its process ends.
+      // The viewer: its stream is stopped (HomeKit is told) and its process, if it had one, ends.
       await untilGone(viewer, FFMPEG_GONE_MS, 'the viewer\'s ffmpeg');
       assert.ok(hb.log.lines().some((l) => l.includes(YARD) && /live view stopped: the camera's stream ended: the camera's stream was cut/.test(l)),
         'the log says why live view stopped');
       // The read comes back after its backoff (the prebuffer wants it), one RTSP session again.
-      await pollUntil(async () => (ffmpegsOf(hb).some((p) => p.cmdline.includes(`${YARD_MAIN_PATH} `) && isStillRunning(p)) ? true : undefined),
-        { timeoutMs: 10_000, what: 'a new read of Yard\'s main stream' });
       await pollUntil(async () => ((await rtspSessions(cam(YARD))).main === 1 ? true : undefined), { timeoutMs: 10_000, what: 'one RTSP session on Yard' });
       cam(YARD).motion(false);
       await hap.waitForEvent(is(yardMotion, false), EVENT_TIMEOUT_MS, seq);

@@ -88,6 +88,14 @@ export class CameraSim {
     return this.media.frames(rtspPath(index, profile));
   }
 
+  /** Camera `index` drops its RTSP readers of a profile (their connections closed): resolves with how many. */
+  cutStream(index: number, profile: ProfileName): Promise<number> {
+    if (!this.media) {
+      throw new Error('camera-sim: started without media');
+    }
+    return this.media.cut(rtspPath(index, profile));
+  }
+
   /** Closes every camera port and the media server (which kills its children). Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {

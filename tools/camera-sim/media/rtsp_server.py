@@ -7,6 +7,7 @@ Run with the Debian /usr/bin/python3 (it has python3-gi). Driven by the node sid
                          "paths": [{"path", "profile", "audio"}, ...]}
   stdout   "READY <port>" once listening, then one JSON line per stdin request line
   stdin    "stats" -> {"sessions": {path: n}, "media": {path: n}};
+           "cut <path>" -> {"cut": n}: closes every client connection with a session on <path> (a camera dropping its readers);
            "frames <path>" -> {"index": [...], "sentAt": [...]}: the clip frame index of each video frame sent on
            that path and when (wall clock, ms), oldest first, the last FRAME_LOG_MAX; EOF -> exit
   --check  only verify that every GStreamer element we need exists (prints OK / MISSING ...)
@@ -295,6 +296,19 @@ class Server:
             media = dict(self.active_media)
         return {'sessions': sessions, 'media': media}
 
+    def cut(self, path):
+        """Closes the connection of every client with a session on `path`: the camera dropping its readers."""
+        cut = 0
+        for client in self.server.client_filter(None):
+            paths = set()
+            for session in client.session_filter(None):
+                for sm in session.filter(None):
+                    paths.add(getattr(sm.get_media(), 'sim_path', None))
+            if path in paths:
+                client.close()
+                cut += 1
+        return {'cut': cut}
+
     def start(self):
         if self.server.attach(None) == 0:
             raise RuntimeError('cannot listen on %s:%s' % (self.cfg['host'], self.cfg['port']))
@@ -338,6 +352,8 @@ def main():
             del stdin_buf[:idx + 1]
             if line == 'stats':
                 reply(json.dumps(server.stats()))
+            elif line.startswith('cut '):
+                reply(json.dumps(server.cut(line[len('cut '):].strip())))
             elif line.startswith('frames '):
                 log_ = server.sent_logs.get(line[len('frames '):].strip())
                 reply(json.dumps(log_.dump() if log_ is not None else {'error': 'unknown path'}))

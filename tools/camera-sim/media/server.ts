@@ -233,6 +233,11 @@ export class MediaServer {
     return answer;
   }
 
+  /** The camera drops its readers of `path`: every RTSP connection with a session on it is closed. Resolves with how many. */
+  async cut(path: string): Promise<number> {
+    return (JSON.parse(await this.query(`cut ${path}`)) as { cut: number }).cut;
+  }
+
   async stats(): Promise<MediaStats> {
     const line = await this.query('stats');
     return JSON.parse(line) as MediaStats;
