@@ -58,6 +58,10 @@ export interface HostileRtspOptions {
   stallAfterMs?: number;
   /** DESCRIBE answered with this status line instead (e.g. '404 Not Found', '453 Not Enough Bandwidth'). */
   describeStatus?: string;
+  /** The video's rtpmap encoding name in the SDP (default H264; the stream sent is H.264 whatever it says). */
+  videoEncoding?: string;
+  /** An audio m= section in the SDP with this rtpmap (e.g. 'PCMU/8000'); no audio is sent. */
+  audioRtpmap?: string;
 }
 
 export interface HostileStats {
@@ -263,9 +267,11 @@ export class HostileRtspServer {
             continue;
           }
           const sdp = ['v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=hostile', 'c=IN IP4 0.0.0.0', 't=0 0', `m=video 0 RTP/AVP ${PAYLOAD_TYPE}`,
-            `a=rtpmap:${PAYLOAD_TYPE} H264/90000`,
+            `a=rtpmap:${PAYLOAD_TYPE} ${this.options.videoEncoding ?? 'H264'}/90000`,
             `a=fmtp:${PAYLOAD_TYPE} packetization-mode=1;profile-level-id=4d401e${this.options.mode === 'sdp-only' ? `;sprop-parameter-sets=${this.sprop()}` : ''}`,
-            'a=control:track1', ''].join('\r\n');
+            'a=control:track1',
+            ...(this.options.audioRtpmap ? ['m=audio 0 RTP/AVP 97', `a=rtpmap:97 ${this.options.audioRtpmap}`, 'a=control:track2'] : []),
+            ''].join('\r\n');
           reply('200 OK', ['Content-Type: application/sdp', `Content-Base: ${uri}/`], sdp);
         } else if (method === 'SETUP') {
           if (!/TCP/i.test(header('Transport') ?? '')) {

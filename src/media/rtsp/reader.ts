@@ -82,6 +82,11 @@ export interface RtspReaderStats {
   bytes: number;
 }
 
+/** Codec names as a user knows them, for the sentence saying why a stream goes to ffmpeg. */
+const CODEC_NAMES: Record<string, string> = {
+  h265: 'H.265', pcmu: 'G.711 µ-law (PCMU)', pcma: 'G.711 A-law (PCMA)', aac: 'AAC in a form the plugin does not read',
+  'mpeg4-generic': 'MPEG-4 audio the plugin does not read', 'mp4a-latm': 'AAC in LATM',
+};
 const VIDEO_CHANNELS: [number, number] = [0, 1];
 const AUDIO_CHANNELS: [number, number] = [2, 3];
 /** RFC 3551 §6 static payload types a camera may use without an a=rtpmap. */
@@ -125,9 +130,9 @@ export class RtspReader extends EventEmitter<RtspReaderEvents> {
     if (!video) {
       unreadable = 'the camera\'s stream has no video';
     } else if (video.codec !== 'h264') {
-      unreadable = `the camera's video is ${video.codec.toUpperCase()}, which the plugin reads only through ffmpeg`;
+      unreadable = `the camera's video is ${CODEC_NAMES[video.codec] ?? video.codec.toUpperCase()}, which the plugin reads only through ffmpeg`;
     } else if (this.options.tracks === 'video+audio' && audio && (audio.codec !== 'aac' || !audio.aac)) {
-      unreadable = `the camera's audio is ${audio.codec.toUpperCase()}, which the plugin reads only through ffmpeg`;
+      unreadable = `the camera's audio is ${CODEC_NAMES[audio.codec] ?? audio.codec.toUpperCase()}, which the plugin reads only through ffmpeg`;
     }
     this.description = { video, audio, host: d.host, port: d.port, redirected: d.redirected, readable: !unreadable, unreadable };
     return this.description;

@@ -189,6 +189,22 @@ describe('RTSP reader against a hostile RTSP server', function () {
     assert.equal(run.events.filter((e) => e.startsWith('drop')).length, 3, run.events.filter((e) => e.startsWith('drop')).join('\n'));
   });
 
+  it('describes before anything plays: H.265 or G.711 is said, so the caller can use ffmpeg instead', async () => {
+    const h265 = await server({ mode: 'normal', videoEncoding: 'H265' });
+    const run = reader(h265.url());
+    const info = await run.reader.open();
+    assert.deepEqual([info.video?.codec, info.readable, info.unreadable],
+      ['h265', false, 'the camera\'s video is H.265, which the plugin reads only through ffmpeg']);
+    assert.deepEqual(h265.stats.requests.map((r) => r.split(' ')[0]), ['DESCRIBE'], 'nothing set up or played');
+    await assert.rejects(run.reader.play(), /^RtspError: the camera's video is H\.265, which the plugin reads only through ffmpeg$/);
+    const pcmu = await server({ mode: 'normal', audioRtpmap: 'PCMU/8000' });
+    const withAudio = await reader(pcmu.url(), { tracks: 'video+audio' }).reader.open();
+    assert.deepEqual([withAudio.audio?.codec, withAudio.audio?.sampleRate, withAudio.readable, withAudio.unreadable],
+      ['pcmu', 8000, false, 'the camera\'s audio is G.711 µ-law (PCMU), which the plugin reads only through ffmpeg']);
+    const videoOnly = await reader(pcmu.url(), { tracks: 'video' }).reader.open();
+    assert.equal(videoOnly.readable, true, 'the video alone is read here');
+  });
+
   it('a camera that never answers: the request bound ends the read', async () => {
     const s = await server({ mode: 'silent' });
     const run = reader(s.url(), { requestTimeoutMs: 300 });
