@@ -373,7 +373,7 @@ export class RtspClient {
     if (authorization) {
       lines.push(`Authorization: ${authorization}`);
     }
-    if (this.session && method !== 'DESCRIBE' && method !== 'OPTIONS') {
+    if (this.session) {
       lines.push(`Session: ${this.session}`);
     }
     lines.push(...extra, '', '');
@@ -477,11 +477,12 @@ export class RtspClient {
     this.keepAliveBusy = true;
     try {
       const method = this.keepAliveMethod;
-      const res = await this.request(method, method === 'OPTIONS' ? '*' : this.playUrl, [], false);
+      // With the session's URL and Session header, as ffmpeg sends them: cameras renew the session on either.
+      const res = await this.request(method, this.playUrl, [], false);
       if (method === 'GET_PARAMETER' && (res.status === 501 || res.status === 405)) {
         this.keepAliveMethod = 'OPTIONS';
         this.options.debug?.(`RTSP keep-alive: the camera does not implement GET_PARAMETER (${res.status}), using OPTIONS`);
-        await this.request('OPTIONS', '*', [], false);
+        await this.request('OPTIONS', this.playUrl, [], false);
       } else if (res.status === 401) {
         const digest = parseDigestChallenge(res.headers.all('WWW-Authenticate'));
         if (digest) {
@@ -525,7 +526,7 @@ export class RtspClient {
     this.ending = (async () => {
       const socket = this.socket;
       const sound = !error || error.kind === 'no-media' || error.kind === 'aborted';
-      if (socket && !socket.destroyed && this.session && this.playUrl && sound) {
+      if (socket && !socket.destroyed && this.session && sound) {
         // Pending requests are left to finish or time out against the shorter teardown bound.
         await this.teardown(socket);
       }
