@@ -1093,11 +1093,13 @@ ${bad.length ? `## What went wrong\n\n${bad.join('\n')}\n` : ''}${notes.length ?
   ${SETTLE_MS / 1000} s of settling with all prebuffers running; end = ${END_QUIET_MS / 1000} s after the last viewer left and the last clip closed.
 `;
   mkdirSync(join(__dirname, '..', '..', 'docs'), { recursive: true });
-  writeFileSync(join(__dirname, '..', '..', 'docs', 'soak.md'), md);
+  // One page per Homebridge line: docs/soak.md (1.x) and docs/soak-hb2.md (2.x).
+  const suffix = o.line === 2 ? '-hb2' : '';
+  writeFileSync(join(__dirname, '..', '..', 'docs', `soak${suffix}.md`), md);
   mkdirSync(join(__dirname, '..', '..', 'bench', 'results'), { recursive: true });
-  writeFileSync(join(__dirname, '..', '..', 'bench', 'results', 'soak.json'),
+  writeFileSync(join(__dirname, '..', '..', 'bench', 'results', `soak${suffix}.json`),
     `${JSON.stringify({ command, options: o, rows, faults, events, recordings, streams, notes, samples: soak.samples, startSample, endSample }, null, 1)}\n`);
-  console.log('wrote docs/soak.md and bench/results/soak.json');
+  console.log(`wrote docs/soak${suffix}.md and bench/results/soak${suffix}.json`);
 }
 
 // Set-up, the run, the drain and the stop together stay well within the run plus 12 minutes.
