@@ -203,6 +203,19 @@ describe('media source against a hostile RTSP stream', function () {
     assert.equal(s.stats().starts, 1, 'the read itself goes on');
   });
 
+  it('a stream the plugin does not read itself (G.711 sound to copy) is read with ffmpeg at once, said once, no backoff', async () => {
+    const { log, warnings, infos } = logged();
+    server = await HostileRtspServer.start({ mode: 'normal', audioRtpmap: 'PCMU/8000' });
+    source = new MediaSource({ label: 'Gate main', url: server.url(), ffmpegPath: 'ffmpeg', log, audio: 'copy' });
+    const asked = Date.now();
+    const facts = await source.facts();
+    assert.equal(facts.codec, 'h264');
+    assert.ok(Date.now() - asked < 5_000, `a picture after ${Date.now() - asked} ms: no wait between the two reads`);
+    assert.deepEqual(infos, ['Gate main stream: read with ffmpeg because the camera\'s audio is G.711 µ-law (PCMU), which the plugin reads only through ffmpeg']);
+    assert.deepEqual(warnings, [], 'not a failure');
+    assert.equal(server.stats.connections, 2, 'one look in the plugin, then ffmpeg');
+  });
+
   it('a picture size changed mid-stream: the facts follow the new SPS, a copied clip ends before it with one size', async () => {
     const { log, warnings } = logged();
     const s = await start({ mode: 'resize', resizeAfterMs: 1_000 }, log);
