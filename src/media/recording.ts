@@ -155,6 +155,9 @@ export function recordingArgs(plan: RecordingPlan, config: CameraRecordingConfig
 
 /** A transcoded clip's lead before the prebuffer shorter than this is encoded anyway (ms): not worth a cut. */
 const TRANSCODE_SKIP_MIN_MS = 500;
+/** Of a transcoded clip's lead, this much is kept (ms): the camera saw the motion before its event reached us (the
+ *  event's own latency, tens of ms), and the hub's prebuffer counts back from the camera's moment. */
+const TRANSCODE_LEAD_KEPT_MS = 300;
 
 /** Waits for the next fragment, the clip's end, or the hub's patience running out. */
 class PacketQueue {
@@ -318,7 +321,7 @@ export class Recording implements CameraRecordingDelegate {
       } else {
         const fragmenter = new Mp4Fragmenter();
         // No await from here to the attach below: the lead is measured on the cache the attach starts from.
-        const lead = plan.stream.source.leadMs(config.prebufferLength, this.clipFrom(Date.now()));
+        const lead = Math.max(0, plan.stream.source.leadMs(config.prebufferLength, this.clipFrom(Date.now())) - TRANSCODE_LEAD_KEPT_MS);
         ffmpeg = new FfmpegProcess(this.options.ffmpegPath, recordingArgs(plan, config, this.options.encoder, lead), log,
           `recording ${streamId}`, abort.signal);
         ffmpeg.process.stdout?.on('data', (chunk: Buffer) => {

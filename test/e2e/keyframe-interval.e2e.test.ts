@@ -40,9 +40,9 @@ const FRAGMENT_TOLERANCE = 0.1;
 const AV_SYNC_MS = 300;
 /** Audio against video over the whole clip (ms): no drift, whatever each fragment carries. */
 const AV_DRIFT_MS = 250;
-/** A transcoded clip's first frame after motion − prebuffer (ms): the lead skipped is whole frames, and one under
- *  half a second is kept (recording.ts TRANSCODE_SKIP_MIN_MS). */
-const TRANSCODE_START_SLACK_MS = 550;
+/** A transcoded clip's first frame before motion − prebuffer, at most (ms): 0.3 s of the lead is kept for the event's
+ *  latency, and a lead under half a second is not cut (recording.ts TRANSCODE_LEAD_KEPT_MS, TRANSCODE_SKIP_MIN_MS). */
+const TRANSCODE_START_SLACK_MS = 300 + 550;
 const PUBLISH_TIMEOUT_MS = 45_000;
 const EVENT_TIMEOUT_MS = 10_000;
 /** Motion is raised only while no camera keyframe lies this close (ms) to motion − prebuffer: the event's own trip to the
