@@ -37,7 +37,13 @@ export interface CameraConfig {
   prebufferSeconds: number;
   /** Longest recording of one event (s): a camera that never reports motion ending must not record forever. */
   maxRecordingSeconds: number;
+  /** Who reads the camera's RTSP stream: 'plugin' (in Node, no process; streams it cannot read still go to ffmpeg), or
+   *  'ffmpeg' always (for a camera whose RTSP server the plugin's reader fails with where ffmpeg works). */
+  streamReader: StreamReader;
 }
+
+export const STREAM_READERS = ['plugin', 'ffmpeg'] as const;
+export type StreamReader = typeof STREAM_READERS[number];
 
 export interface CourtyardConfig {
   name: string;
@@ -62,7 +68,7 @@ export interface ConfigResult {
 
 export const CAMERA_KEYS = new Set(['name', 'host', 'port', 'username', 'password', 'doorbell', 'events', 'motionHoldSeconds', 'sensors',
   'doorbellEvents', 'doorbellCooldownSeconds', 'doorbellSwitch', 'setClock', 'audio', 'maxStreams', 'recording', 'prebufferSeconds',
-  'maxRecordingSeconds']);
+  'maxRecordingSeconds', 'streamReader']);
 
 /** A whole number of seconds in range, or the default when absent; a string of digits is accepted (UI forms save them). */
 function seconds(raw: unknown, min: number, max: number): number | undefined | 'bad' {
@@ -210,6 +216,10 @@ function parseCamera(raw: unknown, index: number, errors: string[], warnings: st
   if (maxRecording === 'bad') {
     return fail('maxRecordingSeconds', 'must be a whole number of seconds from 10 to 3600');
   }
+  const reader = raw.streamReader ?? '';
+  if (reader !== '' && !STREAM_READERS.includes(reader as StreamReader)) {
+    return fail('streamReader', `must be "plugin" (the default) or "ffmpeg", not ${JSON.stringify(reader)}`);
+  }
   for (const field of ['doorbellSwitch', 'setClock', 'audio', 'recording'] as const) {
     if (raw[field] !== undefined && typeof raw[field] !== 'boolean') {
       return fail(field, 'must be true or false');
@@ -240,6 +250,7 @@ function parseCamera(raw: unknown, index: number, errors: string[], warnings: st
     recording: raw.recording !== false,
     prebufferSeconds: prebuffer ?? MIN_PREBUFFER_S,
     maxRecordingSeconds: maxRecording ?? DEFAULT_MAX_RECORDING_S,
+    streamReader: reader === '' ? 'plugin' : reader as StreamReader,
   };
 }
 

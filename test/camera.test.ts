@@ -6,6 +6,9 @@ import type { HAP, Logging, PlatformAccessory } from 'homebridge';
 import sinon from 'sinon';
 import { AccessoryHost, CourtyardCamera } from '../src/camera';
 import { parseConfig } from '../src/config';
+import { CameraMedia } from '../src/media/camera-media';
+import type { SourceOptions } from '../src/media/source';
+import { CameraLog } from '../src/util/log';
 import { OnvifDevice } from '../src/onvif/device';
 import { CameraSim } from '../tools/camera-sim';
 import { until } from './e2e/rig/wait';
@@ -85,5 +88,26 @@ describe('CourtyardCamera', function () {
     } finally {
       cam.setFaults([]);
     }
+  });
+});
+
+describe('CameraMedia streamReader', () => {
+  it('has every stream of a camera set to "ffmpeg" read with ffmpeg, and in the plugin otherwise', async () => {
+    const profile = { token: 'p0', name: 'main', encoding: 'H264', width: 1920, height: 1080, isH265: false };
+    const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined } as unknown as Logging;
+    const readInPlugin = async (streamReader?: string): Promise<(boolean | undefined)[]> => {
+      const config = parseConfig({ cameras: [{ name: 'Gate', host: '127.0.0.1', streamReader }] }).config.cameras[0];
+      const media = CameraMedia.create(hap as unknown as HAP, {} as OnvifDevice, config, new CameraLog(quiet, 'Gate'), 'ffmpeg', 'libx264',
+        [{ name: 'main', profile, uri: 'rtsp://127.0.0.1:9/main' }, { name: 'sub', profile: { ...profile, token: 'p1', width: 640, height: 360 },
+          uri: 'rtsp://127.0.0.1:9/sub' }], new Set());
+      try {
+        return media.streams.map((s) => (s.source as unknown as { options: SourceOptions }).options.readInPlugin);
+      } finally {
+        await media.stop();
+      }
+    };
+    assert.deepEqual(await readInPlugin('ffmpeg'), [false, false]);
+    assert.deepEqual(await readInPlugin(undefined), [true, true]);
+    assert.deepEqual(await readInPlugin('plugin'), [true, true]);
   });
 });

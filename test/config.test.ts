@@ -11,7 +11,7 @@ describe('config', () => {
     assert.deepEqual(config.cameras, [{
       ...good, port: 80, doorbell: false, events: [], motionHoldSeconds: 10, sensors: [], doorbellEvents: ['input', 'visitor'],
       doorbellCooldownSeconds: 10, doorbellSwitch: false, setClock: false, audio: true, maxStreams: 2, recording: true,
-      prebufferSeconds: 4, maxRecordingSeconds: 300,
+      prebufferSeconds: 4, maxRecordingSeconds: 300, streamReader: 'plugin',
     }]);
     assert.equal(config.videoEncoder, 'libx264');
   });
@@ -37,6 +37,19 @@ describe('config', () => {
     const encoder = parseConfig({ videoEncoder: 'x; rm -rf /', cameras: [good] });
     assert.match(encoder.errors[0], /^"videoEncoder" must be the name of an ffmpeg H.264 encoder/);
     assert.equal(encoder.config.videoEncoder, 'libx264');
+  });
+
+  it('reads "streamReader": the plugin by default, ffmpeg when asked; another value names the camera and the field', () => {
+    const readers = parseConfig({ cameras: [good, { ...good, name: 'B', host: 'b', streamReader: 'ffmpeg' },
+      { ...good, name: 'C', host: 'c', streamReader: 'plugin' }, { ...good, name: 'D', host: 'd', streamReader: '' }] });
+    assert.deepEqual(readers.errors, []);
+    assert.deepEqual(readers.config.cameras.map((c) => c.streamReader), ['plugin', 'ffmpeg', 'plugin', 'plugin']);
+    // Like the other options with a fixed set of values (events[].means): the camera is skipped, the others stay.
+    for (const bad of ['FFmpeg', 'gstreamer', true]) {
+      const { errors, config } = parseConfig({ cameras: [{ ...good, streamReader: bad }, { ...good, name: 'B', host: 'b' }] });
+      assert.deepEqual(errors, [`Camera "Entrance 1": "streamReader" must be "plugin" (the default) or "ffmpeg", not ${JSON.stringify(bad)}`]);
+      assert.deepEqual(config.cameras.map((c) => c.name), ['B']);
+    }
   });
 
   it('names the camera and the field, skips only the broken camera', () => {

@@ -116,6 +116,7 @@ export class CameraMedia {
       name, profile,
       source: new MediaSource({
         label: name, url: withCredentials(uri, config.username, config.password), cameraHost: config.host, ffmpegPath, log, audio: audioMode(profile, config),
+        readInPlugin: config.streamReader !== 'ffmpeg',
       }),
     }));
     const main = streams[0];
