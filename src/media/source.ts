@@ -451,7 +451,10 @@ export class MediaSource extends EventEmitter {
     }
     const wait = backoffMs(this.failures++, SOURCE_RETRY_MIN_MS, SOURCE_RETRY_MAX_MS);
     // A new reason is said out loud once; the same again goes to the debug log.
-    const line = `${this.options.label} stream: ${why}; reading it again in ${humanDuration(wait)}`;
+    // A failure that ffmpeg might not have (the camera's RTSP dialect, not its login, address or network): say the way out.
+    const hint = proc instanceof PluginRead && !CAMERA_SIDE_FAILURE.test(why)
+      ? ' (read in the plugin; if other apps such as VLC play this stream, "streamReader": "ffmpeg" reads it with ffmpeg)' : '';
+    const line = `${this.options.label} stream: ${why}${hint}; reading it again in ${humanDuration(wait)}`;
     if (why !== this.lastFailure) {
       this.options.log.warn(line);
     } else {
@@ -733,6 +736,8 @@ export class MediaSource extends EventEmitter {
 }
 
 const SPS_SEARCH_PACKETS = 8;
+/** Read failures any reader would have: the login, the address, the network, the camera busy or gone quiet. */
+const CAMERA_SIDE_FAILURE = /password|refused|no stream at|40[134]|resolve|unreachable|no route|timed out|stopped sending|sessions|bandwidth|busy|killed/i;
 /** The largest single allocation the source's ffmpeg may make: frames of copied H.264 are a few MB at 4K. */
 const FFMPEG_MAX_ALLOC_BYTES = 64 * 1024 * 1024;
 /** A read that gave pictures this long counts as the camera having recovered (ms): its next failure waits the shortest

@@ -96,7 +96,7 @@ describe('media source against a hostile RTSP stream', function () {
     await pollFor(() => (server?.stats.connections ?? 0) >= 3, 10_000, 'three attempts');
     release();
     assert.equal(warnings.length, 1, warnings.join('\n'));
-    assert.match(warnings[0], /^Gate main stream: the camera sends something that is not RTSP; reading it again in 1 s$/);
+    assert.match(warnings[0], /^Gate main stream: the camera sends something that is not RTSP \(read in the plugin; if other apps such as VLC play this stream, "streamReader": "ffmpeg" reads it with ffmpeg\); reading it again in 1 s$/);
     // Each wait is at least its backoff step less the jitter: 1 s, then 2 s (±20 %).
     const at = server?.stats.connectedAt ?? [];
     const least = (step: number): number => SOURCE_RETRY_MIN_MS * 2 ** step * (1 - RETRY_JITTER_FRACTION);
@@ -111,7 +111,7 @@ describe('media source against a hostile RTSP stream', function () {
     s.attach(viewer.out);
     await pollFor(() => (server?.stats.connections ?? 0) >= 2, 10_000, 'read again');
     assert.equal(warnings.length, 1, warnings.join('\n'));
-    assert.match(warnings[0], /^Gate main stream: the camera sends something that is not (RTSP|a video stream the plugin can read \(.+\)); reading it again in 1 s$/);
+    assert.match(warnings[0], /^Gate main stream: the camera sends something that is not (RTSP|a video stream the plugin can read \(.+\)) \(read in the plugin; .*"streamReader": "ffmpeg".*\); reading it again in 1 s$/);
     assert.equal(viewer.frames.length, 0);
     assert.equal(s.stats().cachedBytes, 0);
   });
