@@ -130,6 +130,12 @@ export abstract class CameraEventSource extends EventEmitter {
       this.markOffline(reason);
       this.keepThroughOutage();
     } else {
+      if (this.offlineReason !== undefined) {
+        // It answered, with a fault: the camera is back (a rebooted one has forgotten our subscription). The waits that
+        // grew while it was away are not this failure's: subscribing again waits the shortest time, not 30 s more.
+        this.failures = 0;
+        this.markOnline();
+      }
       this.log.debug(`${this.label}: ${reason}; subscribing again`);
       await this.dropAfterFailure(err);
     }

@@ -155,6 +155,30 @@ describe('OnvifDevice against the simulator', function () {
     }
   });
 
+  it('a camera back from a reboot (subscriptions forgotten) is subscribed again at once, not after the outage\'s backoff', async () => {
+    const { cam, events, subscriptions } = await countingSubscriptions(1);
+    try {
+      const offline = new Promise((r) => events.once('offline', r));
+      cam.offlineFor(4_000); // the retries back off while it is away: 2 s, then 4 s
+      await offline;
+      await new Promise((r) => setTimeout(r, 3_900));
+      cam.dropSubscriptions(); // it comes back having forgotten them, as after a reboot
+      await cam.whenOnline();
+      const back = Date.now();
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no new subscription within 6 s of the camera being back')), 6_000);
+        events.once('subscribed', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      assert.ok(Date.now() - back <= 6_000, `subscribed ${Date.now() - back} ms after it was back`);
+      assert.equal(subscriptions(), 2);
+    } finally {
+      await events.stop();
+    }
+  });
+
   it('shows a camera that stops answering without closing (black-holed) as offline within one pull and its margin', async () => {
     // An unplugged camera behind a switch: connections hang, nothing is refused. Only an overdue pull reply tells, so the
     // pull's length bounds how long Home shows it responding: about when its stream read notices, not 40 s later.
