@@ -1,12 +1,19 @@
-// One HomeKit viewer: an ffmpeg that reads the camera's media source (MPEG-TS on stdin) and sends SRTP to the viewer,
-// copying the camera's H.264 when HomeKit can show it, transcoding only when not; and a watch on the viewer's RTCP so a
-// phone that went away does not leave an ffmpeg running.
+// One HomeKit viewer. Copied video (HomeKit can show the camera's H.264) is sent by the plugin itself (rtp/live-sender.ts:
+// no process per viewer), with an audio-only ffmpeg beside it when the viewer gets audio (Opus from the camera's AAC);
+// video that must be transcoded goes through one ffmpeg for video and audio. Either reads the camera's media source
+// (MPEG-TS). A watch on the viewer's RTCP ends a stream whose phone went away.
 import type { AudioInfo, VideoInfo } from 'homebridge';
-import { LIVE_CATCH_UP_RATE, LIVE_RTCP_CHECK_MS, LIVE_RTCP_TIMEOUT_MS, LIVE_TRANSCODE_GOP_S } from '../settings';
+import {
+  LIVE_CATCH_UP_RATE, LIVE_RTCP_CHECK_MS, LIVE_RTCP_DEFAULT_MS, LIVE_RTCP_REPORT_MAX_MS, LIVE_RTCP_REPORT_MIN_MS,
+  LIVE_RTCP_TIMEOUT_MS, LIVE_TRANSCODE_GOP_S,
+} from '../settings';
 import { FfmpegExit, FfmpegProcess } from './ffmpeg';
 import { encodeArgs } from './h264';
 import type { Log } from '../util/log';
 import { ReturnPorts, srtpOutput } from './return-ports';
+import { LiveSender, VIDEO_CLOCK_HZ } from './rtp/live-sender';
+import { RtpStream } from './rtp/rtp-stream';
+import { SrtpSender } from './rtp/srtp';
 import type { Attachment, MediaSource, StreamFacts } from './source';
 
 export type SessionLog = Log;
@@ -37,10 +44,9 @@ export interface StreamPlan {
   encoder: string;
 }
 
-/** The ffmpeg arguments for a plan: argument arrays only, never a shell. */
-export function sessionArgs(plan: StreamPlan, to: Endpoint): string[] {
-  const v = plan.video;
-  const args = [
+/** ffmpeg reading the source's MPEG-TS on stdin. */
+function inputArgs(): string[] {
+  return [
     '-hide_banner', '-nostats', '-loglevel', 'warning',
     // The source's cached GOP is already here: probing a little costs no time and finds the audio parameters. No
     // `-fflags nobuffer`: it drops what was read while probing — the cached keyframe — and the picture would then wait
@@ -49,8 +55,25 @@ export function sessionArgs(plan: StreamPlan, to: Endpoint): string[] {
     // (an unpaced GOP is a megabyte in a millisecond: frames were lost in the e2e test).
     '-probesize', '32768', '-analyzeduration', '500000', '-readrate', String(LIVE_CATCH_UP_RATE),
     '-f', 'mpegts', '-i', 'pipe:0',
-    '-map', '0:v:0',
   ];
+}
+
+/** The camera's first audio track as HomeKit asked for it (Opus or AAC-ELD), SRTP to the viewer's audio port. */
+function audioOutputArgs(a: NonNullable<StreamPlan['audio']>, to: Endpoint): string[] {
+  const args = ['-map', '0:a:0', '-ac', '1', '-ar', String(a.sample_rate * 1000), '-b:a', `${a.bit_rate || 24}k`];
+  if (a.codec === 'opus') {
+    args.push('-c:a', 'libopus', '-application', 'lowdelay', '-frame_duration', String(a.packet_time));
+  } else {
+    args.push('-c:a', 'libfdk_aac', '-profile:a', 'aac_eld', '-flags', '+global_header');
+  }
+  args.push('-payload_type', String(a.pt), '-ssrc', String(a.ssrc), ...srtpOutput(to.audioKey, to, to.audioPort, 188));
+  return args;
+}
+
+/** The ffmpeg arguments for a plan sent wholly by ffmpeg (video and audio): argument arrays only, never a shell. */
+export function sessionArgs(plan: StreamPlan, to: Endpoint): string[] {
+  const v = plan.video;
+  const args = [...inputArgs(), '-map', '0:v:0'];
   if (plan.copy) {
     args.push('-c:v', 'copy');
   } else {
@@ -60,33 +83,52 @@ export function sessionArgs(plan: StreamPlan, to: Endpoint): string[] {
     }));
   }
   args.push('-payload_type', String(v.pt), '-ssrc', String(v.ssrc), ...srtpOutput(to.videoKey, to, to.videoPort, v.mtu));
-  const a = plan.audio;
-  if (a) {
-    args.push('-map', '0:a:0', '-ac', '1', '-ar', String(a.sample_rate * 1000), '-b:a', `${a.bit_rate || 24}k`);
-    if (a.codec === 'opus') {
-      args.push('-c:a', 'libopus', '-application', 'lowdelay', '-frame_duration', String(a.packet_time));
-    } else {
-      args.push('-c:a', 'libfdk_aac', '-profile:a', 'aac_eld', '-flags', '+global_header');
-    }
-    args.push('-payload_type', String(a.pt), '-ssrc', String(a.ssrc), ...srtpOutput(to.audioKey, to, to.audioPort, 188));
+  if (plan.audio) {
+    args.push(...audioOutputArgs(plan.audio, to));
   }
   return args;
 }
 
-/** One viewer's stream: an ffmpeg per plan (a reconfigure may replace it), the RTCP watch, and one end. */
+/** The audio-only ffmpeg beside copied video that the plugin sends itself: the same input, only the audio mapped. */
+export function audioArgs(audio: NonNullable<StreamPlan['audio']>, to: Endpoint): string[] {
+  return [...inputArgs(), ...audioOutputArgs(audio, to)];
+}
+
+/** The interval of our sender reports: HomeKit's selected RTCP interval (s), within bounds (ms). */
+export function reportIntervalMs(rtcpIntervalS: number): number {
+  if (!(rtcpIntervalS > 0)) {
+    return LIVE_RTCP_DEFAULT_MS;
+  }
+  return Math.min(LIVE_RTCP_REPORT_MAX_MS, Math.max(LIVE_RTCP_REPORT_MIN_MS, Math.round(rtcpIntervalS * 1000)));
+}
+
+/** The session's video RTP: one SRTP context and one numbering for every sender a reconfigure may start. */
+interface VideoRtp {
+  srtp: SrtpSender;
+  rtp: RtpStream;
+}
+
+/**
+ * One viewer's stream: per plan (a reconfigure may replace it) either the plugin's own sender for copied video (plus an
+ * audio-only ffmpeg when there is audio) or one ffmpeg; the RTCP watch; and one end.
+ */
 export class LiveSession {
   private ffmpeg?: FfmpegProcess;
+  private sender?: LiveSender;
+  private videoRtp?: VideoRtp;
   private attachment?: Attachment;
   private lastRtcp = Date.now();
   private watch?: NodeJS.Timeout;
   private ended = false;
   private readonly rtcpTimeoutMs: number;
+  private readonly reportMs: number;
 
   constructor(readonly id: string, private readonly ffmpegPath: string, private readonly to: Endpoint,
     private readonly ports: ReturnPorts, private readonly log: SessionLog, rtcpIntervalS: number,
     /** Called once when the session ends by itself (viewer gone, ffmpeg failed): HAP must be told. */
     private readonly onEnd: (reason: string) => void) {
     this.rtcpTimeoutMs = Math.max(LIVE_RTCP_TIMEOUT_MS, rtcpIntervalS * 1000 * 10);
+    this.reportMs = reportIntervalMs(rtcpIntervalS);
     const heard = (): void => {
       this.lastRtcp = Date.now();
     };
@@ -94,23 +136,21 @@ export class LiveSession {
     ports.audio.on('message', heard);
   }
 
-  /** Starts (or, on reconfigure, replaces) the ffmpeg for this plan. */
+  /** Starts (or, on reconfigure, replaces) what sends this plan. */
   run(plan: StreamPlan): void {
     if (this.ended) {
       return;
     }
-    this.replaceFfmpeg();
-    const proc = new FfmpegProcess(this.ffmpegPath, sessionArgs(plan, this.to), this.log, `live ${this.id.slice(0, 8)}`);
-    this.ffmpeg = proc;
-    proc.once('exit', (exit: FfmpegExit) => {
-      if (this.ffmpeg === proc && !exit.stopped) {
-        this.end(`the video process ended (${exit.tail.slice(-1)[0] ?? `exit ${exit.signal ?? exit.code}`})`);
+    this.replace();
+    if (plan.copy) {
+      this.runCopy(plan);
+    } else {
+      const proc = this.spawn(sessionArgs(plan, this.to), 'video');
+      if (proc.process.stdin) {
+        this.attachment = plan.source.attach(proc.process.stdin, {
+          onEnd: (reason) => this.ffmpeg === proc && this.end(`the camera's stream ended: ${reason}`),
+        });
       }
-    });
-    if (proc.process.stdin) {
-      this.attachment = plan.source.attach(proc.process.stdin, {
-        onEnd: (reason) => this.ffmpeg === proc && this.end(`the camera's stream ended: ${reason}`),
-      });
     }
     this.lastRtcp = Date.now();
     clearInterval(this.watch);
@@ -125,7 +165,8 @@ export class LiveSession {
   async stop(): Promise<void> {
     this.ended = true;
     clearInterval(this.watch);
-    const proc = this.replaceFfmpeg();
+    const { proc, sender } = this.replace();
+    await sender?.stop(true); // its BYE leaves before the socket closes
     this.ports.close();
     await proc?.wait();
   }
@@ -134,13 +175,48 @@ export class LiveSession {
     return !this.ended;
   }
 
-  private replaceFfmpeg(): FfmpegProcess | undefined {
+  /** Copied video from the plugin's sender, from the port HomeKit was told; audio, if any, from its own ffmpeg fed the
+   *  same MPEG-TS. */
+  private runCopy(plan: StreamPlan): void {
+    const audio = plan.audio ? this.spawn(audioArgs(plan.audio, this.to), 'audio') : undefined;
+    if (this.videoRtp?.rtp.ssrc !== plan.video.ssrc) {
+      this.videoRtp = { srtp: new SrtpSender(this.to.videoKey), rtp: new RtpStream(plan.video.ssrc, plan.video.pt, VIDEO_CLOCK_HZ) };
+    }
+    const sender = new LiveSender({
+      socket: this.ports.video, address: this.to.target, port: this.to.videoPort, ...this.videoRtp, mtu: plan.video.mtu,
+      rtcpIntervalMs: this.reportMs, catchUpRate: LIVE_CATCH_UP_RATE, tee: audio?.process.stdin ?? undefined,
+      onEnd: (reason) => this.sender === sender && this.end(reason),
+    });
+    this.sender = sender;
+    this.attachment = plan.source.attach(sender, {
+      onEnd: (reason) => this.sender === sender && this.end(`the camera's stream ended: ${reason}`),
+    });
+  }
+
+  private spawn(args: string[], what: 'video' | 'audio'): FfmpegProcess {
+    const proc = new FfmpegProcess(this.ffmpegPath, args, this.log, `live ${this.id.slice(0, 8)}${what === 'audio' ? ' audio' : ''}`);
+    this.ffmpeg = proc;
+    proc.once('exit', (exit: FfmpegExit) => {
+      if (this.ffmpeg === proc && !exit.stopped) {
+        this.end(`the ${what} process ended (${exit.tail.slice(-1)[0] ?? `exit ${exit.signal ?? exit.code}`})`);
+      }
+    });
+    return proc;
+  }
+
+  /** Detaches from the source and stops what sent the last plan (the sender without BYE: the stream may go on). */
+  private replace(): { proc?: FfmpegProcess; sender?: LiveSender } {
     const proc = this.ffmpeg;
+    const sender = this.sender;
     this.ffmpeg = undefined;
+    this.sender = undefined;
     this.attachment?.detach();
     this.attachment = undefined;
     void proc?.stop();
-    return proc;
+    if (!this.ended) {
+      void sender?.stop(false);
+    }
+    return { proc, sender };
   }
 
   private end(reason: string): void {

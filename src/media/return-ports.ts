@@ -9,6 +9,7 @@
 // requested family, which need not be the one the connection came in on. So the plugin picks the address itself, binds
 // exactly that, and tells HAP to announce it (`addressOverride`): what is bound is what the viewer sends to.
 import { createSocket, Socket, SocketType } from 'node:dgram';
+import { lookup as dnsLookup, LookupOneOptions } from 'node:dns';
 import { isIP } from 'node:net';
 import { networkInterfaces, NetworkInterfaceInfo } from 'node:os';
 import type { PrepareStreamRequest } from 'homebridge';
@@ -80,14 +81,31 @@ export function viewerRoute(request: RouteRequest, interfaces: Interfaces = netw
   return { family, bind: withZone(local), advertise: local, target: withZone(target) };
 }
 
-/** The UDP sockets the viewer sends RTCP to (their ports go back in prepareStream's answer). */
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
+
+/**
+ * The sockets' address lookup: the viewer's address is always a literal, and answering it at once lets a datagram
+ * leave in the call that sends it. dgram's default (dns.lookup) answers a literal on the next tick, so every video
+ * packet waited for the event loop, and a cached keyframe for the whole burst around it to be handled.
+ */
+function literalLookup(host: string, options: LookupOneOptions | number, callback: LookupCallback): void {
+  const family = isIP(host);
+  if (family) {
+    callback(null, host, family);
+  } else {
+    dnsLookup(host, typeof options === 'number' ? { family: options } : options, callback);
+  }
+}
+
+/** The UDP sockets the viewer sends RTCP to (their ports go back in prepareStream's answer); the plugin's own video
+ *  sender sends from the video one, the port HomeKit was told. */
 export class ReturnPorts {
   private constructor(readonly video: Socket, readonly audio: Socket) {}
 
   static async open(route: Pick<ViewerRoute, 'family' | 'bind'>): Promise<ReturnPorts> {
     const type: SocketType = route.family === 6 ? 'udp6' : 'udp4';
     const bind = (): Promise<Socket> => new Promise((resolve, reject) => {
-      const socket = createSocket(type);
+      const socket = createSocket({ type, lookup: literalLookup });
       socket.once('error', (err: NodeJS.ErrnoException) => {
         socket.close();
         reject(new Error(`cannot receive the viewer's RTCP on ${route.bind} (${err.code ?? err.message})`));

@@ -2,9 +2,11 @@
 // simulated camera ("maxStreams": 2) is paired; streams are negotiated exactly as iOS does (SetupEndpoints with our
 // SRTP keys, SelectedRTPStreamConfiguration START/END), the SRTP arriving on our own UDP ports is decrypted and decoded
 // (by the rig and, independently, by ffmpeg), and checked for the camera profile the request should get: 1280x720 →
-// the 1920x1080 main stream copied, 320x240 → the 640x360 sub stream. Then what must hold around it: Opus audio, two
-// viewers sharing ONE RTSP read of the camera, END and a viewer that stops sending RTCP both stop the packets and their
-// ffmpeg, every ffmpeg and RTSP session gone once nobody watches, snapshots of the width asked for, and a clean log.
+// the 1920x1080 main stream copied, 320x240 → the 640x360 sub stream. Copied video is sent by the plugin itself: a
+// viewer without audio has no ffmpeg at all, one with Opus audio exactly one audio-only ffmpeg. Then what must hold
+// around it: two viewers sharing ONE RTSP read of the camera, END and a viewer that stops sending RTCP both stop the
+// packets and their ffmpeg, every ffmpeg and RTSP session gone once nobody watches, snapshots of the width asked for,
+// and a clean log.
 import assert from 'node:assert/strict';
 import {
   AudioCodec,
@@ -63,9 +65,22 @@ const SOURCE_IDLE_MS = 10_000;
 const SOURCE_GONE_MS = SOURCE_IDLE_MS + FFMPEG_GONE_MS + 2_000;
 const SNAPSHOT_TIMEOUT_MS = 10_000;
 
-/** The plugin's ffmpeg sending SRTP to this session's video port (one per viewer). */
+/** The plugin's ffmpegs sending SRTP to this session's video or audio port. */
 function sessionFfmpegs(hb: HomebridgeProcess, session: StreamSession): ProcessInfo[] {
-  return ffmpegsOf(hb).filter((p) => p.cmdline.includes(`srtp://127.0.0.1:${session.video.port}?`));
+  return ffmpegsOf(hb).filter((p) => [session.video.port, session.audio.port].some((port) => p.cmdline.includes(`srtp://127.0.0.1:${port}?`)));
+}
+
+/** Every ffmpeg of Homebridge that neither reads the camera nor is one of `allowed`: a viewer's, of whatever kind. */
+function otherFfmpegs(hb: HomebridgeProcess, allowed: ProcessInfo[]): ProcessInfo[] {
+  return ffmpegsOf(hb).filter((p) => !/rtsp:\/\//.test(p.cmdline) && !allowed.some((a) => a.pid === p.pid));
+}
+
+/** The one ffmpeg a copied view with audio has: audio only, to the session's audio port. */
+function assertAudioOnly(procs: ProcessInfo[], session: StreamSession): void {
+  assert.equal(procs.length, 1, `one ffmpeg for this viewer: ${procs.map(describeProcess).join('; ')}`);
+  assert.match(procs[0].cmdline, /-map 0:a:0/, 'it maps the audio');
+  assert.doesNotMatch(procs[0].cmdline, /-map 0:v|-c:v/, 'and no video: the plugin sends that');
+  assert.ok(procs[0].cmdline.includes(`srtp://127.0.0.1:${session.audio.port}?`), 'to the audio port');
 }
 
 /** The plugin's ffmpeg reading the camera's RTSP path (`/main` or `/sub`). */
@@ -204,10 +219,11 @@ describe(`[HB ${line}] live view and snapshots, as the Home app sees them`, func
     assert.equal(audio.audio?.codec, 'opus');
     assert.ok((audio.audio?.frames ?? 0) >= 50, `decoded audio ${JSON.stringify(audio.audio)}`);
 
+    // The video is copied and sent by the plugin; the audio (Opus from the camera's AAC) by one audio-only ffmpeg.
     const mine = sessionFfmpegs(hb, session);
-    assert.equal(mine.length, 1, `one ffmpeg for this viewer: ${ffmpegsOf(hb).map(describeProcess).join('; ')}`);
-    assert.match(mine[0].cmdline, /-c:v copy/, 'the video is copied');
-    assert.equal(sourceFfmpegs(hb, 'main').length, 1, 'one read of the main stream');
+    assertAudioOnly(mine, session);
+    assert.deepEqual(otherFfmpegs(hb, mine).map(describeProcess), [], 'no other ffmpeg for a viewer');
+    assert.ok(sourceFfmpegs(hb, 'main').length <= 1, 'at most one ffmpeg reads the main stream (none when the plugin reads it)');
     assert.deepEqual(await rtspSessions(cam), { main: 1, sub: 0 });
     await hb.waitForLog(/live view started: main stream 1920x1080, copied as the camera sends it, audio opus/, 5_000, logMark);
   });
@@ -218,7 +234,8 @@ describe(`[HB ${line}] live view and snapshots, as the Home app sees them`, func
     const session = await clientB.setup();
     viewerB = session;
     assert.equal(session.answer.status, SetupStatus.Success);
-    await session.start({ video: { width: 1280, height: 720, fps: 15 } });
+    // AAC-ELD, which this plugin (an ffmpeg without libfdk_aac) does not offer: the view goes on without audio.
+    await session.start({ video: { width: 1280, height: 720, fps: 15 }, audio: { codec: AudioCodec.AacEld, sampleRateKhz: 16 } });
     const keyframe = await session.waitForKeyframe(KEYFRAME_TIMEOUT_MS);
     await waitForFrames(session, VIDEO_FRAMES, PACKETS_TIMEOUT_MS);
     const t = session.timing();
@@ -231,8 +248,12 @@ describe(`[HB ${line}] live view and snapshots, as the Home app sees them`, func
     const sinceB = streamNow();
     await viewerA.waitForPackets(30, PACKETS_TIMEOUT_MS, 'video', sinceB);
     assert.deepEqual(await rtspSessions(cam), { main: 1, sub: 0 }, 'two viewers, one RTSP session on the camera');
-    assert.equal(sourceFfmpegs(hb, 'main').length, 1, 'one ffmpeg reading the camera');
-    assert.equal(sessionFfmpegs(hb, session).length, 1, 'its own ffmpeg sending to the second viewer');
+    assert.ok(sourceFfmpegs(hb, 'main').length <= 1, 'at most one ffmpeg reading the camera');
+    assert.deepEqual(sessionFfmpegs(hb, session).map(describeProcess), [], 'a copied view without audio runs no ffmpeg');
+    assert.deepEqual(otherFfmpegs(hb, sessionFfmpegs(hb, viewerA)).map(describeProcess), [],
+      'every ffmpeg of Homebridge reads the camera or is the first viewer\'s audio');
+    assert.equal(session.stats().audio.rtpPackets, 0, 'no audio for a codec not offered');
+    await hb.waitForLog(/live view started: main stream 1920x1080, copied as the camera sends it, no audio/, 5_000);
 
     // Both services are in use: a third phone on the first service is refused, and that changes nothing.
     const third = await CameraStreamClient.open(phone2, aid, { streamIndex: 0 });
@@ -244,11 +265,11 @@ describe(`[HB ${line}] live view and snapshots, as the Home app sees them`, func
     }
   });
 
-  it('END stops that viewer\'s packets and its ffmpeg; the other viewer keeps streaming', async function () {
+  it('END stops that viewer\'s packets (it has no ffmpeg); the other viewer keeps streaming', async function () {
     this.timeout(30_000);
     assert.ok(viewerA && viewerB, 'both viewers run');
     const procs = sessionFfmpegs(hb, viewerB);
-    assert.equal(procs.length, 1);
+    assert.equal(procs.length, 0);
     const end = await viewerB.end();
     assert.equal(end.status, 0);
     await viewerB.waitForSilence(QUIET_MS, STOP_BOUND_MS + QUIET_MS * 3);
@@ -258,7 +279,7 @@ describe(`[HB ${line}] live view and snapshots, as the Home app sees them`, func
     assert.equal(await clientB.streamingStatus(), StreamingStatus.Available, 'the second service is free again');
     const since = streamNow();
     await viewerA.waitForPackets(30, PACKETS_TIMEOUT_MS, 'video', since);
-    assert.equal(sessionFfmpegs(hb, viewerA).length, 1, 'the first viewer\'s ffmpeg runs on');
+    assertAudioOnly(sessionFfmpegs(hb, viewerA), viewerA);
     await viewerB.close();
     viewerB = undefined;
   });
@@ -267,7 +288,7 @@ describe(`[HB ${line}] live view and snapshots, as the Home app sees them`, func
     this.timeout(30_000);
     assert.ok(viewerA, 'the first viewer runs');
     const procs = sessionFfmpegs(hb, viewerA);
-    assert.equal(procs.length, 1);
+    assertAudioOnly(procs, viewerA);
     const logMark = hb.log.mark();
     viewerA.pauseRtcp();
     const pausedAt = streamNow();
@@ -301,6 +322,7 @@ describe(`[HB ${line}] live view and snapshots, as the Home app sees them`, func
       assert.equal((await rtspSessions(cam)).sub, 1, 'the sub stream is read once');
       await hb.waitForLog(/live view started: sub stream 640x360, copied as the camera sends it/, 5_000, logMark);
       const procs = sessionFfmpegs(hb, session);
+      assertAudioOnly(procs, session);
       const end = await session.end();
       assert.equal(end.status, 0);
       await session.waitForSilence(QUIET_MS, STOP_BOUND_MS + QUIET_MS * 3);

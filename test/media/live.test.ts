@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { chooseStream } from '../../src/media/live';
 import type { CameraStream } from '../../src/media/live';
-import { sessionArgs } from '../../src/media/live-session';
+import { audioArgs, reportIntervalMs, sessionArgs } from '../../src/media/live-session';
 import type { MediaSource } from '../../src/media/source';
 
 const stream = (name: string, width: number, height: number): CameraStream => ({
@@ -31,5 +31,25 @@ describe('live view choices', () => {
     assert.ok(args.includes('srtp://127.0.0.1:5002?rtcpport=5002&pkt_size=188'));
     assert.ok(args.includes('libopus'));
     assert.equal(args.filter((a) => a === key.toString('base64')).length, 2);
+  });
+
+  it('the audio-only ffmpeg beside copied video maps only the audio, paced like the video, SRTP to the audio port', () => {
+    const key = Buffer.alloc(30, 7);
+    const args = audioArgs({ codec: 'opus', pt: 110, ssrc: 99, sample_rate: 24, bit_rate: 24, packet_time: 20 },
+      { family: 4, target: '127.0.0.1', videoPort: 5000, videoKey: Buffer.alloc(30, 1), audioPort: 5002, audioKey: key });
+    assert.deepEqual(args.filter((_, i) => args[i - 1] === '-map'), ['0:a:0']);
+    assert.ok(!args.includes('-c:v') && !args.some((a) => a.includes(':5000')), 'nothing of the video');
+    assert.deepEqual(args.slice(args.indexOf('-readrate'), args.indexOf('-readrate') + 2), ['-readrate', '4']);
+    assert.equal(args.at(-1), 'srtp://127.0.0.1:5002?rtcpport=5002&pkt_size=188');
+    assert.deepEqual(args.filter((a) => a === key.toString('base64')).length, 1);
+  });
+
+  it('sends its RTCP sender reports at the interval HomeKit selects, within 0.5–5 s, 1 s without one', () => {
+    assert.equal(reportIntervalMs(0.5), 500);
+    assert.equal(reportIntervalMs(2), 2000);
+    assert.equal(reportIntervalMs(0.1), 500);
+    assert.equal(reportIntervalMs(30), 5000);
+    assert.equal(reportIntervalMs(0), 1000);
+    assert.equal(reportIntervalMs(Number.NaN), 1000);
   });
 });
