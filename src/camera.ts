@@ -409,7 +409,10 @@ export class CourtyardCamera {
   private listen<T extends PullPointEvents | PushEvents>(events: T): T {
     events.on('notification', (n: RawNotification) => this.onNotification(n));
     events.on('offline', (reason: string) => this.setOnline(false, reason));
-    events.on('online', () => this.setOnline(true));
+    events.on('online', () => {
+      this.setOnline(true);
+      this.media?.cameraBack();
+    });
     this.events = events;
     events.start();
     return events;

@@ -161,6 +161,11 @@ export class CameraMedia {
    * The camera answered and described its streams again. New URIs are used from the next read; false when the streams
    * no longer match what HomeKit was offered (another size or codec), which HomeKit only learns at the next restart.
    */
+  /** The camera answers again after an outage: reads waiting to retry go now. */
+  cameraBack(): void {
+    this.streams.forEach((s) => s.source.retryNow());
+  }
+
   refresh(known: KnownStream[]): boolean {
     if (!sameShape(known, this.knownStreams)) {
       return false;

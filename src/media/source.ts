@@ -249,6 +249,18 @@ export class MediaSource extends EventEmitter {
     return `the camera's stream is down (${why}); it is read again in ${humanDuration(Math.max(0, waitMs))}`;
   }
 
+  /**
+   * The camera is known to be back (its events answer again): a read waiting out its backoff starts now. Motion right
+   * after an outage would otherwise find the read still waiting, and the hub's clip would get nothing.
+   */
+  retryNow(): void {
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+      this.want();
+    }
+  }
+
   /** One line when the stream is read from another host than the camera: where the video and the login go is no surprise. */
   private sayOtherHost(): void {
     const { cameraHost, url, label, log } = this.options;

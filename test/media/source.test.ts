@@ -115,6 +115,10 @@ describe('media source', function () {
     const asked = Date.now();
     await assert.rejects(source.facts(), /the camera's stream is down \(the camera has no stream at that address \(404 Not Found to DESCRIBE\)\); it is read again in/);
     assert.ok(Date.now() - asked < 1_000, `answered in ${Date.now() - asked} ms`);
+    // The camera's events say it is back: the read goes now, not when its backoff ends.
+    const starts = source.stats().starts;
+    source.retryNow();
+    assert.equal(source.stats().starts, starts + 1, 'read again at once');
   });
 
   it('says a read killed from outside was killed, not what ffmpeg last wrote', () => {
