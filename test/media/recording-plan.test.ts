@@ -69,6 +69,7 @@ describe('recording plan', () => {
       assert.match(plan.videoReason ?? '', reason);
       const args = recordingArgs(plan, config(), 'libx264');
       assert.ok(args.includes('expr:gte(t,n_forced*4)'), 'keyframes every 4 s');
+      assert.equal(args[args.indexOf('-tune') + 1], 'zerolatency', 'the encoder holds no picture back: a fragment leaves when its keyframe comes');
       assert.deepEqual(args.slice(args.indexOf('-b:v'), args.indexOf('-b:v') + 2), ['-b:v', '2000k']);
     });
   }
