@@ -16,6 +16,7 @@ import { LiveSender, LiveSenderOptions } from '../../../src/media/rtp/live-sende
 import { RtpStream } from '../../../src/media/rtp/rtp-stream';
 import { SrtpSender } from '../../../src/media/rtp/srtp';
 import { TsDemuxer, VideoUnit } from '../../../src/media/ts-demux';
+import { ReturnPorts } from '../../../src/media/return-ports';
 import { H264Assembler } from '../../e2e/rig/h264-assembler';
 import { isRtcp, RtpHeader, SrtpReceiveContext } from '../../e2e/rig/srtp';
 
@@ -102,6 +103,8 @@ describe('live sender: copied H.264 to a viewer over SRTP, without ffmpeg', func
   let dir: string;
   let ts: Buffer;
   let units: VideoUnit[];
+  /** The plugin's own sockets for a viewer: the video one sends (as in a session). */
+  let ports: ReturnPorts;
   let from: Socket;
   let to: Socket;
   let arrivals: Arrival[];
@@ -124,14 +127,15 @@ describe('live sender: copied H.264 to a viewer over SRTP, without ffmpeg', func
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   beforeEach(async () => {
-    [from, to] = [await bound(), await bound()];
+    ports = await ReturnPorts.open({ family: 4, bind: '127.0.0.1' });
+    [from, to] = [ports.video, await bound()];
     arrivals = record(to);
     senders = [];
   });
 
   afterEach(async () => {
     await Promise.all(senders.map((s) => s.stop(false)));
-    from.close();
+    ports.close();
     to.close();
   });
 
@@ -223,7 +227,12 @@ describe('live sender: copied H.264 to a viewer over SRTP, without ffmpeg', func
     await new Promise((r) => setTimeout(r, 200)); // no polling meanwhile: decrypting all so far would hold the event loop
     assert.equal(open(arrivals).units.length, units.length, 'every live frame arrived');
     const waits = open(arrivals).units.slice(before).map((u) => u.at - Math.max(...writes.filter((w) => w <= u.at)));
-    assert.ok(Math.max(...waits) < 10, `live frames waited up to ${Math.max(...waits).toFixed(1)} ms after their last byte`);
+    const sorted = [...waits].sort((x, y) => x - y);
+    const median = sorted[Math.floor(sorted.length / 2)];
+    // Paced as cache, they would wait a frame's share of the catch-up (17 ms at 4×) or far more; a busy test machine
+    // delays a few by its event loop.
+    assert.ok(median < 5 && sorted[sorted.length - 1] < 40,
+      `live frames waited ${median.toFixed(1)} ms (median), up to ${sorted[sorted.length - 1].toFixed(1)} ms after their last byte`);
   });
 
   it('a replacing sender (reconfigure) goes on with the sequence, SRTP index and timestamps of the session', async function () {
