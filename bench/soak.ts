@@ -1074,7 +1074,9 @@ ${table}
 
 ${faultTable}
 
-${bad.length ? `## What went wrong\n\n${bad.join('\n')}\n` : ''}${notes.length ? `## Notes\n\n${notes.map((n) => `- ${n}`).join('\n')}\n` : ''}
+${bad.length ? `## What went wrong\n\n${bad.join('\n')}\n` : ''}What earlier runs found and what became of it: [soak-findings.md](soak-findings.md).
+
+${notes.length ? `## Notes\n\n${notes.map((n) => `- ${n}`).join('\n')}\n` : ''}
 ## How it is measured
 
 - **Events**: each motion burst is injected only at a camera whose motion sensor is off and that is not in a fault, so every

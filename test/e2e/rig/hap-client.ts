@@ -226,6 +226,22 @@ export class HapClient {
     const client = new HttpClient(this.target.username, this.host, this.target.port, this.pairingData, {
       usePersistentConnections: true,
     });
+    // hap-controller 0.10 opens the persistent connection on first use without a lock: requests made together before it
+    // exists each pair-verify a connection of their own, all but the last are closed after their request, and HAP-NodeJS
+    // ends a live view whose SetupEndpoints came on a closed connection, so its START is refused with -70410 (one per
+    // soak, right after the viewers resumed together on a fresh client). One opening at a time, shared by all waiting.
+    const inner = client as unknown as { getDefaultVerifiedConnection(): Promise<unknown>; _defaultConnection?: unknown };
+    const open = inner.getDefaultVerifiedConnection.bind(client);
+    let opening: Promise<unknown> | undefined;
+    inner.getDefaultVerifiedConnection = (): Promise<unknown> => {
+      if (inner._defaultConnection) {
+        return Promise.resolve(inner._defaultConnection);
+      }
+      opening ??= open().finally(() => {
+        opening = undefined;
+      });
+      return opening;
+    };
     client.on('event', (payload: { characteristics?: { aid: unknown; iid: unknown; value: unknown }[] }) => {
       for (const c of payload.characteristics ?? []) {
         this.record({ aid: Number(String(c.aid)), iid: Number(String(c.iid)), value: c.value, seq: ++this.seq });
