@@ -38,8 +38,9 @@ export const RENEW_BEFORE_END_MS = 120_000;
 export const EVENTS_RETRY_MIN_MS = 2_000;
 export const EVENTS_RETRY_MAX_MS = 5 * 60_000;
 /** The same while the camera does not answer at all (ms): a refused or timed-out request costs it nothing, and events
- *  resume within this of the camera being back (with the longer cap they resumed up to 30 s late in the soak). */
-export const EVENTS_OUTAGE_RETRY_MAX_MS = 10_000;
+ *  (and the camera's stream read, restarted when they answer) resume within this of the camera being back: with a cap
+ *  of 5 min they resumed up to 30 s late in the soak, with 10 s up to 10.7 s. */
+export const EVENTS_OUTAGE_RETRY_MAX_MS = 5_000;
 /** A pull that returns empty this much earlier than its timeout, several times in a row, means a broken subscription. */
 export const EARLY_EMPTY_PULL_FRACTION = 0.1;
 export const EARLY_EMPTY_PULLS_LIMIT = 5;
