@@ -1,19 +1,25 @@
-// Prebuffer cost benchmark: CPU and resident memory per camera while the HomeKit Secure Video prebuffer runs (copy mode).
+// Prebuffer cost benchmark: CPU and resident memory per camera while the HomeKit Secure Video prebuffer runs (copy mode),
+// three ways in one run (issue 14): the plugin reading the camera itself, the plugin reading it through ffmpeg, and the
+// usual fMP4 remux prebuffer of other plugins.
 //
-// Run (from the repo root; everything stays on 127.0.0.1; takes about 4 minutes):
-//   npx tsc -p tsconfig.json && node .build/bench/prebuffer.js [--cases 1,8] [--warmup 10] [--window 30] [--no-x264]
+// Run (from the repo root; everything stays on 127.0.0.1; about 7 minutes with the defaults):
+//   npx tsc -p tsconfig.json && nice -n 10 node .build/bench/prebuffer.js [--cases 1,8] [--warmup 5] [--window 20]
+//     [--rounds 2] [--schemes plugin,ffmpeg,fmp4] [--x264] [--cpu-prof DIR]
 //
 // The simulator's RTSP server (tools/camera-sim/media, GStreamer: the "cameras", 1080p15 H.264 2 Mbps + AAC, 4 s GOP)
-// serves /camK/main. Each scheme runs in a fresh Node worker process (this file with --worker), so its memory starts
-// from the same idle baseline, which is measured in the same worker before anything starts:
-//   courtyard: one MediaSource per camera (ffmpeg copying RTSP to MPEG-TS, parsed in Node) holding 4000 + 1000 ms,
-//              exactly what Recording.refreshPrebuffer() asks for;
-//   fmp4:      the anchor approach of homebridge-camera-ui / camera-ffmpeg v4 style prebuffers, minimal: one ffmpeg per
-//              camera remuxing RTSP to fragmented MP4 on a pipe, boxes split in Node, kept while younger than 5 s;
-//   x264:      context only, 1 camera: ffmpeg transcoding RTSP with libx264 veryfast 1080p15 2 Mbps to fragmented MP4.
-// This process samples /proc each second: the worker's utime+stime and VmRSS, every ffmpeg child of it (by ppid), and
-// the RTSP server separately. Prints per-camera CPU (% of one core) and RSS (MB), the ratio, the target (< 2 % and
-// < 40 MB per camera) and the command; writes bench/results/prebuffer.json.
+// serves /camK/main. Each scheme runs in a fresh Node worker process (this file with --worker) that holds only the
+// sources, so its memory starts from the same idle baseline, which is measured in the same worker before anything starts:
+//   plugin: one MediaSource per camera with default options (the stream read in the plugin: RTSP, RTP, H.264/AAC
+//           depacketized, muxed to MPEG-TS, cut into the keyframe cache), hold(4000): what HKSV's prebuffer asks;
+//   ffmpeg: the same with readInPlugin: false (one copying ffmpeg per camera writing MPEG-TS to a pipe);
+//   fmp4:   the anchor approach of homebridge-camera-ui / camera-ffmpeg v4 style prebuffers, minimal: one ffmpeg per
+//           camera remuxing RTSP to fragmented MP4 on a pipe, boxes split in Node, kept while younger than 4 s;
+//   x264:   context only (--x264), 1 camera: ffmpeg transcoding RTSP with libx264 veryfast 1080p15 2 Mbps to fMP4.
+// The worker's own CPU comes from its process.cpuUsage() (microseconds; /proc's 10 ms ticks are too coarse for 0.5 %
+// of a core over 20 s), asked at the start and end of the idle baseline and of the window; every ffmpeg child's from
+// /proc utime+stime. RSS from /proc VmRSS, sampled each second. Prints per-camera CPU (% of one core) and RSS added (MB),
+// the ratios, the issue 14 target (plugin: <= 0.5 % and <= 8 MB per camera) and the command; writes
+// bench/results/prebuffer.json.
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -21,41 +27,45 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { MediaSource } from '../src/media/source';
-import { HKSV_PREBUFFER_MARGIN_MS } from '../src/settings';
 import { MediaServer, PROFILES } from '../tools/camera-sim/media';
 import { CLOCK_TICKS_PER_S, readStat } from '../test/e2e/rig/procfs';
 
 const ROOT = path.resolve(__dirname, '../..');
 const RESULTS = path.join(ROOT, 'bench', 'results', 'prebuffer.json');
 const FFMPEG = 'ffmpeg';
-const HKSV_PREBUFFER_LENGTH_MS = 4_000;                  // what hubs select (REFERENCES.md)
-const HOLD_MS = HKSV_PREBUFFER_LENGTH_MS + HKSV_PREBUFFER_MARGIN_MS;
+/** What HKSV hubs select (REFERENCES.md) and what the task measures: source.hold(4000). */
+const HOLD_MS = 4_000;
 const DEFAULT_CASES = [1, 8];
-const DEFAULT_WARMUP_S = 10;
-const DEFAULT_WINDOW_S = 30;
-const BASELINE_S = 6;                                   // the idle worker, before any source starts
+const DEFAULT_WARMUP_S = 5;
+const DEFAULT_WINDOW_S = 20;
+const DEFAULT_ROUNDS = 2;
+const BASELINE_S = 5;                                   // the idle worker, before any source starts
 const SETTLE_MS = 1_000;                                // after the worker is up: let its start-up GC/JIT finish
 const X264_WARMUP_S = 5;
 const X264_WINDOW_S = 15;
 const SAMPLE_MS = 1_000;
 const READY_BOUND_MS = 20_000;                          // every camera must deliver video within this
 const IDLE_BOUND_MS = 15_000;
+const MARK_BOUND_MS = 5_000;
 const DONE_BOUND_MS = 15_000;                           // stop: ffmpeg q -> TERM -> KILL takes at most ~3 s each
 const KILL_WAIT_MS = 3_000;
-const TOTAL_BOUND_MS = 6 * 60_000;
-const TARGET_CPU_PCT = 2;
-const TARGET_RSS_MB = 40;
+/** Bound of one run (worker start to worker gone): settle + baseline + ready + warm-up + window + stop, with room. */
+const RUN_OVERHEAD_BOUND_S = 60;
+const TARGET_CPU_PCT = 0.5;
+const TARGET_RSS_MB = 8;
 const MB = 1024 * 1024;
 
-type Scheme = 'courtyard' | 'fmp4' | 'x264';
-const SCHEMES: readonly Scheme[] = ['courtyard', 'fmp4', 'x264'];
+type Scheme = 'plugin' | 'ffmpeg' | 'fmp4' | 'x264';
+const SCHEMES: readonly Scheme[] = ['plugin', 'ffmpeg', 'fmp4', 'x264'];
+const COMPARED: readonly Scheme[] = ['plugin', 'ffmpeg', 'fmp4'];
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;
 const noop = (): void => undefined;
 
 // ---------------------------------------------------------------------------------------------------------------------
-// Worker side: one scheme on N cameras, driven over stdin ("start", "stop"), answering on stdout (IDLE, STARTED, DONE).
+// Worker side: one scheme on N cameras, driven over stdin ("start", "mark", "stop"), answering on stdout (IDLE, STARTED,
+// MARK {cpu, memory}, DONE {report}).
 
 /** One camera's prebuffer, whichever scheme keeps it. */
 interface Held {
@@ -64,9 +74,10 @@ interface Held {
   stop(): Promise<void>;
 }
 
-function courtyardHold(url: string, index: number, warnings: string[]): Held {
+function sourceHold(url: string, index: number, readInPlugin: boolean, warnings: string[]): Held {
   const log = { debug: noop, info: noop, warn: (m: string) => void warnings.push(m), error: (m: string) => void warnings.push(m) };
-  const source = new MediaSource({ label: `cam${index + 1}`, url, ffmpegPath: FFMPEG, log, audio: 'copy' });
+  // Default options but the one under test: audio 'copy' because the cameras send AAC (what ONVIF would say).
+  const source = new MediaSource({ label: `cam${index + 1}`, url, ffmpegPath: FFMPEG, log, audio: 'copy', ...(readInPlugin ? {} : { readInPlugin: false }) });
   const release = source.hold(HOLD_MS);
   return {
     ready: () => source.stats().cachedGops > 0,
@@ -249,6 +260,23 @@ function x264Recording(url: string, warnings: string[]): Held {
   };
 }
 
+/** What the worker says about itself at a MARK: its CPU so far (µs, user + system) and memory, at its own clock (ms). */
+interface Mark {
+  cpuUs: number;
+  /** The system (kernel) part of cpuUs: reads, wake-ups. */
+  systemUs: number;
+  atMs: number;
+  memoryMB: Record<string, number>;
+}
+
+function mark(): Mark {
+  const u = process.cpuUsage();
+  return {
+    cpuUs: u.user + u.system, systemUs: u.system, atMs: performance.now(),
+    memoryMB: Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, round(v / MB, 1)])),
+  };
+}
+
 async function runWorker(scheme: Scheme, urls: string[]): Promise<void> {
   const say = (line: string): void => void process.stdout.write(`${line}\n`);
   const helds: Held[] = [];
@@ -257,17 +285,17 @@ async function runWorker(scheme: Scheme, urls: string[]): Promise<void> {
   const rl = createInterface({ input: process.stdin });
   const stopAll = (): Promise<void> => (stopping ??= (async () => {
     const report = helds.map((h) => h.report());
-    // Where the worker's memory sits (MB), while everything still runs: RSS against what V8 and Buffers account for.
-    const memoryMB = Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, round(v / MB, 1)]));
     await Promise.all(helds.map((h) => h.stop()));
-    say(`DONE ${JSON.stringify({ report, memoryMB, warnings: warnings.slice(0, 20) })}`);
+    say(`DONE ${JSON.stringify({ report, warnings: warnings.slice(0, 20) })}`);
     rl.close();
     process.stdin.destroy();
+    // A normal exit, not a signal: --cpu-prof writes its profile then.
     setTimeout(() => process.exit(0), 200).unref();
   })());
   const start = async (): Promise<void> => {
     urls.forEach((url, i) => helds.push(
-      scheme === 'courtyard' ? courtyardHold(url, i, warnings) : scheme === 'fmp4' ? new Fmp4Prebuffer(url, HOLD_MS, warnings) : x264Recording(url, warnings)));
+      scheme === 'plugin' || scheme === 'ffmpeg' ? sourceHold(url, i, scheme === 'plugin', warnings)
+        : scheme === 'fmp4' ? new Fmp4Prebuffer(url, HOLD_MS, warnings) : x264Recording(url, warnings)));
     const end = Date.now() + READY_BOUND_MS;
     while (!helds.every((h) => h.ready())) {
       if (Date.now() > end || stopping) {
@@ -282,6 +310,8 @@ async function runWorker(scheme: Scheme, urls: string[]): Promise<void> {
   rl.on('line', (line) => {
     if (line === 'start' && !helds.length) {
       void start();
+    } else if (line === 'mark') {
+      say(`MARK ${JSON.stringify(mark())}`);
     } else if (line === 'stop') {
       void stopAll();
     }
@@ -396,8 +426,8 @@ class Worker {
   private wake?: () => void;
   private exited = false;
 
-  constructor(scheme: Scheme, urls: string[]) {
-    this.proc = spawn(process.execPath, [__filename, '--worker', scheme, ...urls], { stdio: ['pipe', 'pipe', 'inherit'] });
+  constructor(scheme: Scheme, urls: string[], nodeArgs: string[] = []) {
+    this.proc = spawn(process.execPath, [...nodeArgs, __filename, '--worker', scheme, ...urls], { stdio: ['pipe', 'pipe', 'inherit'] });
     createInterface({ input: this.proc.stdout! }).on('line', (line) => {
       this.lines.push(line);
       this.wake?.();
@@ -476,36 +506,54 @@ const workers = new Set<Worker>();
 
 interface WorkerReport {
   report: Record<string, number>[];
-  memoryMB: Record<string, number>;
   warnings: string[];
+}
+
+interface PerCamera {
+  cpuPct: number;
+  rssMeanMB: number;
+  rssMaxMB: number;
+  /** ffmpeg's private pages (smaps_rollup) in place of its RSS: what another camera really adds, libraries shared. */
+  privateMeanMB: number;
 }
 
 interface RunResult {
   scheme: Scheme;
   cameras: number;
+  round: number;
   warmupS: number;
   windowS: number;
+  loadAverage: number[];
   valid: boolean;
   problems: string[];
-  /** The headline: % of one core and MB per camera. */
-  perCamera: { cpuPct: number; rssMeanMB: number; rssMaxMB: number; pssMeanMB: number; privateMeanMB: number };
-  node: { baselineCpuPct: number; cpuPct: number; baselineRssMB: number; rssMeanMB: number; rssMaxMB: number };
-  ffmpeg: {
-    processes: number; cpuPctTotal: number; rssMeanMBPerProcess: number; rssMaxMBPerProcess: number; pssMeanMBPerProcess: number;
-    privateMeanMBPerProcess: number;
-  };
+  /** The headline: % of one core and MB added per camera. */
+  perCamera: PerCamera;
+  node: { baselineCpuPct: number; cpuPct: number; systemCpuPct: number; baselineRssMB: number; rssMeanMB: number; rssMaxMB: number; memoryMB: Record<string, number> };
+  ffmpeg: { processes: number; cpuPctTotal: number; rssMeanMBPerProcess: number; privateMeanMBPerProcess: number };
   rtspServer: { cpuPct: number; rssMeanMB: number; sessions: number };
   worker: WorkerReport;
 }
 
-async function measure(server: MediaServer, scheme: Scheme, cameras: number, warmupS: number, windowS: number): Promise<RunResult> {
+async function askMark(worker: Worker): Promise<Mark> {
+  worker.send('mark');
+  return JSON.parse(await worker.expect('MARK', MARK_BOUND_MS)) as Mark;
+}
+
+/** The worker's own CPU between two marks, % of one core. */
+const markPct = (a: Mark, b: Mark): number => ((b.cpuUs - a.cpuUs) / 1000 / (b.atMs - a.atMs)) * 100;
+
+async function measure(server: MediaServer, scheme: Scheme, cameras: number, roundNo: number, warmupS: number, windowS: number,
+  nodeArgs: string[]): Promise<RunResult> {
   const urls = Array.from({ length: cameras }, (_, i) => server.url(`/cam${i + 1}/main`));
-  const worker = new Worker(scheme, urls);
+  const loadAverage = os.loadavg().map((n) => round(n));
+  const worker = new Worker(scheme, urls, nodeArgs);
   const problems: string[] = [];
   try {
     await worker.expect('IDLE', IDLE_BOUND_MS);
     await sleep(SETTLE_MS);
+    const baseFrom = await askMark(worker);
     const base = await sampleWindow(worker.pid, server.pid, BASELINE_S);
+    const baseTo = await askMark(worker);
     worker.send('start');
     await worker.expect('STARTED', READY_BOUND_MS + 5_000);
     const sessions = Object.values(await server.sessions()).reduce((a, b) => a + b, 0);
@@ -514,51 +562,51 @@ async function measure(server: MediaServer, scheme: Scheme, cameras: number, war
     }
     checkDeadline();
     await sleep(warmupS * 1000);
+    const from = await askMark(worker);
     const win = await sampleWindow(worker.pid, server.pid, windowS);
-    const report = JSON.parse(await (async () => {
-      worker.send('stop');
-      return worker.expect('DONE', DONE_BOUND_MS);
-    })()) as WorkerReport;
+    const to = await askMark(worker);
+    worker.send('stop');
+    const report = JSON.parse(await worker.expect('DONE', DONE_BOUND_MS)) as WorkerReport;
 
-    // Every camera's ffmpeg must be the same process from the first sample to the last: no restarts, none missing.
+    // ffmpeg schemes: every camera's ffmpeg the same process from the first sample to the last. The plugin: none at all.
+    const want = scheme === 'plugin' ? 0 : cameras;
     const first = [...win[0].children.keys()];
-    if (first.length !== cameras || win.some((s) => s.children.size !== cameras || first.some((pid) => !s.children.has(pid)))) {
-      problems.push(`expected the same ${cameras} ffmpeg process(es) through the window`);
+    if (first.length !== want || win.some((s) => s.children.size !== want || first.some((pid) => !s.children.has(pid)))) {
+      problems.push(`expected the same ${want} ffmpeg process(es) through the window`);
     }
     if (win.some((s) => !s.node)) {
       problems.push('the worker vanished during the window');
     }
     const restarts = report.report.reduce((n, r) => n + Math.max(0, (r.starts ?? 1) - 1) + (r.exits ?? 0), 0);
     if (restarts) {
-      problems.push(`${restarts} ffmpeg restart(s)/exit(s)`);
+      problems.push(`${restarts} restart(s)/exit(s) of a camera's read`);
     }
     const childCpu = first.reduce((n, pid) => n + cpuPct(win, (s) => s.children.get(pid)), 0);
     const childRss = win.map((s) => [...s.children.values()].reduce((n, p) => n + p.rssBytes, 0));
-    const childPss = win.map((s) => [...s.children.values()].reduce((n, p) => n + (p.pssBytes ?? NaN), 0));
     const childUss = win.map((s) => [...s.children.values()].reduce((n, p) => n + (p.ussBytes ?? NaN), 0));
     const nodeRss = win.map((s) => s.node?.rssBytes ?? NaN);
     const baseRss = mean(base.map((s) => s.node?.rssBytes ?? NaN));
-    const baseCpu = cpuPct(base, (s) => s.node);
-    const nodeCpu = cpuPct(win, (s) => s.node);
-    // Per camera = (node CPU - idle node CPU) / N + ffmpeg CPU / N; memory = ffmpeg RSS / N + (node RSS - idle RSS) / N.
+    const baseCpu = markPct(baseFrom, baseTo);
+    const nodeCpu = markPct(from, to);
+    // Per camera = ((node CPU - idle node CPU) + ffmpeg CPU) / N; memory = (ffmpeg RSS + node RSS - idle RSS) / N.
     const perCameraRss = win.map((_s, i) => (childRss[i] + nodeRss[i] - baseRss) / cameras);
     return {
-      scheme, cameras, warmupS, windowS, valid: problems.length === 0, problems,
+      scheme, cameras, round: roundNo, warmupS, windowS, loadAverage, valid: problems.length === 0, problems,
       perCamera: {
-        cpuPct: round((nodeCpu - baseCpu + childCpu) / cameras),
+        cpuPct: round((nodeCpu - baseCpu + childCpu) / cameras, 3),
         rssMeanMB: round(mean(perCameraRss) / MB, 1),
         rssMaxMB: round(Math.max(...perCameraRss) / MB, 1),
-        pssMeanMB: round(mean(win.map((_s, i) => (childPss[i] + nodeRss[i] - baseRss) / cameras)) / MB, 1),
         privateMeanMB: round(mean(win.map((_s, i) => (childUss[i] + nodeRss[i] - baseRss) / cameras)) / MB, 1),
       },
       node: {
-        baselineCpuPct: round(baseCpu), cpuPct: round(nodeCpu), baselineRssMB: round(baseRss / MB, 1),
-        rssMeanMB: round(mean(nodeRss) / MB, 1), rssMaxMB: round(Math.max(...nodeRss) / MB, 1),
+        baselineCpuPct: round(baseCpu, 3), cpuPct: round(nodeCpu, 3),
+        systemCpuPct: round(((to.systemUs - from.systemUs) / 1000 / (to.atMs - from.atMs)) * 100, 3), baselineRssMB: round(baseRss / MB, 1),
+        rssMeanMB: round(mean(nodeRss) / MB, 1), rssMaxMB: round(Math.max(...nodeRss) / MB, 1), memoryMB: to.memoryMB,
       },
       ffmpeg: {
-        processes: first.length, cpuPctTotal: round(childCpu),
-        rssMeanMBPerProcess: round(mean(childRss) / cameras / MB, 1), rssMaxMBPerProcess: round(Math.max(...childRss) / cameras / MB, 1),
-        pssMeanMBPerProcess: round(mean(childPss) / cameras / MB, 1), privateMeanMBPerProcess: round(mean(childUss) / cameras / MB, 1),
+        processes: first.length, cpuPctTotal: round(childCpu, 3),
+        rssMeanMBPerProcess: first.length ? round(mean(childRss) / first.length / MB, 1) : 0,
+        privateMeanMBPerProcess: first.length ? round(mean(childUss) / first.length / MB, 1) : 0,
       },
       rtspServer: {
         cpuPct: round(cpuPct(win, (s) => s.server)), rssMeanMB: round(mean(win.map((s) => s.server?.rssBytes ?? NaN)) / MB, 1), sessions,
@@ -588,11 +636,11 @@ function killLeftovers(): void {
   }
 }
 
-const deadline = Date.now() + TOTAL_BOUND_MS;
+let deadline = Infinity;
 
 function checkDeadline(): void {
   if (Date.now() > deadline) {
-    throw new Error(`benchmark exceeded its total time bound (${TOTAL_BOUND_MS / 60_000} min)`);
+    throw new Error('benchmark exceeded its total time bound');
   }
 }
 
@@ -600,23 +648,37 @@ interface Options {
   cases: number[];
   warmupS: number;
   windowS: number;
+  rounds: number;
+  schemes: Scheme[];
   x264: boolean;
+  /** Write a V8 CPU profile of each plugin worker here (node --cpu-prof): the figures then include the profiler. */
+  cpuProfDir?: string;
 }
 
 function parseArgs(argv: string[]): Options {
-  const out: Options = { cases: DEFAULT_CASES, warmupS: DEFAULT_WARMUP_S, windowS: DEFAULT_WINDOW_S, x264: true };
-  const usage = 'usage: node .build/bench/prebuffer.js [--cases 1,8] [--warmup 10] [--window 30] [--no-x264]';
+  const out: Options = {
+    cases: DEFAULT_CASES, warmupS: DEFAULT_WARMUP_S, windowS: DEFAULT_WINDOW_S, rounds: DEFAULT_ROUNDS, schemes: [...COMPARED], x264: false,
+  };
+  const usage = 'usage: node .build/bench/prebuffer.js [--cases 1,8] [--warmup 5] [--window 20] [--rounds 2] ' +
+    '[--schemes plugin,ffmpeg,fmp4] [--x264] [--cpu-prof DIR]';
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
-    if (flag === '--no-x264') {
-      out.x264 = false;
+    if (flag === '--x264') {
+      out.x264 = true;
       continue;
     }
     const value = argv[++i] ?? '';
-    if (flag === '--cases' && /^\d+(,\d+)*$/.test(value) && value.split(',').every((n) => Number(n) >= 1 && Number(n) <= 16)) {
-      out.cases = value.split(',').map(Number);
+    const list = value.split(',');
+    if (flag === '--cases' && /^\d+(,\d+)*$/.test(value) && list.every((n) => Number(n) >= 1 && Number(n) <= 16)) {
+      out.cases = list.map(Number);
     } else if ((flag === '--warmup' || flag === '--window') && /^\d+$/.test(value) && Number(value) >= 2 && Number(value) <= 120) {
       out[flag === '--warmup' ? 'warmupS' : 'windowS'] = Number(value);
+    } else if (flag === '--rounds' && /^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 5) {
+      out.rounds = Number(value);
+    } else if (flag === '--schemes' && list.length && list.every((s) => (COMPARED as string[]).includes(s))) {
+      out.schemes = list as Scheme[];
+    } else if (flag === '--cpu-prof' && value) {
+      out.cpuProfDir = path.resolve(value);
     } else {
       throw new Error(`${usage} (got ${flag} ${value})`);
     }
@@ -624,11 +686,14 @@ function parseArgs(argv: string[]): Options {
   return out;
 }
 
-const fmt = (n: number, width: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : '-').padStart(width);
+const fmt = (n: number | undefined, width: number, digits = 2): string => (n !== undefined && Number.isFinite(n) ? n.toFixed(digits) : '-').padStart(width);
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
-  const command = `npx tsc -p tsconfig.json && node .build/bench/prebuffer.js${process.argv.slice(2).map((a) => ` ${a}`).join('')}`;
+  const command = `npx tsc -p tsconfig.json && nice -n 10 node .build/bench/prebuffer.js${process.argv.slice(2).map((a) => ` ${a}`).join('')}`;
+  const runCount = opts.rounds * opts.cases.length * opts.schemes.length + (opts.x264 ? 1 : 0);
+  const totalBoundMs = runCount * (RUN_OVERHEAD_BOUND_S + opts.warmupS + opts.windowS) * 1000 + 60_000;
+  deadline = Date.now() + totalBoundMs;
   const loadAtStart = os.loadavg();
   let server: MediaServer | undefined;
   const onSignal = (): void => {
@@ -638,68 +703,90 @@ async function main(): Promise<void> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const guard = setTimeout(() => {
-    console.error(`prebuffer: gave up after ${TOTAL_BOUND_MS / 60_000} min`);
+    console.error(`prebuffer: gave up after ${Math.round(totalBoundMs / 60_000)} min`);
     void cleanup(server).finally(() => process.exit(1));
-  }, TOTAL_BOUND_MS + 30_000);
+  }, totalBoundMs + 30_000);
   guard.unref();
   const p = PROFILES.main;
   console.log(`prebuffer cost: hold(${HOLD_MS}) per camera, cameras ${p.width}x${p.height} ${p.fps} fps ${p.bitrateKbps} kbps H.264 ` +
-    `+ AAC, GOP ${p.gopFrames / p.fps} s; warm-up ${opts.warmupS} s, window ${opts.windowS} s, /proc sampled every ${SAMPLE_MS / 1000} s`);
+    `+ AAC, GOP ${p.gopFrames / p.fps} s; warm-up ${opts.warmupS} s, window ${opts.windowS} s, ${opts.rounds} round(s); ` +
+    `load average ${loadAtStart.map((n) => n.toFixed(2)).join(' ')}`);
   const runs: RunResult[] = [];
   try {
     const maxCameras = Math.max(...opts.cases);
     server = await MediaServer.start({
       paths: Array.from({ length: maxCameras }, (_, i) => ({ path: `/cam${i + 1}/main`, profile: 'main' as const, audio: true })),
     });
-    for (const [k, cameras] of opts.cases.entries()) {
-      // Who runs first alternates between cases: the machine's drift is shared out.
-      const order: Scheme[] = k % 2 === 0 ? ['courtyard', 'fmp4'] : ['fmp4', 'courtyard'];
-      for (const scheme of order) {
-        checkDeadline();
-        const r = await measure(server, scheme, cameras, opts.warmupS, opts.windowS);
-        runs.push(r);
-        console.log(`  ${String(cameras).padStart(2)} camera(s) ${scheme.padEnd(9)}: ${fmt(r.perCamera.cpuPct, 6)} % CPU/camera ` +
-          `(node ${r.node.cpuPct} % vs idle ${r.node.baselineCpuPct} %, ffmpeg ${r.ffmpeg.cpuPctTotal} %), ` +
-          `RSS ${r.perCamera.rssMeanMB} MB/camera (max ${r.perCamera.rssMaxMB}, private ${r.perCamera.privateMeanMB}), ` +
-          `RTSP server ${r.rtspServer.cpuPct} %${r.valid ? '' : ` INVALID: ${r.problems.join('; ')}`}`);
+    let turn = 0;
+    for (let r = 1; r <= opts.rounds; r++) {
+      for (const cameras of opts.cases) {
+        // Who runs first rotates from case to case: the machine's drift is shared out.
+        const order = opts.schemes.map((_s, i) => opts.schemes[(i + turn) % opts.schemes.length]);
+        turn++;
+        for (const scheme of order) {
+          checkDeadline();
+          const nodeArgs = opts.cpuProfDir && scheme === 'plugin' ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [];
+          const run = await measure(server, scheme, cameras, r, opts.warmupS, opts.windowS, nodeArgs);
+          runs.push(run);
+          console.log(`  round ${r} ${String(cameras).padStart(2)} camera(s) ${scheme.padEnd(6)}: ${fmt(run.perCamera.cpuPct, 6, 3)} % CPU/camera ` +
+            `(node ${run.node.cpuPct} % of which system ${run.node.systemCpuPct} % vs idle ${run.node.baselineCpuPct} %, ffmpeg ${run.ffmpeg.cpuPctTotal} %), ` +
+            `RSS +${run.perCamera.rssMeanMB} MB/camera (max ${run.perCamera.rssMaxMB}, private ${run.perCamera.privateMeanMB}), ` +
+            `load ${run.loadAverage.join(' ')}${run.valid ? '' : ` INVALID: ${run.problems.join('; ')}`}`);
+        }
       }
     }
     if (opts.x264) {
       checkDeadline();
-      const r = await measure(server, 'x264', 1, X264_WARMUP_S, X264_WINDOW_S);
-      runs.push(r);
-      console.log(`   1 camera    x264     : ${fmt(r.perCamera.cpuPct, 6)} % CPU, RSS ${r.perCamera.rssMeanMB} MB` +
-        `${r.valid ? '' : ` INVALID: ${r.problems.join('; ')}`}`);
+      const run = await measure(server, 'x264', 1, 1, X264_WARMUP_S, X264_WINDOW_S, []);
+      runs.push(run);
+      console.log(`  1 camera x264: ${fmt(run.perCamera.cpuPct, 6)} % CPU, RSS ${run.perCamera.rssMeanMB} MB` +
+        `${run.valid ? '' : ` INVALID: ${run.problems.join('; ')}`}`);
     }
   } finally {
     await cleanup(server);
     clearTimeout(guard);
   }
 
-  const rows = opts.cases.map((cameras) => {
-    const ours = runs.find((r) => r.cameras === cameras && r.scheme === 'courtyard')!;
-    const theirs = runs.find((r) => r.cameras === cameras && r.scheme === 'fmp4')!;
-    const target = {
-      cpu: ours.valid && ours.perCamera.cpuPct < TARGET_CPU_PCT,
-      rss: ours.valid && ours.perCamera.rssMaxMB < TARGET_RSS_MB,
-      // RSS counts ffmpeg's shared libraries in full for every process; private pages are what another camera really adds.
-      privateMemory: ours.valid && ours.perCamera.privateMeanMB < TARGET_RSS_MB,
-    };
+  // Per case and scheme: the mean over the rounds, and each round's figure.
+  const summary = (cameras: number, scheme: Scheme): { cpuPct: number; rssMeanMB: number; rssMaxMB: number; privateMeanMB: number; rounds: PerCamera[] } | undefined => {
+    const rs = runs.filter((r) => r.cameras === cameras && r.scheme === scheme);
+    if (!rs.length) {
+      return undefined;
+    }
+    const m = (pick: (c: PerCamera) => number, digits: number): number => round(mean(rs.map((r) => pick(r.perCamera))), digits);
     return {
-      cameras, courtyard: ours.perCamera, fmp4: theirs.perCamera,
-      ratioFmp4OverCourtyard: { cpu: round(theirs.perCamera.cpuPct / ours.perCamera.cpuPct), rss: round(theirs.perCamera.rssMeanMB / ours.perCamera.rssMeanMB) },
-      target,
-      targetMet: target.cpu && target.rss,
+      cpuPct: m((c) => c.cpuPct, 3), rssMeanMB: m((c) => c.rssMeanMB, 1), rssMaxMB: round(Math.max(...rs.map((r) => r.perCamera.rssMaxMB)), 1),
+      privateMeanMB: m((c) => c.privateMeanMB, 1), rounds: rs.map((r) => r.perCamera),
+    };
+  };
+  const rows = opts.cases.map((cameras) => {
+    const plugin = summary(cameras, 'plugin');
+    const ffmpeg = summary(cameras, 'ffmpeg');
+    const fmp4 = summary(cameras, 'fmp4');
+    const ratio = (a: number | undefined, b: number | undefined): number | undefined => (a !== undefined && b ? round(a / b) : undefined);
+    const pluginRuns = runs.filter((r) => r.cameras === cameras && r.scheme === 'plugin');
+    const valid = pluginRuns.every((r) => r.valid);
+    return {
+      cameras, plugin, ffmpeg, fmp4,
+      ratioPluginOverFfmpeg: { cpu: ratio(plugin?.cpuPct, ffmpeg?.cpuPct), rss: ratio(plugin?.rssMeanMB, ffmpeg?.rssMeanMB) },
+      ratioPluginOverFmp4: { cpu: ratio(plugin?.cpuPct, fmp4?.cpuPct), rss: ratio(plugin?.rssMeanMB, fmp4?.rssMeanMB) },
+      target: plugin ? { cpu: valid && plugin.cpuPct <= TARGET_CPU_PCT, rss: valid && plugin.rssMeanMB <= TARGET_RSS_MB } : undefined,
     };
   });
   console.log('');
-  console.log('cameras | courtyard: CPU %/cam  RSS MB/cam mean (max)  private MB/cam | fmp4 anchor: CPU %/cam  RSS MB/cam mean (max)  ' +
-    'private MB/cam | fmp4/courtyard CPU, RSS | target');
+  console.log(`per camera, mean of ${opts.rounds} round(s) [each round]: CPU % of one core | RSS MB added, mean (max)`);
+  console.log('cameras | scheme | CPU %/camera          | RSS MB/camera       | private MB/camera');
   for (const r of rows) {
-    const cells = (c: RunResult['perCamera']): string =>
-      `${fmt(c.cpuPct, 9)}  ${fmt(c.rssMeanMB, 16, 1)} (${fmt(c.rssMaxMB, 4, 1)})  ${fmt(c.privateMeanMB, 14, 1)}`;
-    console.log(`${String(r.cameras).padStart(7)} | ${cells(r.courtyard)} | ${cells(r.fmp4)}   | ` +
-      `${fmt(r.ratioFmp4OverCourtyard.cpu, 15)}, ${fmt(r.ratioFmp4OverCourtyard.rss, 5)} | CPU ${r.target.cpu ? 'met' : 'NOT met'}, RSS ${r.target.rss ? 'met' : 'NOT met'}`);
+    for (const scheme of opts.schemes) {
+      const s = r[scheme as 'plugin' | 'ffmpeg' | 'fmp4'];
+      if (s) {
+        console.log(`${String(r.cameras).padStart(7)} | ${scheme.padEnd(6)} | ${fmt(s.cpuPct, 6, 3)} [${s.rounds.map((c) => c.cpuPct.toFixed(3)).join(' ')}]`.padEnd(40) +
+          ` | ${fmt(s.rssMeanMB, 6, 1)} (${fmt(s.rssMaxMB, 5, 1)})`.padEnd(22) + ` | ${fmt(s.privateMeanMB, 6, 1)}`);
+      }
+    }
+    console.log(`${String(r.cameras).padStart(7)} | plugin/ffmpeg CPU ${fmt(r.ratioPluginOverFfmpeg.cpu, 5)}, RSS ${fmt(r.ratioPluginOverFfmpeg.rss, 5)}; ` +
+      `plugin/fmp4 CPU ${fmt(r.ratioPluginOverFmp4.cpu, 5)}, RSS ${fmt(r.ratioPluginOverFmp4.rss, 5)}` +
+      (r.target ? `; target (<= ${TARGET_CPU_PCT} %, <= ${TARGET_RSS_MB} MB): CPU ${r.target.cpu ? 'met' : 'NOT met'}, RSS ${r.target.rss ? 'met' : 'NOT met'}` : ''));
   }
   const x264 = runs.find((r) => r.scheme === 'x264');
   if (x264) {
@@ -707,33 +794,34 @@ async function main(): Promise<void> {
       `${x264.perCamera.rssMeanMB} MB RSS`);
   }
   const allValid = runs.every((r) => r.valid);
-  const met = rows.every((r) => r.targetMet);
-  const verdict = (pick: (r: (typeof rows)[number]) => boolean): string =>
-    rows.map((r) => `${r.cameras} camera${r.cameras === 1 ? '' : 's'} ${pick(r) ? 'met' : 'NOT met'}`).join(', ');
-  console.log(`target, courtyard per camera${allValid ? '' : ' (some runs INVALID, see above)'}:`);
-  console.log(`  CPU < ${TARGET_CPU_PCT} % of one core: ${verdict((r) => r.target.cpu)}`);
-  console.log(`  RSS < ${TARGET_RSS_MB} MB (max over the window): ${verdict((r) => r.target.rss)}`);
-  console.log(`  private memory < ${TARGET_RSS_MB} MB (ffmpeg's private pages + node growth, mean): ${verdict((r) => r.target.privateMemory)}`);
+  if (!allValid) {
+    console.log('some runs are INVALID, see above');
+  }
+  const loadAtEnd = os.loadavg();
+  console.log(`load average at start ${loadAtStart.map((n) => n.toFixed(2)).join(' ')}, at end ${loadAtEnd.map((n) => n.toFixed(2)).join(' ')}`);
   mkdirSync(path.dirname(RESULTS), { recursive: true });
   writeFileSync(RESULTS, `${JSON.stringify({
     benchmark: 'prebuffer', command, date: new Date().toISOString(), node: process.version, platform: `${os.platform()} ${os.arch()}`,
     cpu: os.cpus()[0]?.model ?? 'unknown', cpus: os.cpus().length, ffmpeg: ffmpegVersion(),
-    loadAverage: { start: loadAtStart.map((n) => round(n)), end: os.loadavg().map((n) => round(n)) },
+    loadAverage: { start: loadAtStart.map((n) => round(n)), end: loadAtEnd.map((n) => round(n)) },
     camera: { ...PROFILES.main, audio: 'AAC-LC 16 kHz mono', server: 'tools/camera-sim/media (GStreamer gst-rtsp-server), RTSP over TCP' },
-    holdMs: HOLD_MS,
-    method: 'each scheme in a fresh Node worker; idle worker sampled first (baseline); /proc utime+stime and VmRSS of the ' +
-      'worker and of every ffmpeg child (by ppid) sampled each second over the window after the warm-up; per camera = ' +
-      '((node CPU - idle node CPU) + ffmpeg CPU) / N and (ffmpeg RSS + node RSS - idle node RSS) / N; the RTSP server is ' +
-      'reported separately and not counted; PSS (smaps_rollup) shares ffmpeg\'s libraries out between processes',
+    holdMs: HOLD_MS, rounds: opts.rounds, cpuProfiled: opts.cpuProfDir !== undefined,
+    method: 'each scheme in a fresh Node worker holding only the sources; idle worker measured first (baseline); the ' +
+      'worker\'s CPU from its process.cpuUsage() at the start and end of the baseline and of the window, every ffmpeg ' +
+      'child\'s from /proc utime+stime; VmRSS of the worker and of every ffmpeg child (by ppid) sampled each second over ' +
+      'the window after the warm-up; per camera = ((node CPU - idle node CPU) + ffmpeg CPU) / N and (ffmpeg RSS + node ' +
+      'RSS - idle node RSS) / N; the RTSP server is reported separately and not counted; "private" puts ffmpeg\'s private ' +
+      'pages (smaps_rollup) in place of its RSS',
     schemes: {
-      courtyard: `src/media/source.ts MediaSource per camera (ffmpeg '${FFMPEG}', audio 'copy'), hold(${HOLD_MS})`,
+      plugin: `src/media/source.ts MediaSource per camera, default options (read in the plugin), audio 'copy', hold(${HOLD_MS})`,
+      ffmpeg: `the same with readInPlugin: false (ffmpeg '${FFMPEG}' copying to MPEG-TS on a pipe)`,
       fmp4: 'one ffmpeg per camera: RTSP (tcp) -map 0:v:0 -map 0:a:0? -c copy -f mp4 -movflags frag_keyframe+empty_moov+default_base_moof ' +
         `pipe:1; boxes split in Node (one copy per box), ftyp+moov kept, later boxes kept while younger than ${HOLD_MS} ms`,
       x264: 'context: one ffmpeg, RTSP -> libx264 veryfast main 4.0, 15 fps, 2000k (maxrate 2000k, bufsize 4000k), GOP 60, no B-frames, ' +
         'no audio -> fragmented MP4 on a pipe, counted and dropped in Node',
     },
-    targets: { cpuPctPerCamera: TARGET_CPU_PCT, rssMBPerCamera: TARGET_RSS_MB }, targetMet: met, allRunsValid: allValid,
-    table: rows, runs,
+    targets: { pluginCpuPctPerCamera: TARGET_CPU_PCT, pluginRssMBPerCamera: TARGET_RSS_MB },
+    allRunsValid: allValid, table: rows, runs,
   }, null, 2)}\n`);
   console.log(`wrote ${path.relative(ROOT, RESULTS)}`);
   console.log(`command: ${command}`);

@@ -12,6 +12,7 @@
 // - PCR more often than once per video frame (§2.7.2 asks at most 100 ms apart: a camera under 10 fps is over it;
 //   ffmpeg and TsReader ignore the spacing).
 import { TS_PACKET_BYTES } from './mpegts';
+import { Slab } from './rtsp/slab';
 import { AAC_SAMPLE_RATES } from './ts-demux';
 
 /** PIDs and program number as ffmpeg's mpegts muxer chooses them (its defaults: -mpegts_pmt_start_pid 0x1000,
@@ -49,6 +50,8 @@ const START_CODE_BYTES = 4;
 const ADTS_HEADER_BYTES = 7;
 /** ADTS frame_length is 13 bits and counts the header. */
 const ADTS_MAX_FRAME_BYTES = 0x1fff;
+/** Output slab size (bytes): about a second of a 2 Mb/s camera's TS. */
+const OUTPUT_SLAB_BYTES = 256 * 1024;
 
 export interface TsMuxerOptions {
   /** The AAC stream, from its AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1); without it the program has video only. */
@@ -168,6 +171,8 @@ export class TsMuxer {
   private ccVideo = 0;
   private ccAudio = 0;
   private tablesSent = false;
+  /** Where the output goes: one allocation per slab, not per frame (slab.ts); the source's cache keeps the pieces. */
+  private readonly slab = new Slab(OUTPUT_SLAB_BYTES);
 
   constructor(options: TsMuxerOptions = {}) {
     const audio = options.audio;
@@ -190,10 +195,11 @@ export class TsMuxer {
   }
 
   /**
-   * One access unit as TS packets (whole 188-byte packets in one buffer). A keyframe (and the very first output) is
-   * preceded by PAT and PMT, and its first packet has random_access_indicator set; every video PES start carries a PCR
-   * equal to its PTS (ffmpeg's -muxdelay 0). PES_packet_length is written when it fits 16 bits, else 0 (§2.4.3.7 allows
-   * 0 for video only), as ffmpeg's -omit_video_pes_length 0 does: TsDemuxer then emits the frame on its last byte.
+   * One access unit as TS packets (whole 188-byte packets in one buffer: a piece of a slab, kept as long as anyone
+   * holds it). A keyframe (and the very first output) is preceded by PAT and PMT, and its first packet has
+   * random_access_indicator set; every video PES start carries a PCR equal to its PTS (ffmpeg's -muxdelay 0).
+   * PES_packet_length is written when it fits 16 bits, else 0 (§2.4.3.7 allows 0 for video only), as ffmpeg's
+   * -omit_video_pes_length 0 does: TsDemuxer then emits the frame on its last byte.
    */
   video(au: H264AccessUnit): Buffer {
     const nalus = au.nalus;
@@ -211,7 +217,7 @@ export class TsMuxer {
     }
     const tables = au.keyframe || !this.tablesSent;
     const packets = packetCount(total, AF_PCR_BYTES);
-    const out = Buffer.allocUnsafe((packets + (tables ? 2 : 0)) * TS_PACKET_BYTES);
+    const out = this.slab.take((packets + (tables ? 2 : 0)) * TS_PACKET_BYTES);
     const pos = tables ? this.writeTables(out) : 0;
     // The PES is laid out whole at the end of its packets' space, then moved into them packet by packet.
     const pts = wrapTimestamp(au.pts);
@@ -252,7 +258,7 @@ export class TsMuxer {
     const total = PES_HEADER_BYTES + frameLength;
     const tables = !this.tablesSent;
     const packets = packetCount(total, AF_FLAGS_BYTES);
-    const out = Buffer.allocUnsafe((packets + (tables ? 2 : 0)) * TS_PACKET_BYTES);
+    const out = this.slab.take((packets + (tables ? 2 : 0)) * TS_PACKET_BYTES);
     const pos = tables ? this.writeTables(out) : 0;
     const at = pos + packets * TS_PACKET_BYTES - total;
     writePesHeader(out, at, STREAM_ID_AUDIO, total - 6, wrapTimestamp(frame.pts));

@@ -12,6 +12,7 @@ import {
   RTSP_DEFAULT_SESSION_TIMEOUT_S, RTSP_MAX_REDIRECTS, RTSP_MEDIA_TIMEOUT_MS, RTSP_REQUEST_TIMEOUT_MS, RTSP_TEARDOWN_TIMEOUT_MS,
 } from '../../settings';
 import { parseSdp, Sdp } from './sdp';
+import { Slab } from './slab';
 import { RtspRequest, RtspResponse, RtspWireReader, WireError } from './wire';
 
 export type RtspErrorKind =
@@ -70,8 +71,10 @@ export interface SetupResult {
 }
 
 const DEFAULT_PORT = 554;
-/** One socket read at most (bytes): Node's own read size. */
-const READ_BUFFER_BYTES = 64 * 1024;
+/** Socket reads go into slabs of this size (bytes): about 2 s of a 2 Mb/s camera. */
+const READ_SLAB_BYTES = 512 * 1024;
+/** Room left for one socket read at least (bytes): Node's own read size. */
+const READ_MIN_BYTES = 64 * 1024;
 const USER_AGENT = 'homebridge-courtyard';
 /** Garbage skipped while media flows before the read ends (bytes): a stray byte or a broken frame, not a stream of it. */
 const MAX_GARBAGE_BYTES = 64 * 1024;
@@ -242,15 +245,16 @@ export class RtspClient {
     const { host, port } = this.target;
     const where = hostPort(host, port);
     return new Promise<void>((resolve, reject) => {
-      // Reads land in one buffer per client and are copied out at their size: Node's default read allocates 64 KiB each
-      // time, which cost about twice the CPU of the copy for a camera's 30 reads a second (measured on loopback).
-      const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+      // Reads land one after another in large slabs (slab.ts), each read a view: Node's default read allocates 64 KiB
+      // each time, and a copy per read is an allocation of its own; both cost more CPU than the parsing of a camera's
+      // 30 reads a second (measured on loopback). A frame cut between two reads stays one piece of memory.
+      const slab = new Slab(READ_SLAB_BYTES);
       const socket = net.connect({
         host, port,
         onread: {
-          buffer: readBuffer,
+          buffer: () => slab.space(READ_MIN_BYTES),
           callback: (bytes: number): boolean => {
-            onData(Buffer.from(readBuffer.subarray(0, bytes)));
+            onData(slab.commit(bytes));
             return true; // keep reading
           },
         },
@@ -296,7 +300,7 @@ export class RtspClient {
           void this.end(new RtspError('closed', `the camera closed the RTSP connection${during}`));
         }
       });
-      // Frames handed on are views into `chunk`: a copy the depacketizers may keep, never the reused read buffer.
+      // Frames handed on are views into `chunk`, a piece of a slab that is never reused: the depacketizers may keep them.
       const onData = (chunk: Buffer): void => {
         if (this.socket !== socket || this.ending) {
           return;

@@ -7,9 +7,11 @@
 import { NAL, nalType } from '../h264';
 import { MAX_PES_BYTES } from '../ts-demux';
 import { RtpPacket, sequenceGap, TimestampUnwrapper } from './rtp';
+import { Slab } from './slab';
 
 export interface H264AccessUnit {
-  /** NAL units without start codes, in decoding order (views into the RTP packets where one packet held the unit). */
+  /** NAL units without start codes, in decoding order: views into the RTP packets where one packet held the unit, into
+   *  a slab (slab.ts) where FU-A fragments were put together; never reused, so they may be kept. */
   nalus: Buffer[];
   /** RTP timestamp (90 kHz), unwrapped: keeps growing past 2^32. */
   timestamp: number;
@@ -33,6 +35,8 @@ const FU_A = 28;
 const UNSUPPORTED = new Set([25, 26, 27, 29]); // STAP-B, MTAP16, MTAP24, FU-B: packetization-mode 2 only
 const FU_START = 0x80;
 const FU_END = 0x40;
+/** FU-A NAL units are put together in slabs of this size (bytes): about a second of a 2 Mb/s camera. */
+const FU_SLAB_BYTES = 256 * 1024;
 
 interface Pending {
   raw: number;
@@ -41,8 +45,8 @@ interface Pending {
   keyframe: boolean;
   /** Its first packet came right after lost ones: whatever began the access unit may have been among them. */
   afterGap: boolean;
-  /** A FU-A NAL unit being put together. */
-  fu?: { chunks: Buffer[]; bytes: number };
+  /** A FU-A NAL unit being put together: its rebuilt header byte, then its pieces (views into the RTP packets). */
+  fu?: { header: number; chunks: Buffer[]; bytes: number };
 }
 
 /** The NAL units of sprop-parameter-sets (RFC 6184 §8.1: base64 NAL units separated by commas); bad ones are left out. */
@@ -65,6 +69,8 @@ export function toAnnexB(nalus: Buffer[]): Buffer {
 export class H264Depayloader {
   private readonly maxBytes: number;
   private readonly unwrapper = new TimestampUnwrapper();
+  /** Where FU-A NAL units are put together. */
+  private readonly slab = new Slab(FU_SLAB_BYTES);
   private expectedSeq?: number;
   private current?: Pending;
   /** The timestamp of an access unit known broken: its remaining packets are skipped, not buffered. */
@@ -168,7 +174,7 @@ export class H264Depayloader {
         if (au.fu) {
           return 'a FU-A fragment started before the last one ended';
         }
-        au.fu = { chunks: [Buffer.from([(payload[0] & 0xe0) | (header & 0x1f)]), piece], bytes: 1 + piece.length };
+        au.fu = { header: (payload[0] & 0xe0) | (header & 0x1f), chunks: [piece], bytes: 1 + piece.length };
       } else if (!au.fu) {
         return 'a FU-A fragment without its start';
       } else {
@@ -176,7 +182,13 @@ export class H264Depayloader {
         au.fu.bytes += piece.length;
       }
       if (header & FU_END) {
-        const nal = Buffer.concat(au.fu.chunks, au.fu.bytes);
+        // Put together in a slab (slab.ts): most of a camera's video bytes come in FU-A units, 15-30 a second.
+        const nal = this.slab.take(au.fu.bytes);
+        nal[0] = au.fu.header;
+        let at = 1;
+        for (const chunk of au.fu.chunks) {
+          at += chunk.copy(nal, at);
+        }
         au.fu = undefined;
         this.add(au, nal);
       }

@@ -67,13 +67,22 @@ const RESYNC_GOOD_FRAMES = 16;
 const MIN_PACKET_BYTES = 8;
 const DOLLAR = 0x24;
 const RESPONSE_PREFIX = Buffer.from('RTSP/1.', 'latin1');
+const EMPTY = Buffer.alloc(0);
+
+/** `a` then `b` as one Buffer: a view when `b` starts where `a` ends in the same memory, else a copy. */
+function joinViews(a: Buffer, b: Buffer): Buffer {
+  if (a.buffer === b.buffer && a.byteOffset + a.length === b.byteOffset) {
+    return Buffer.from(a.buffer, a.byteOffset, a.length + b.length);
+  }
+  return Buffer.concat([a, b]);
+}
 
 export class RtspWireReader {
   /** Channels set up (SETUP's interleaved=): only their frames count when looking for the stream again after garbage. */
   readonly channels = new Set<number>();
   /** Bytes of garbage tolerated (skipped) before the read ends; 0 until media flows, so a non-RTSP answer ends it at once. */
   garbageBudget = 0;
-  private rest: Buffer = Buffer.alloc(0);
+  private rest: Buffer = EMPTY;
   private garbage = 0;
   private resyncing = false;
   private goodInARow = 0;
@@ -87,7 +96,7 @@ export class RtspWireReader {
 
   /** Reads what `chunk` completes; throws a WireError on garbage over the budget or a message over the bounds. */
   push(chunk: Buffer): void {
-    const buf = this.rest.length ? Buffer.concat([this.rest, chunk]) : chunk;
+    const buf = this.rest.length ? joinViews(this.rest, chunk) : chunk;
     let at = 0;
     while (at < buf.length) {
       const used = buf[at] === DOLLAR ? this.frame(buf, at) : this.message(buf, at);
@@ -105,8 +114,9 @@ export class RtspWireReader {
         this.garbage = 0;
       }
     }
-    // A copy of what is left, so a view does not hold the whole chunk (it is at most one frame or header).
-    this.rest = at >= buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(at));
+    // What is left (at most one frame or header) stays a view: the client reads into slabs (slab.ts), where the next
+    // read lands right behind it, and the two are one view again without a copy.
+    this.rest = at >= buf.length ? EMPTY : buf.subarray(at);
   }
 
   private skip(bytes: number): void {
