@@ -89,9 +89,18 @@ export function sessionArgs(plan: StreamPlan, to: Endpoint): string[] {
   return args;
 }
 
-/** The audio-only ffmpeg beside copied video that the plugin sends itself: the same input, only the audio mapped. */
+/**
+ * The audio-only ffmpeg beside copied video that the plugin sends itself: it reads the camera's AAC as ADTS frames,
+ * which the sender writes paced with the video (no `-readrate`: they come on time), and probes none of it ahead (a
+ * probe buffer stays a permanent delay; see clip-audio.ts). Reading only the audio, not the whole MPEG-TS, spares it
+ * demuxing the video and Node piping it.
+ */
 export function audioArgs(audio: NonNullable<StreamPlan['audio']>, to: Endpoint): string[] {
-  return [...inputArgs(), ...audioOutputArgs(audio, to)];
+  return [
+    '-hide_banner', '-nostats', '-loglevel', 'warning',
+    '-fflags', 'nobuffer', '-probesize', '32', '-analyzeduration', '0', '-f', 'aac', '-i', 'pipe:0',
+    ...audioOutputArgs(audio, to),
+  ];
 }
 
 /** The interval of our sender reports: HomeKit's selected RTCP interval (s), within bounds (ms). */
@@ -176,7 +185,7 @@ export class LiveSession {
   }
 
   /** Copied video from the plugin's sender, from the port HomeKit was told; audio, if any, from its own ffmpeg fed the
-   *  same MPEG-TS. */
+   *  camera's AAC by the sender. */
   private runCopy(plan: StreamPlan): void {
     const audio = plan.audio ? this.spawn(audioArgs(plan.audio, this.to), 'audio') : undefined;
     if (this.videoRtp?.rtp.ssrc !== plan.video.ssrc) {
@@ -184,7 +193,7 @@ export class LiveSession {
     }
     const sender = new LiveSender({
       socket: this.ports.video, address: this.to.target, port: this.to.videoPort, ...this.videoRtp, mtu: plan.video.mtu,
-      rtcpIntervalMs: this.reportMs, catchUpRate: LIVE_CATCH_UP_RATE, tee: audio?.process.stdin ?? undefined,
+      rtcpIntervalMs: this.reportMs, catchUpRate: LIVE_CATCH_UP_RATE, audio: audio?.process.stdin ?? undefined,
       onEnd: (reason) => this.sender === sender && this.end(reason),
     });
     this.sender = sender;

@@ -33,13 +33,15 @@ describe('live view choices', () => {
     assert.equal(args.filter((a) => a === key.toString('base64')).length, 2);
   });
 
-  it('the audio-only ffmpeg beside copied video maps only the audio, paced like the video, SRTP to the audio port', () => {
+  it('the audio-only ffmpeg beside copied video reads ADTS (paced by the sender), probes nothing ahead, SRTP to the audio port', () => {
     const key = Buffer.alloc(30, 7);
     const args = audioArgs({ codec: 'opus', pt: 110, ssrc: 99, sample_rate: 24, bit_rate: 24, packet_time: 20 },
       { family: 4, target: '127.0.0.1', videoPort: 5000, videoKey: Buffer.alloc(30, 1), audioPort: 5002, audioKey: key });
     assert.deepEqual(args.filter((_, i) => args[i - 1] === '-map'), ['0:a:0']);
     assert.ok(!args.includes('-c:v') && !args.some((a) => a.includes(':5000')), 'nothing of the video');
-    assert.deepEqual(args.slice(args.indexOf('-readrate'), args.indexOf('-readrate') + 2), ['-readrate', '4']);
+    assert.deepEqual(args.slice(args.indexOf('-i') - 2, args.indexOf('-i') + 2), ['-f', 'aac', '-i', 'pipe:0']);
+    assert.ok(!args.includes('-readrate'), 'the frames come on time: ffmpeg must not pace them again');
+    assert.deepEqual(args.slice(args.indexOf('-probesize'), args.indexOf('-probesize') + 2), ['-probesize', '32']);
     assert.equal(args.at(-1), 'srtp://127.0.0.1:5002?rtcpport=5002&pkt_size=188');
     assert.deepEqual(args.filter((a) => a === key.toString('base64')).length, 1);
   });

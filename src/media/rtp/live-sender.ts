@@ -4,14 +4,16 @@
 //
 // Pacing is what the viewer's ffmpeg did with `-readrate`: the cached keyframe at once, the cached rest of its group at
 // LIVE_CATCH_UP_RATE times real time (an unpaced group is a megabyte in a millisecond, more than a phone's UDP buffer
-// takes), live frames the moment they arrive. A viewer whose sending fails or falls too far behind ends with a reason.
+// takes), live frames the moment they arrive. The camera's AAC frames, when the viewer gets audio, go to its audio
+// ffmpeg as ADTS on the same clock, so sound and picture catch up together. A viewer whose sending fails or falls too
+// far behind ends with a reason.
 import type { Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import {
   CONSUMER_MAX_BACKLOG_BYTES, LIVE_SEND_BACKLOG_MAX_BYTES, LIVE_SENDER_MAX_QUEUE_BYTES, LIVE_TIMESTAMP_JUMP_MS,
 } from '../../settings';
-import { StreamUnusable, TsDemuxer, VideoUnit } from '../ts-demux';
+import { AudioUnit, StreamUnusable, TsDemuxer, VideoUnit } from '../ts-demux';
 import { H264Packetizer } from './h264-packetizer';
 import { senderReport } from './rtcp';
 import type { RtpStream } from './rtp-stream';
@@ -39,8 +41,9 @@ export interface LiveSenderOptions {
   rtcpIntervalMs: number;
   /** Cached video goes out at this many times real time (×). */
   catchUpRate: number;
-  /** The same MPEG-TS is also written here (the viewer's audio ffmpeg), cut off like any consumer of the source. */
-  tee?: Writable;
+  /** The camera's AAC frames (ADTS) go here, paced with the video (the viewer's audio ffmpeg); a backlog is bounded as
+   *  the source bounds its consumers. */
+  audio?: Writable;
   /** Called once when the stream cannot go on; the reason is a sentence for the log. */
   onEnd: (reason: string) => void;
 }
@@ -49,6 +52,11 @@ interface Pending {
   unit: VideoUnit;
   timestamp: number;
   /** performance.now() at which it is due. */
+  due: number;
+}
+
+interface PendingAudio {
+  unit: AudioUnit;
   due: number;
 }
 
@@ -65,6 +73,7 @@ export class LiveSender extends Writable {
   private readonly demuxer = new TsDemuxer();
   private readonly packetizer: H264Packetizer;
   private readonly queue: Pending[] = [];
+  private readonly audioQueue: PendingAudio[] = [];
   private queuedBytes = 0;
   private timer?: NodeJS.Timeout;
   private reports?: NodeJS.Timeout;
@@ -109,14 +118,6 @@ export class LiveSender extends Writable {
   }
 
   private take(chunk: Buffer): void {
-    const tee = this.o.tee;
-    if (tee?.writable) {
-      if (tee.writableLength > CONSUMER_MAX_BACKLOG_BYTES) {
-        this.fail(`the audio process fell more than ${CONSUMER_MAX_BACKLOG_BYTES >> 20} MiB behind the camera`);
-        return;
-      }
-      tee.write(chunk);
-    }
     let units;
     try {
       units = this.demuxer.push(chunk);
@@ -127,6 +128,9 @@ export class LiveSender extends Writable {
     for (const unit of units) {
       if (unit.track === 'video') {
         this.enqueue(unit);
+      } else if (unit.track === 'audio' && this.o.audio && this.lastDts !== undefined) {
+        // On the video's clock: due with the frames captured with it; nothing before the first keyframe.
+        this.audioQueue.push({ unit, due: this.anchor.at + (unit.pts - this.anchor.dts) / TS_PER_MS / this.o.catchUpRate });
       }
     }
     this.pump();
@@ -164,9 +168,25 @@ export class LiveSender extends Writable {
       this.queuedBytes -= next.unit.data.length;
       this.send(next);
     }
-    if (!this.finished && this.queue.length) {
-      this.timer = setTimeout(() => this.pump(), Math.max(1, this.queue[0].due - now));
+    while (!this.finished && this.audioQueue.length && this.audioQueue[0].due <= now) {
+      this.sendAudio((this.audioQueue.shift() as PendingAudio).unit);
     }
+    const next = Math.min(this.queue[0]?.due ?? Infinity, this.audioQueue[0]?.due ?? Infinity);
+    if (!this.finished && next < Infinity) {
+      this.timer = setTimeout(() => this.pump(), Math.max(1, next - now));
+    }
+  }
+
+  private sendAudio(unit: AudioUnit): void {
+    const audio = this.o.audio;
+    if (!audio?.writable) {
+      return;
+    }
+    if (audio.writableLength > CONSUMER_MAX_BACKLOG_BYTES) {
+      this.fail(`the audio process fell more than ${CONSUMER_MAX_BACKLOG_BYTES >> 20} MiB behind the camera`);
+      return;
+    }
+    audio.write(unit.adts);
   }
 
   private send(p: Pending): void {
@@ -231,6 +251,7 @@ export class LiveSender extends Writable {
     clearTimeout(this.timer);
     clearInterval(this.reports);
     this.queue.length = 0;
+    this.audioQueue.length = 0;
     this.queuedBytes = 0;
   }
 
