@@ -105,7 +105,8 @@ function copyClipInput(clip: CopyClip, queue: PacketQueue, endEarly: (reason: st
 }
 
 /** ffmpeg arguments for a clip: MPEG-TS from the source on stdin, fragmented MP4 with one fragment per keyframe on stdout. */
-export function recordingArgs(plan: RecordingPlan, config: CameraRecordingConfiguration, encoder: string, leadMs = 0): string[] {
+export function recordingArgs(plan: RecordingPlan, config: CameraRecordingConfiguration, encoder: string, leadMs = 0,
+  preset: 'veryfast' | 'ultrafast' = 'veryfast'): string[] {
   const v = config.videoCodec;
   const [width, height, selectedFps] = v.resolution;
   // Never more frames than the camera sends: a 15 fps camera transcoded at the hub's 30 would only repeat each frame.
@@ -129,7 +130,7 @@ export function recordingArgs(plan: RecordingPlan, config: CameraRecordingConfig
       // zerolatency: no lookahead and no frame threads holding pictures back, so the keyframe that closes a fragment
       // leaves the encoder when it arrives (~0.9 s sooner at 15 fps). The first fragment's keyframe is the motion's own
       // moment, so without it a loaded machine missed the hub's 5 s (the soak: 4 of 12 clips of an 8 s-GOP camera).
-      encoder, x264Preset: ['-preset', 'veryfast', '-tune', 'zerolatency'], profile: v.parameters.profile, level: v.parameters.level, width, height, fps,
+      encoder, x264Preset: ['-preset', preset, '-tune', 'zerolatency'], profile: v.parameters.profile, level: v.parameters.level, width, height, fps,
       kbps: v.parameters.bitRate, keyframeIntervalFrames: Math.round(fps * intervalS), forceKeyframesS: intervalS,
     }));
   }
@@ -161,6 +162,9 @@ const TRANSCODE_SKIP_MIN_MS = 500;
 /** Of a transcoded clip's lead, this much is kept (ms): the camera saw the motion before its event reached us (the
  *  event's own latency, tens of ms), and the hub's prebuffer counts back from the camera's moment. */
 const TRANSCODE_LEAD_KEPT_MS = 300;
+/** A transcoded clip's first fragment slower than this (ms, after the hub's request) moves later clips to a faster preset:
+ *  2 s of margin before the hub's ~5 s. */
+const TRANSCODE_SLOW_FIRST_MS = 3_000;
 
 /** Waits for the next fragment, the clip's end, or the hub's patience running out. */
 class PacketQueue {
@@ -216,6 +220,8 @@ export class Recording implements CameraRecordingDelegate {
   private prebufferStream?: CameraStream;
   private readonly clips = new Map<number, AbortController>();
   private lastPlanLine = '';
+  /** libx264's preset for transcoded clips: 'ultrafast' once this machine was too slow for 'veryfast'. */
+  private preset: 'veryfast' | 'ultrafast' = 'veryfast';
   /** When MotionDetected last turned on (wall clock ms): the instant a clip's prebuffer counts back from. */
   private motionAt = 0;
 
@@ -281,6 +287,8 @@ export class Recording implements CameraRecordingDelegate {
     let endedEarly = false;
     /** Something reached the hub: a failure after it ends the clip early, one before it records nothing. */
     let sent = false;
+    /** A transcoded clip that starts from a full prebuffer: its first fragment's time is the encoder's. */
+    let fromCache = false;
     const queue = new PacketQueue();
     // The camera's stream can no longer go into this clip (cut, another size, a frame over the bound): a clip muxed here
     // keeps what was recorded, the frames since the last keyframe as its last fragment; an ffmpeg clip fails.
@@ -324,8 +332,11 @@ export class Recording implements CameraRecordingDelegate {
       } else {
         const fragmenter = new Mp4Fragmenter();
         // No await from here to the attach below: the lead is measured on the cache the attach starts from.
-        const lead = Math.max(0, plan.stream.source.leadMs(config.prebufferLength, this.clipFrom(Date.now())) - TRANSCODE_LEAD_KEPT_MS);
-        ffmpeg = new FfmpegProcess(this.options.ffmpegPath, recordingArgs(plan, config, this.options.encoder, lead), log,
+        const rawLead = plan.stream.source.leadMs(config.prebufferLength, this.clipFrom(Date.now()));
+        const lead = Math.max(0, rawLead - TRANSCODE_LEAD_KEPT_MS);
+        // Only a clip whose prebuffer was all there (not one after a restart, waiting for live video) times the encoder.
+        fromCache = rawLead > 0;
+        ffmpeg = new FfmpegProcess(this.options.ffmpegPath, recordingArgs(plan, config, this.options.encoder, lead, this.preset), log,
           `recording ${streamId}`, abort.signal);
         ffmpeg.process.stdout?.on('data', (chunk: Buffer) => {
           try {
@@ -349,6 +360,7 @@ export class Recording implements CameraRecordingDelegate {
         };
       }
       const started = Date.now();
+      let fragmentSent = false;
       const capMs = this.options.maxRecordingSeconds * 1000;
       // No fragment for the hub's patience: a transcoded clip whose camera kept sending is the encoder falling behind.
       const source = plan.stream.source;
@@ -369,6 +381,12 @@ export class Recording implements CameraRecordingDelegate {
           return; // the hub closed the clip
         }
         const atCap = next.packet.kind === 'fragment' && Date.now() - started >= capMs;
+        if (!plan.copyVideo && next.packet.kind === 'fragment' && !fragmentSent) {
+          fragmentSent = true;
+          if (fromCache) {
+            this.firstFragmentTook(Date.now() - started);
+          }
+        }
         yield { data: next.packet.data, isLast: next.last || atCap };
         sent = true;
         if (next.last) {
@@ -390,6 +408,20 @@ export class Recording implements CameraRecordingDelegate {
       detach?.();
       closeClip?.();
       await Promise.all([ffmpeg?.stop(), audio?.stop()]);
+    }
+  }
+
+  /**
+   * A transcoded clip's first fragment is the hub's whole prebuffer, encoded while the hub waits (about 5 s). When this
+   * machine needed more than TRANSCODE_SLOW_FIRST_MS for it, later clips use libx264's fastest preset (a little more
+   * blocky at the same bitrate, about twice as fast): the soak's 8 s-GOP camera lost 3 of 11 clips on a loaded machine.
+   */
+  private firstFragmentTook(ms: number): void {
+    if (ms > TRANSCODE_SLOW_FIRST_MS && this.preset === 'veryfast' && this.options.encoder === 'libx264') {
+      this.preset = 'ultrafast';
+      this.options.log.warn(`recording: this machine took ${(ms / 1000).toFixed(1)} s to transcode a clip's first fragment (the hub waits ` +
+        'about 5 s); clips now use the faster "ultrafast" preset. Set the camera\'s keyframe interval so clips are copied, or ' +
+        'a hardware "videoEncoder", to avoid transcoding');
     }
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import type { CameraRecordingConfiguration } from 'homebridge';
+import type { CameraRecordingConfiguration, HAP } from 'homebridge';
 import type { CameraStream } from '../../src/media/live';
-import { CLOSE_REASONS, planRecording, recordingArgs, recordingStream } from '../../src/media/recording';
+import { CLOSE_REASONS, planRecording, Recording, recordingArgs, recordingStream } from '../../src/media/recording';
 import type { MediaSource, StreamFacts } from '../../src/media/source';
 
 const config = (over: Partial<CameraRecordingConfiguration['videoCodec']['parameters']> = {}, resolution: [number, number, number] = [1920, 1080, 15]): CameraRecordingConfiguration => ({
@@ -84,6 +84,23 @@ describe('recording plan', () => {
     assert.ok(!recordingArgs(transcoded, config(), 'libx264', 200).includes('-ss'), 'a lead under half a second is kept');
     const copied = planFor(config(), streams, good, true);
     assert.ok(!recordingArgs(copied, config(), 'libx264', 3_000).includes('-ss'), 'copying, the clip must start on the keyframe');
+  });
+
+  it('moves transcoded clips to libx264\'s fastest preset, once and said once, after a first fragment slower than 3 s', () => {
+    const lines: string[] = [];
+    const log = { debug: () => undefined, info: () => undefined, warn: (m: string) => lines.push(m), error: () => undefined };
+    const recording = new Recording({ hap: {} as HAP, log, ffmpegPath: 'ffmpeg', encoder: 'libx264', audio: false, maxRecordingSeconds: 60, streams: [] });
+    const inner = recording as unknown as { firstFragmentTook(ms: number): void; preset: string };
+    inner.firstFragmentTook(2_500);
+    assert.equal(inner.preset, 'veryfast', 'a machine that keeps up keeps the better preset');
+    inner.firstFragmentTook(3_400);
+    inner.firstFragmentTook(3_900);
+    assert.equal(inner.preset, 'ultrafast');
+    assert.equal(lines.length, 1, lines.join('\n'));
+    assert.match(lines[0], /took 3\.4 s to transcode a clip's first fragment .* "ultrafast" preset/);
+    const plan = planFor(config(), streams, { ...good, keyframeIntervalMs: 8000, keyframeIntervalsMs: [8000, 8000, 8000] }, true);
+    const args = recordingArgs(plan, config(), 'libx264', 0, 'ultrafast');
+    assert.deepEqual(args.slice(args.indexOf('-preset'), args.indexOf('-preset') + 4), ['-preset', 'ultrafast', '-tune', 'zerolatency']);
   });
 
   it('uses the stream of the selected size, and transcodes a size the camera has not', () => {
