@@ -194,7 +194,7 @@ export class LiveSender extends Writable {
     for (let i = 0; i < payloads.length && !this.finished; i++) {
       const { packet, length, index } = this.o.rtp.packet(payloads[i], i === payloads.length - 1, p.timestamp, SRTP_TAG_BYTES);
       this.o.srtp.protectRtpInPlace(packet, length, index);
-      this.transmit(packet);
+      this.transmit(packet, i === payloads.length - 1);
     }
     this.stats.accessUnits++;
     this.stats.packets += payloads.length;
@@ -206,7 +206,12 @@ export class LiveSender extends Writable {
     }
   }
 
-  private transmit(datagram: Buffer): void {
+  /**
+   * Sends one datagram. Only `check`ed sends (an access unit's last) get a callback, which Node completes on a later
+   * turn of the event loop (measured: about 0.1 CPU s per viewer-minute for a callback on every packet); a viewer that
+   * cannot be reached fails every send, so one checked per frame tells it.
+   */
+  private transmit(datagram: Buffer, check: boolean): void {
     const { socket, port, address } = this.o;
     const failed = (err: Error | null): void => {
       if (err) {
@@ -219,7 +224,11 @@ export class LiveSender extends Writable {
           'waiting to be sent)');
         return;
       }
-      socket.send(datagram, port, address, failed);
+      if (check) {
+        socket.send(datagram, port, address, failed);
+      } else {
+        socket.send(datagram, port, address);
+      }
     } catch (err) {
       failed(err as Error); // the socket was closed under us
     }
