@@ -2,7 +2,7 @@
 // homebridge-camera-ffmpeg 3.1.4 in the same run, on the same camera (tools/camera-sim, 1080p15 H.264 Main, 4 s GOP, AAC).
 //
 // Run: npx tsc -p tsconfig.build.json && npx tsc -p tsconfig.json && node .build/bench/live.js
-//        [--warm 10] [--cold 3] [--copy 10] [--x264 10] [--snapshots 10] [--cpu-seconds 30] [--viewers 1,3,5]
+//        [--warm 10] [--cold 3] [--copy 10] [--x264 10] [--snapshots 10] [--cpu-seconds 30] [--viewers 1,3,5] [--audio off|on]
 //
 // Figures, each for both plugins, ratio camera-ffmpeg / Courtyard:
 //  1. START write → first decodable keyframe at the controller (p50/p95). Courtyard "warm" (its source still running,
@@ -11,11 +11,13 @@
 //     starts only when the camera has no RTSP session (else it would join the simulator's shared stream mid-GOP).
 //  2. Snapshot (hap-controller getImage 640x360, i.e. POST /resource): cold (every cache expired) and warm (at once after).
 //  3. CPU seconds per stream-minute: utime+stime of Homebridge and all its descendants (/proc) over a 30 s window of one
-//     stream, from 2 s after its first keyframe (steady streaming), with a per-process breakdown.
+//     stream, from 2 s after its first keyframe (steady streaming), with a per-process breakdown; then the same with two
+//     viewers at once, whose difference is what one more viewer costs (per viewer-minute).
 //  4. RTSP sessions the simulator counts on the camera's main path with 1, 3 and 5 concurrent viewers (maxStreams 5).
-// Both plugins: video only (Courtyard audio: false, camera-ffmpeg audio: false), the same /usr/bin/ffmpeg, the phone's
-// usual 1280x720@15 request (Courtyard answers it from the main stream). Writes bench/results/live.json. Everything runs on
-// 127.0.0.1 and is stopped at the end (or on the 10 min watchdog).
+// Both plugins: video only (Courtyard audio: false, camera-ffmpeg audio: false), or with `--audio on` both with audio (the
+// phone asks for Opus 24 kHz; both turn the camera's AAC into it), the same /usr/bin/ffmpeg, the phone's usual 1280x720@15
+// request (Courtyard answers it from the main stream). Writes bench/results/live.json (live-audio.json with audio).
+// Everything runs on 127.0.0.1 and is stopped at the end (or on the 10 min watchdog).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -43,6 +45,8 @@ interface Options {
   snapshots: number;
   cpuSeconds: number;
   viewers: number[];
+  /** Both plugins send the camera's audio too (Opus), as the Home app asks for it. */
+  audio: boolean;
   /** The Courtyard plugin directory Homebridge loads (default: this repo, i.e. dist/): to measure a changed build. */
   courtyardPlugin?: string;
 }
@@ -76,6 +80,8 @@ interface Endpoint {
 interface CpuResult {
   target: Target;
   windowS: number;
+  /** Viewers streaming at once during the window. */
+  viewers: number;
   /** CPU seconds per minute of stream, Homebridge + descendants. */
   cpuSecondsPerMinute: number;
   /** The same process tree idle (no stream) just before, per minute. */
@@ -123,7 +129,7 @@ const BENCH_TIMEOUT_MS = 10 * 60_000;
 const LABEL: Record<Target, string> = { courtyard: 'courtyard', ffmpegCopy: 'camera-ffmpeg copy', ffmpegX264: 'camera-ffmpeg libx264' };
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { warm: 10, cold: 3, copy: 10, x264: 10, snapshots: 10, cpuSeconds: 30, viewers: [1, 3, 5] };
+  const options: Options = { warm: 10, cold: 3, copy: 10, x264: 10, snapshots: 10, cpuSeconds: 30, viewers: [1, 3, 5], audio: false };
   const count = (name: string, value: string | undefined, min: number, max: number): number => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < min || n > max) {
@@ -140,6 +146,12 @@ function parseArgs(argv: string[]): Options {
     case '--x264': options.x264 = count('--x264', value, 0, 100); break;
     case '--snapshots': options.snapshots = count('--snapshots', value, 1, 100); break;
     case '--cpu-seconds': options.cpuSeconds = count('--cpu-seconds', value, 5, 300); break;
+    case '--audio':
+      if (value !== 'on' && value !== 'off') {
+        throw new Error('--audio is on or off');
+      }
+      options.audio = value === 'on';
+      break;
     case '--courtyard-plugin':
       if (!value) {
         throw new Error('--courtyard-plugin needs a directory (a plugin with package.json and dist/)');
@@ -248,13 +260,13 @@ async function pairCamera(hb: HomebridgeProcess, names: string[]): Promise<{ hap
   return { hap, aids: names.map((n) => list.requireByName(n).aid) };
 }
 
-async function startCourtyard(sim: CameraSim, ffmpeg: string, pluginPath?: string): Promise<Endpoint> {
+async function startCourtyard(sim: CameraSim, ffmpeg: string, audio: boolean, pluginPath?: string): Promise<Endpoint> {
   const hb = await startHomebridge({
     line: LINE,
     ...(pluginPath ? { pluginPath } : {}),
     startupTimeoutMs: START_TIMEOUT_MS,
     platforms: [platformConfigFor(sim, {
-      cameras: [{ maxStreams: MAX_STREAMS, audio: false }],
+      cameras: [{ maxStreams: MAX_STREAMS, audio }],
       platform: { videoProcessor: ffmpeg },
     })],
   });
@@ -262,7 +274,7 @@ async function startCourtyard(sim: CameraSim, ffmpeg: string, pluginPath?: strin
   return { target: 'courtyard', hb, hap, aid: aids[0] };
 }
 
-async function startCameraFfmpeg(url: string, ffmpeg: string): Promise<{ copy: Endpoint; x264: Endpoint }> {
+async function startCameraFfmpeg(url: string, ffmpeg: string, audio: boolean): Promise<{ copy: Endpoint; x264: Endpoint }> {
   const source = `-rtsp_transport tcp -i ${url}`;
   const hb = await startHomebridge({
     line: LINE,
@@ -272,9 +284,9 @@ async function startCameraFfmpeg(url: string, ffmpeg: string): Promise<{ copy: E
       platform: 'Camera-ffmpeg',
       videoProcessor: ffmpeg,
       cameras: [
-        { name: FFMPEG_COPY, videoConfig: { source, vcodec: 'copy', audio: false, maxStreams: MAX_STREAMS } },
+        { name: FFMPEG_COPY, videoConfig: { source, vcodec: 'copy', audio, maxStreams: MAX_STREAMS } },
         // Its default encoder (libx264 -preset ultrafast -tune zerolatency): what users get.
-        { name: FFMPEG_X264, videoConfig: { source, audio: false, maxStreams: MAX_STREAMS } },
+        { name: FFMPEG_X264, videoConfig: { source, audio, maxStreams: MAX_STREAMS } },
       ],
     }],
   });
@@ -458,7 +470,7 @@ async function measureSnapshots(o: Options, sim: CameraSim, c: Endpoint, f: Endp
  * Figure 3. The tree idle for a few seconds, then one stream: CPU over `seconds` of steady streaming, from 2 s after its
  * first keyframe (start-up and any catch-up of a cached GOP are figure 1's business).
  */
-async function measureCpu(e: Endpoint, seconds: number): Promise<CpuResult> {
+async function measureCpu(e: Endpoint, seconds: number, viewers = 1): Promise<CpuResult> {
   const root = e.hb.pid;
   if (root === undefined) {
     throw new Error(`${LABEL[e.target]}: Homebridge is not running`);
@@ -468,11 +480,15 @@ async function measureCpu(e: Endpoint, seconds: number): Promise<CpuResult> {
   const idleT0 = performance.now();
   await sleep(CPU_IDLE_S * 1000);
   const idleCpuSecondsPerMinute = perMinute(readTree(root).total - idle0.total, (performance.now() - idleT0) / 1000);
-  const session = await openSession(e);
+  const sessions: StreamSession[] = [];
   try {
-    await session.start({ video: VIDEO });
-    await session.waitForKeyframe(KEYFRAME_TIMEOUT_MS);
+    for (let i = 0; i < viewers; i++) {
+      sessions.push(await openSession(e, i));
+    }
+    await Promise.all(sessions.map((s) => s.start({ video: VIDEO })));
+    await Promise.all(sessions.map((s) => s.waitForKeyframe(KEYFRAME_TIMEOUT_MS)));
     await sleep(CPU_SETTLE_MS);
+    const session = sessions[0];
     const bytes0 = session.stats().video.rtpBytes;
     const a = readTree(root);
     const t0 = performance.now();
@@ -480,11 +496,12 @@ async function measureCpu(e: Endpoint, seconds: number): Promise<CpuResult> {
     const b = readTree(root);
     const windowS = (performance.now() - t0) / 1000;
     const bytes1 = session.stats().video.rtpBytes;
-    await session.end();
+    await Promise.all(sessions.map((s) => s.end()));
     const processes = [...b.processes].filter(([pid]) => a.processes.has(pid))
       .map(([pid, p]) => ({ role: p.role, cpuSecondsPerMinute: perMinute(p.ticks - (a.processes.get(pid)?.ticks ?? 0), windowS) }));
     return {
       target: e.target,
+      viewers,
       windowS: round1(windowS),
       cpuSecondsPerMinute: perMinute(b.total - a.total, windowS),
       idleCpuSecondsPerMinute,
@@ -492,7 +509,7 @@ async function measureCpu(e: Endpoint, seconds: number): Promise<CpuResult> {
       videoKbps: Math.round(((bytes1 - bytes0) * 8) / windowS / 1000),
     };
   } finally {
-    await session.close();
+    await Promise.all(sessions.map((s) => s.close()));
   }
 }
 
@@ -545,7 +562,7 @@ async function main(): Promise<void> {
 
   const sim = await startSim({ cameras: [{ name: CAMERA, vendor: 'generic' }], media: true });
   const url = await mainStreamUrl(sim);
-  const [courtyard, ff] = await Promise.all([startCourtyard(sim, ffmpeg, o.courtyardPlugin), startCameraFfmpeg(url, ffmpeg)]);
+  const [courtyard, ff] = await Promise.all([startCourtyard(sim, ffmpeg, o.audio, o.courtyardPlugin), startCameraFfmpeg(url, ffmpeg, o.audio)]);
   if (o.courtyardPlugin) {
     console.log(`  Courtyard loaded from ${o.courtyardPlugin}, not this repo's dist/`);
   }
@@ -572,12 +589,14 @@ async function main(): Promise<void> {
 
   const cpu: CpuResult[] = [];
   for (const e of [ff.copy, ...(o.x264 > 0 ? [ff.x264] : []), courtyard]) {
-    await cameraIdle(sim, `before the ${LABEL[e.target]} CPU run`);
-    const r = await measureCpu(e, o.cpuSeconds);
-    cpu.push(r);
-    console.log(`  ${LABEL[e.target]}: ${r.cpuSecondsPerMinute} CPU s per stream-minute (`
-      + `${r.processes.map((p) => `${p.role} ${p.cpuSecondsPerMinute}`).join(', ')}; idle ${r.idleCpuSecondsPerMinute}), ${r.videoKbps} kbps`);
-    await sleep(PAUSE_MS);
+    for (const n of e === ff.x264 ? [1] : [1, 2]) {
+      await cameraIdle(sim, `before the ${LABEL[e.target]} CPU run`);
+      const r = await measureCpu(e, o.cpuSeconds, n);
+      cpu.push(r);
+      console.log(`  ${LABEL[e.target]}, ${n} viewer(s): ${r.cpuSecondsPerMinute} CPU s per minute (`
+        + `${r.processes.map((p) => `${p.role} ${p.cpuSecondsPerMinute}`).join(', ')}; idle ${r.idleCpuSecondsPerMinute}), ${r.videoKbps} kbps`);
+      await sleep(PAUSE_MS);
+    }
   }
 
   const of = (target: Target, kind?: StartSample['kind']): StartSample[] => starts.filter((s) => s.target === target && (!kind || s.kind === kind));
@@ -597,7 +616,13 @@ async function main(): Promise<void> {
     stats(snapshots.filter((s) => s.target === target && s.kind === kind).map((s) => s.ms));
   const snapshot = { courtyardCold: snap('courtyard', 'cold'), courtyardWarm: snap('courtyard', 'warm'),
     ffmpegCold: snap('ffmpeg', 'cold'), ffmpegWarm: snap('ffmpeg', 'warm') };
-  const cpuOf = (t: Target): CpuResult | undefined => cpu.find((r) => r.target === t);
+  const cpuOf = (t: Target, viewers = 1): CpuResult | undefined => cpu.find((r) => r.target === t && r.viewers === viewers);
+  /** What the second viewer added (CPU s per viewer-minute). */
+  const perViewer = (t: Target): number | undefined => {
+    const one = cpuOf(t, 1)?.cpuSecondsPerMinute;
+    const two = cpuOf(t, 2)?.cpuSecondsPerMinute;
+    return one === undefined || two === undefined ? undefined : Math.round((two - one) * 100) / 100;
+  };
   const sessionsOf = (t: Target): number[] => o.viewers.map((n) => viewers.find((v) => v.target === t && v.viewers === n)?.rtspSessions ?? NaN);
 
   const rows: [string, string, string, number | undefined][] = [];
@@ -614,6 +639,8 @@ async function main(): Promise<void> {
   rows.push(['snapshot p50 ms, warm', `${Math.round(snapshot.courtyardWarm.p50)}`, `${Math.round(snapshot.ffmpegWarm.p50)}`, ratio(snapshot.ffmpegWarm.p50, snapshot.courtyardWarm.p50)]);
   rows.push(['CPU s per stream-minute, copy', `${cpuOf('courtyard')?.cpuSecondsPerMinute}`, `${cpuOf('ffmpegCopy')?.cpuSecondsPerMinute}`,
     ratio(cpuOf('ffmpegCopy')?.cpuSecondsPerMinute, cpuOf('courtyard')?.cpuSecondsPerMinute)]);
+  rows.push(['CPU s per added viewer-minute (2 viewers − 1), copy', `${perViewer('courtyard')}`, `${perViewer('ffmpegCopy')}`,
+    ratio(perViewer('ffmpegCopy'), perViewer('courtyard'))]);
   if (cpuOf('ffmpegX264')) {
     rows.push(['CPU s per stream-minute, what users get', `${cpuOf('courtyard')?.cpuSecondsPerMinute} (copy)`, `${cpuOf('ffmpegX264')?.cpuSecondsPerMinute} (libx264)`,
       ratio(cpuOf('ffmpegX264')?.cpuSecondsPerMinute, cpuOf('courtyard')?.cpuSecondsPerMinute)]);
@@ -634,7 +661,7 @@ async function main(): Promise<void> {
   // sends H.264 Main, and there is no setting that forces a transcode, so Courtyard's transcode cost is not measured.
 
   const wallSeconds = Math.round((performance.now() - began) / 1000);
-  const out = join(repoRoot(), 'bench', 'results', 'live.json');
+  const out = join(repoRoot(), 'bench', 'results', o.audio ? 'live-audio.json' : 'live.json');
   mkdirSync(join(repoRoot(), 'bench', 'results'), { recursive: true });
   writeFileSync(out, `${JSON.stringify({
     benchmark: 'live',
@@ -650,14 +677,15 @@ async function main(): Promise<void> {
     method: {
       camera: 'tools/camera-sim, one camera (generic vendor), main 1920x1080 15 fps H.264 Main 2 Mbps, 4 s GOP, AAC; RTSP over TCP',
       request: { video: VIDEO, snapshot: SNAPSHOT },
-      courtyard: { audio: false, maxStreams: MAX_STREAMS },
+      courtyard: { audio: o.audio, maxStreams: MAX_STREAMS },
       cameraFfmpeg: { source: '-rtsp_transport tcp -i <ONVIF main stream URI>', copy: { vcodec: 'copy' }, x264: { vcodec: 'default (libx264 ultrafast zerolatency)' },
-        audio: false, maxStreams: MAX_STREAMS },
+        audio: o.audio, maxStreams: MAX_STREAMS },
       keyframe: 'START write → last packet of the first decodable IDR (SPS+PPS before it) at the controller; 1 s of video, END, 1 s pause + a fixed 0–1 s pattern (no phase lock with the 4 s GOP)',
       behindLive: 'RTP media time received after the first keyframe minus the real time elapsed, over the 1 s after it',
       coldIdleMs: COLD_IDLE_MS,
       snapshotColdGapMs: SNAPSHOT_COLD_GAP_MS,
-      cpu: `utime+stime(+reaped children) of Homebridge and its descendants over ${o.cpuSeconds} s, from ${CPU_SETTLE_MS / 1000} s after the first keyframe`,
+      cpu: `utime+stime(+reaped children) of Homebridge and its descendants over ${o.cpuSeconds} s, from ${CPU_SETTLE_MS / 1000} s after the first keyframe; `
+        + 'with 1 and with 2 viewers (stream services 0 and 1): the difference is the cost of one more viewer',
       options: o,
     },
     results: { keyframe, behindLive: behind, snapshot, cpu, viewers, target },
