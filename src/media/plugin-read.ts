@@ -10,7 +10,7 @@
 import { EventEmitter } from 'node:events';
 import type { StreamFacts } from './source';
 import { RtspReader } from './rtsp/reader';
-import { TsMuxer } from './ts-mux';
+import { TsMuxer, wrapTimestamp } from './ts-mux';
 import { NAL, nalType, parseSps } from './h264';
 
 /** How a read ended: `why` is the sentence for the log; `stopped` when we ended it. */
@@ -34,7 +34,16 @@ const VIDEO_START_90K = 90_000;
 const FPS_SAMPLE_FRAMES = 16;
 
 /**
- * Emits 'data' (TS bytes), 'facts' (Partial<StreamFacts>, once the stream says them), 'drop' (reason: a frame lost or
+ * Said with a chunk of TS that is the muxer's output between keyframes: whole packets, no PAT/PMT, no keyframe start, so
+ * the source keeps it without parsing its packets again. `videoPts`: the PTS of the video frame it holds (33 bits, as
+ * its PES header says), absent for an AAC frame.
+ */
+export interface PlainTs {
+  videoPts?: number;
+}
+
+/**
+ * Emits 'data' (TS bytes, and a PlainTs when the chunk is one), 'facts' (Partial<StreamFacts>, once the stream says them), 'drop' (reason: a frame lost or
  * refused, the video resumes at the next keyframe), 'unreadable' (reason: this stream needs ffmpeg; then 'exit' follows
  * with stopped = true) and 'exit' (PluginReadExit) once.
  */
@@ -106,7 +115,9 @@ export class PluginRead extends EventEmitter {
         this.garbled = undefined;
         this.noteFrame(pts);
         const nalus = au.keyframe ? this.parameterSetsFirst(au.nalus) : au.nalus;
-        this.emit('data', this.muxer!.video({ nalus, pts, keyframe: au.keyframe }));
+        const plain = !au.keyframe && this.muxer!.tablesWritten;
+        const ts = this.muxer!.video({ nalus, pts, keyframe: au.keyframe });
+        this.emit('data', ts, plain ? { videoPts: wrapTimestamp(pts) } satisfies PlainTs : undefined);
       });
       if (aac) {
         this.reader.on('audio', (frame) => {
@@ -115,7 +126,8 @@ export class PluginRead extends EventEmitter {
           }
           this.audioBase ??= { ts: frame.timestamp, pts: VIDEO_START_90K + (Date.now() - this.videoArrival) * 90 };
           const pts = this.audioBase.pts + Math.round((frame.timestamp - this.audioBase.ts) * 90_000 / this.audioRate);
-          this.emit('data', this.muxer!.audio({ data: frame.data, pts }));
+          const plain = this.muxer!.tablesWritten;
+          this.emit('data', this.muxer!.audio({ data: frame.data, pts }), plain ? {} satisfies PlainTs : undefined);
         });
       }
       await this.reader.play();

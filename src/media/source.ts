@@ -11,7 +11,7 @@ import { isSameHost, unbracket } from '../util/address';
 import { backoffMs, humanDuration } from '../util/backoff';
 import type { Log } from '../util/log';
 import { FfmpegExit, FfmpegProcess } from './ffmpeg';
-import { PluginRead, PluginReadExit } from './plugin-read';
+import { PlainTs, PluginRead, PluginReadExit } from './plugin-read';
 import { findSps, NAL, nalType, parseSps, splitAnnexB } from './h264';
 import { TS_PACKET_BYTES, TsPacketInfo, TsReader } from './mpegts';
 import { StreamUnusable } from './ts-demux';
@@ -376,7 +376,7 @@ export class MediaSource extends EventEmitter {
     const { url, label, log, audio } = this.options;
     const read = new PluginRead({ url, label, audio: audio === 'copy', debug: (m) => log.debug(m) });
     this.upstream = read;
-    read.on('data', (chunk: Buffer) => this.onData(chunk));
+    read.on('data', (chunk: Buffer, plain?: PlainTs) => this.onData(chunk, plain));
     read.on('facts', (facts: Partial<StreamFacts>) => Object.assign(this.streamFacts, facts));
     // A frame over the bound is a broken or hostile camera: said once per read. Losses go to the debug log.
     read.on('drop', (reason: string) => {
@@ -499,26 +499,30 @@ export class MediaSource extends EventEmitter {
     }, stallMs / 4);
   }
 
-  private onData(chunk: Buffer): void {
+  private onData(chunk: Buffer, plain?: PlainTs): void {
     this.bytesIn += chunk.length;
     this.lastDataAt = Date.now();
+    // The read in the plugin says when a chunk is its muxer's output between keyframes (whole packets, no table, no
+    // keyframe): parsing its packets again would find nothing, and was a fifth of that read's CPU. Once the SPS search
+    // of the GOP is over (it looks into the first video packets), such a chunk goes to the cache as it is.
+    const last = this.gops.at(-1);
+    if (plain && last && last.spsLook >= SPS_SEARCH_PACKETS) {
+      if (plain.videoPts !== undefined) {
+        last.minLagMs = Math.min(last.minLagMs, this.lastDataAt - plain.videoPts / 90);
+      }
+      if (chunk.length) {
+        this.append(last, chunk);
+      }
+      this.trim();
+      return;
+    }
     // Packets between keyframes go to the cache and the consumers as one buffer per chunk (a view, not a copy, when they
     // are contiguous): per-packet objects cost the garbage collector more than the parsing itself.
     let run: TsPacketInfo[] = [];
     const flush = (): void => {
       const gop = this.gops.at(-1);
       if (run.length && gop) {
-        const data = joined(run);
-        gop.seen += data.length;
-        if (!gop.dropped && gop.bytes + data.length > SOURCE_CACHE_MAX_BYTES) {
-          this.dropGop(gop);
-        }
-        if (!gop.dropped) {
-          gop.packets.push(data);
-          gop.bytes += data.length;
-          this.cachedBytes += data.length;
-        }
-        this.sinks.forEach((s) => !s.waiting && this.send(s, data));
+        this.append(gop, joined(run));
       }
       run = [];
     };
@@ -556,6 +560,20 @@ export class MediaSource extends EventEmitter {
     }
     flush();
     this.trim();
+  }
+
+  /** Whole packets of the newest GOP: cached (within the bound) and sent to every consumer past its first keyframe. */
+  private append(gop: Gop, data: Buffer): void {
+    gop.seen += data.length;
+    if (!gop.dropped && gop.bytes + data.length > SOURCE_CACHE_MAX_BYTES) {
+      this.dropGop(gop);
+    }
+    if (!gop.dropped) {
+      gop.packets.push(data);
+      gop.bytes += data.length;
+      this.cachedBytes += data.length;
+    }
+    this.sinks.forEach((s) => !s.waiting && this.send(s, data));
   }
 
   /**

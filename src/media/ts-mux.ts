@@ -51,7 +51,7 @@ const ADTS_HEADER_BYTES = 7;
 /** ADTS frame_length is 13 bits and counts the header. */
 const ADTS_MAX_FRAME_BYTES = 0x1fff;
 /** Output slab size (bytes): about a second of a 2 Mb/s camera's TS. */
-const OUTPUT_SLAB_BYTES = 256 * 1024;
+const OUTPUT_SLAB_BYTES = 64 * 1024;
 
 export interface TsMuxerOptions {
   /** The AAC stream, from its AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1); without it the program has video only. */
@@ -121,7 +121,8 @@ export function pmtPacket(withAudio: boolean): Buffer {
   ]);
 }
 
-function wrapTimestamp(t: number): number {
+/** A 90 kHz time as a PES header or PCR carries it: 33 bits, wrapping. */
+export function wrapTimestamp(t: number): number {
   const wrapped = Math.round(t) % TIMESTAMP_WRAP;
   return wrapped < 0 ? wrapped + TIMESTAMP_WRAP : wrapped;
 }
@@ -192,6 +193,11 @@ export class TsMuxer {
       this.audioConfig = { rateIndex, profile: audio.objectType - 1, channelConfig: audio.channels === 8 ? 7 : audio.channels };
     }
     this.pmt = pmtPacket(audio !== undefined);
+  }
+
+  /** PAT and PMT went out already: a non-keyframe access unit or an AAC frame comes without them. */
+  get tablesWritten(): boolean {
+    return this.tablesSent;
   }
 
   /**

@@ -72,9 +72,9 @@ export interface SetupResult {
 
 const DEFAULT_PORT = 554;
 /** Socket reads go into slabs of this size (bytes): about 2 s of a 2 Mb/s camera. */
-const READ_SLAB_BYTES = 512 * 1024;
+const READ_SLAB_BYTES = 128 * 1024;
 /** Room left for one socket read at least (bytes): Node's own read size. */
-const READ_MIN_BYTES = 64 * 1024;
+const READ_MIN_BYTES = 32 * 1024;
 const USER_AGENT = 'homebridge-courtyard';
 /** Garbage skipped while media flows before the read ends (bytes): a stray byte or a broken frame, not a stream of it. */
 const MAX_GARBAGE_BYTES = 64 * 1024;

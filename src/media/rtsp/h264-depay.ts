@@ -36,7 +36,7 @@ const UNSUPPORTED = new Set([25, 26, 27, 29]); // STAP-B, MTAP16, MTAP24, FU-B: 
 const FU_START = 0x80;
 const FU_END = 0x40;
 /** FU-A NAL units are put together in slabs of this size (bytes): about a second of a 2 Mb/s camera. */
-const FU_SLAB_BYTES = 256 * 1024;
+const FU_SLAB_BYTES = 64 * 1024;
 
 interface Pending {
   raw: number;

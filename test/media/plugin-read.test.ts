@@ -1,0 +1,70 @@
+// PluginRead against the simulator's GStreamer RTSP server (H.264 + AAC): what it tells the source with each chunk of
+// TS. The source keeps a chunk marked plain without parsing it (source.ts onData), so the mark must say exactly what a
+// TsReader would find in it: whole packets, no PAT/PMT, no keyframe start, and the PTS of the video frame it starts.
+import assert from 'node:assert/strict';
+import { TS_PACKET_BYTES, TsReader } from '../../src/media/mpegts';
+import { PlainTs, PluginRead, PluginReadExit } from '../../src/media/plugin-read';
+import { MediaServer } from '../../tools/camera-sim/media/server';
+import { pollFor } from './poll';
+
+const PATH = '/cam/sub';
+const READ_MS = 1_500;
+
+describe('PluginRead: the TS chunks it gives the source, and what it says about them', function () {
+  this.timeout(30_000);
+  let server: MediaServer | undefined;
+
+  before(async () => {
+    server = await MediaServer.start({ paths: [{ path: PATH, profile: 'sub', audio: true, gop: 1 }] });
+  });
+
+  after(async () => {
+    await server?.stop();
+  });
+
+  it('marks plain exactly the chunks without tables or a keyframe, with the PTS their video frame starts with', async () => {
+    assert.ok(server);
+    const chunks: { data: Buffer; plain?: PlainTs }[] = [];
+    const read = new PluginRead({ url: server.url(PATH), label: 'Sim sub', audio: true, debug: () => undefined });
+    let exit: PluginReadExit | undefined;
+    read.on('data', (data: Buffer, plain?: PlainTs) => chunks.push({ data, plain }));
+    read.on('exit', (e: PluginReadExit) => { exit = e; });
+    try {
+      await pollFor(() => chunks.length > 0, 10_000, 'the first TS from the camera');
+      await new Promise((resolve) => setTimeout(resolve, READ_MS));
+    } finally {
+      await read.stop();
+    }
+    assert.equal(exit?.stopped, true);
+
+    const reader = new TsReader();
+    const counts = { plainVideo: 0, plainAudio: 0, marked: 0, keyframes: 0 };
+    chunks.forEach(({ data, plain }, i) => {
+      assert.equal(data.length % TS_PACKET_BYTES, 0, `chunk ${i}: whole packets`);
+      const packets = reader.push(data);
+      const starts = packets.filter((p) => p.isVideoFrameStart);
+      const special = packets.some((p) => p.isTable || p.isKeyframe);
+      counts.keyframes += packets.filter((p) => p.isKeyframe).length;
+      if (!plain) {
+        assert.ok(special, `chunk ${i}: not marked plain, so it must hold a table or a keyframe`);
+        counts.marked += special ? 1 : 0;
+        return;
+      }
+      assert.ok(!special, `chunk ${i}: marked plain but holds a table or a keyframe`);
+      if (plain.videoPts === undefined) {
+        assert.equal(starts.length, 0, `chunk ${i}: marked as audio but starts a video frame`);
+        assert.ok(packets.every((p) => p.pid === reader.audio), `chunk ${i}: audio only`);
+        counts.plainAudio++;
+      } else {
+        assert.equal(starts.length, 1, `chunk ${i}: one video frame`);
+        assert.equal(starts[0].pts, plain.videoPts, `chunk ${i}: the PTS its PES header carries`);
+        counts.plainVideo++;
+      }
+    });
+    // The sub profile at 15 fps with a keyframe every second (so the read meets keyframes after its first) and AAC: most
+    // chunks are plain, of both kinds.
+    assert.ok(counts.keyframes >= 2, `keyframes after the first: ${counts.keyframes}`);
+    assert.ok(counts.plainVideo >= 10, `plain video chunks: ${counts.plainVideo}`);
+    assert.ok(counts.plainAudio >= 10, `plain audio chunks: ${counts.plainAudio}`);
+  });
+});
