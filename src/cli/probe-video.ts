@@ -32,16 +32,16 @@ export async function probeVideo(profiles: ProfileReport[], username: string, pa
     print?.('Video       not checked: no ffmpeg found');
     return [];
   }
-  const reports: VideoReport[] = [];
-  for (const { name, profile } of pickProfiles(profiles)) {
-    const uri = profiles.find((p) => p.token === profile.token)?.streamUri;
-    if (!uri) {
-      continue;
-    }
+  // The streams are measured side by side (a keyframe interval takes up to two of the camera's GOPs each), and said in
+  // order once all are in: the probe waits for the slowest stream, not for their sum.
+  const picked = pickProfiles(profiles).filter(({ profile }) => profiles.some((p) => p.token === profile.token && p.streamUri));
+  const done = await Promise.all(picked.map(async ({ name, profile }) => {
+    const lines: string[] = [];
+    const say = (t: string): void => void lines.push(t);
+    const uri = profiles.find((p) => p.token === profile.token)?.streamUri as string;
     const report: VideoReport = { stream: name };
-    reports.push(report);
     const log = { debug: () => undefined, info: () => undefined, warn: (m: string) => { report.error ??= m; }, error: () => undefined };
-    const source = new MediaSource({ label: name, url: withCredentials(uri, username, password), ffmpegPath: ffmpeg.path, log, audio: 'copy' });
+    const source = new MediaSource({ label: name, url: withCredentials(uri, username, password), ffmpegPath: ffmpeg.path as string, log, audio: 'copy' });
     const release = source.hold(PROBE_MEASURE_BOUND_MS * 2);
     try {
       const facts = await measured(source, signal);
@@ -51,19 +51,22 @@ export async function probeVideo(profiles: ProfileReport[], username: string, pa
       const recording = recordingCopyBlocker(typicalHubChoice(facts.width ?? profile.width, facts.height ?? profile.height, facts.fps ?? 15),
         profile, facts);
       report.recording = { copy: !recording, reason: recording };
-      print?.(`Video       ${name}: ${facts.codec ?? '?'} ${facts.width}x${facts.height} ${facts.fps ?? '?'} fps, keyframe every ` +
+      say(`Video       ${name}: ${facts.codec ?? '?'} ${facts.width}x${facts.height} ${facts.fps ?? '?'} fps, keyframe every ` +
         `${facts.keyframeIntervalMs === undefined ? '?' : `${(facts.keyframeIntervalMs / 1000).toFixed(1)} s`}, ${facts.bitrateKbps ?? '?'} kbps` +
         `${facts.audio ? `, audio ${facts.audio} ${facts.audioSampleRateHz ?? '?'} Hz` : ', no audio'}`);
-      print?.(`            live view: ${live ? `transcoded: ${live}` : 'copied as the camera sends it'}`);
-      print?.(`            recording: ${recording ? `transcoded: ${recording}` : 'copied as the camera sends it (no transcoding)'}`);
+      say(`            live view: ${live ? `transcoded: ${live}` : 'copied as the camera sends it'}`);
+      say(`            recording: ${recording ? `transcoded: ${recording}` : 'copied as the camera sends it (no transcoding)'}`);
     } catch (err) {
       report.error = report.error ?? (err as Error).message;
-      print?.(`Video       ${name}: could not read the stream: ${report.error}`);
+      say(`Video       ${name}: could not read the stream: ${report.error}`);
     } finally {
       release();
       await source.stop();
     }
-  }
+    return { report, lines };
+  }));
+  done.forEach(({ lines }) => lines.forEach((l) => print?.(l)));
+  const reports = done.map(({ report }) => report);
   return reports;
 }
 

@@ -48,6 +48,8 @@ export interface SourceOptions {
   log: SourceLog;
   /** The camera's audio as ONVIF describes it: AAC is copied, G.711 and others become AAC (MPEG-TS cannot carry G.711). */
   audio: 'copy' | 'aac' | 'none';
+  /** Nobody needing the stream for this long stops the read (ms); default SOURCE_IDLE_STOP_MS. Tests shorten it. */
+  idleStopMs?: number;
   /** No output for this long restarts the read (ms); default SOURCE_STALL_MS. Tests of a hung camera shorten it. */
   stallMs?: number;
   /** Read the stream in the plugin (RTSP, H.264 and AAC into MPEG-TS without a process) when its codecs allow; false:
@@ -350,7 +352,7 @@ export class MediaSource extends EventEmitter {
         this.retryTimer = undefined;
         void this.stopUpstream();
       }
-    }, SOURCE_IDLE_STOP_MS);
+    }, this.options.idleStopMs ?? SOURCE_IDLE_STOP_MS);
   }
 
   private startUpstream(): void {

@@ -87,7 +87,7 @@ describe('media source', function () {
   });
 
   it('stops reading after the idle time when nobody needs it, and reads again on demand', async () => {
-    source = new MediaSource({ label: 'Test sub', url: server.url('/cam1/sub'), ffmpegPath: 'ffmpeg', log: silent, audio: 'none' });
+    source = new MediaSource({ label: 'Test sub', url: server.url('/cam1/sub'), ffmpegPath: 'ffmpeg', log: silent, audio: 'none', idleStopMs: 1_500 });
     const frame = await source.keyframe();
     assert.ok(frame && frame.length > 188);
     assert.equal(await sessions('/cam1/sub'), 1);
