@@ -2,15 +2,17 @@
 // three ways in one run (issue 14): the plugin reading the camera itself, the plugin reading it through ffmpeg, and the
 // usual fMP4 remux prebuffer of other plugins.
 //
-// Run (from the repo root; everything stays on 127.0.0.1; about 7 minutes with the defaults):
+// Run (from the repo root; everything stays on 127.0.0.1; about 8 minutes with the defaults):
 //   npx tsc -p tsconfig.json && nice -n 10 node .build/bench/prebuffer.js [--cases 1,8] [--warmup 5] [--window 20]
-//     [--rounds 2] [--schemes plugin,ffmpeg,fmp4] [--x264] [--cpu-prof DIR]
+//     [--rounds 2] [--schemes plugin,paced,ffmpeg,fmp4] [--x264] [--cpu-prof DIR]
 //
 // The simulator's RTSP server (tools/camera-sim/media, GStreamer: the "cameras", 1080p15 H.264 2 Mbps + AAC, 4 s GOP)
 // serves /camK/main. Each scheme runs in a fresh Node worker process (this file with --worker) that holds only the
 // sources, so its memory starts from the same idle baseline, which is measured in the same worker before anything starts:
 //   plugin: one MediaSource per camera with default options (the stream read in the plugin: RTSP, RTP, H.264/AAC
 //           depacketized, muxed to MPEG-TS, cut into the keyframe cache), hold(4000): what HKSV's prebuffer asks;
+//   paced:  (only with --schemes) the plugin's read with PluginRead.paceReads(250): a proposal, not what the source
+//           does today (it would pace only while holds alone keep it, and read at once again when anyone attaches);
 //   ffmpeg: the same with readInPlugin: false (one copying ffmpeg per camera writing MPEG-TS to a pipe);
 //   fmp4:   the anchor approach of homebridge-camera-ui / camera-ffmpeg v4 style prebuffers, minimal: one ffmpeg per
 //           camera remuxing RTSP to fragmented MP4 on a pipe, boxes split in Node, kept while younger than 4 s;
@@ -26,6 +28,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
+import type { PluginRead } from '../src/media/plugin-read';
 import { MediaSource } from '../src/media/source';
 import { MediaServer, PROFILES } from '../tools/camera-sim/media';
 import { CLOCK_TICKS_PER_S, readStat } from '../test/e2e/rig/procfs';
@@ -55,9 +58,12 @@ const TARGET_CPU_PCT = 0.5;
 const TARGET_RSS_MB = 8;
 const MB = 1024 * 1024;
 
-type Scheme = 'plugin' | 'ffmpeg' | 'fmp4' | 'x264';
-const SCHEMES: readonly Scheme[] = ['plugin', 'ffmpeg', 'fmp4', 'x264'];
-const COMPARED: readonly Scheme[] = ['plugin', 'ffmpeg', 'fmp4'];
+type Scheme = 'plugin' | 'paced' | 'ffmpeg' | 'fmp4' | 'x264';
+const SCHEMES: readonly Scheme[] = ['plugin', 'paced', 'ffmpeg', 'fmp4', 'x264'];
+const COMPARED: readonly Scheme[] = ['plugin', 'paced', 'ffmpeg', 'fmp4'];
+const DEFAULT_SCHEMES: readonly Scheme[] = ['plugin', 'ffmpeg', 'fmp4'];
+/** 'paced': the plugin's read with PluginRead.paceReads(PACE_MS), what a source held only by the prebuffer could ask. */
+const PACE_MS = 250;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -74,11 +80,16 @@ interface Held {
   stop(): Promise<void>;
 }
 
-function sourceHold(url: string, index: number, readInPlugin: boolean, warnings: string[]): Held {
+function sourceHold(url: string, index: number, readInPlugin: boolean, paceMs: number, warnings: string[]): Held {
   const log = { debug: noop, info: noop, warn: (m: string) => void warnings.push(m), error: (m: string) => void warnings.push(m) };
   // Default options but the one under test: audio 'copy' because the cameras send AAC (what ONVIF would say).
   const source = new MediaSource({ label: `cam${index + 1}`, url, ffmpegPath: FFMPEG, log, audio: 'copy', ...(readInPlugin ? {} : { readInPlugin: false }) });
   const release = source.hold(HOLD_MS);
+  if (paceMs) {
+    // Not what the source does today (it never paces its read): what it would do while only holds keep it, reached here
+    // through its private upstream, which hold() just started.
+    (source as unknown as { upstream?: PluginRead }).upstream?.paceReads(paceMs);
+  }
   return {
     ready: () => source.stats().cachedGops > 0,
     report: () => {
@@ -294,7 +305,7 @@ async function runWorker(scheme: Scheme, urls: string[]): Promise<void> {
   })());
   const start = async (): Promise<void> => {
     urls.forEach((url, i) => helds.push(
-      scheme === 'plugin' || scheme === 'ffmpeg' ? sourceHold(url, i, scheme === 'plugin', warnings)
+      scheme === 'plugin' || scheme === 'paced' || scheme === 'ffmpeg' ? sourceHold(url, i, scheme !== 'ffmpeg', scheme === 'paced' ? PACE_MS : 0, warnings)
         : scheme === 'fmp4' ? new Fmp4Prebuffer(url, HOLD_MS, warnings) : x264Recording(url, warnings)));
     const end = Date.now() + READY_BOUND_MS;
     while (!helds.every((h) => h.ready())) {
@@ -569,7 +580,7 @@ async function measure(server: MediaServer, scheme: Scheme, cameras: number, rou
     const report = JSON.parse(await worker.expect('DONE', DONE_BOUND_MS)) as WorkerReport;
 
     // ffmpeg schemes: every camera's ffmpeg the same process from the first sample to the last. The plugin: none at all.
-    const want = scheme === 'plugin' ? 0 : cameras;
+    const want = scheme === 'plugin' || scheme === 'paced' ? 0 : cameras;
     const first = [...win[0].children.keys()];
     if (first.length !== want || win.some((s) => s.children.size !== want || first.some((pid) => !s.children.has(pid)))) {
       problems.push(`expected the same ${want} ffmpeg process(es) through the window`);
@@ -657,10 +668,10 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const out: Options = {
-    cases: DEFAULT_CASES, warmupS: DEFAULT_WARMUP_S, windowS: DEFAULT_WINDOW_S, rounds: DEFAULT_ROUNDS, schemes: [...COMPARED], x264: false,
+    cases: DEFAULT_CASES, warmupS: DEFAULT_WARMUP_S, windowS: DEFAULT_WINDOW_S, rounds: DEFAULT_ROUNDS, schemes: [...DEFAULT_SCHEMES], x264: false,
   };
   const usage = 'usage: node .build/bench/prebuffer.js [--cases 1,8] [--warmup 5] [--window 20] [--rounds 2] ' +
-    '[--schemes plugin,ffmpeg,fmp4] [--x264] [--cpu-prof DIR]';
+    '[--schemes plugin,paced,ffmpeg,fmp4] [--x264] [--cpu-prof DIR]';
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--x264') {
@@ -725,7 +736,7 @@ async function main(): Promise<void> {
         turn++;
         for (const scheme of order) {
           checkDeadline();
-          const nodeArgs = opts.cpuProfDir && scheme === 'plugin' ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [];
+          const nodeArgs = opts.cpuProfDir && (scheme === 'plugin' || scheme === 'paced') ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [];
           const run = await measure(server, scheme, cameras, r, opts.warmupS, opts.windowS, nodeArgs);
           runs.push(run);
           console.log(`  round ${r} ${String(cameras).padStart(2)} camera(s) ${scheme.padEnd(6)}: ${fmt(run.perCamera.cpuPct, 6, 3)} % CPU/camera ` +
@@ -761,15 +772,17 @@ async function main(): Promise<void> {
   };
   const rows = opts.cases.map((cameras) => {
     const plugin = summary(cameras, 'plugin');
+    const paced = summary(cameras, 'paced');
     const ffmpeg = summary(cameras, 'ffmpeg');
     const fmp4 = summary(cameras, 'fmp4');
     const ratio = (a: number | undefined, b: number | undefined): number | undefined => (a !== undefined && b ? round(a / b) : undefined);
     const pluginRuns = runs.filter((r) => r.cameras === cameras && r.scheme === 'plugin');
     const valid = pluginRuns.every((r) => r.valid);
     return {
-      cameras, plugin, ffmpeg, fmp4,
+      cameras, plugin, paced, ffmpeg, fmp4,
       ratioPluginOverFfmpeg: { cpu: ratio(plugin?.cpuPct, ffmpeg?.cpuPct), rss: ratio(plugin?.rssMeanMB, ffmpeg?.rssMeanMB) },
       ratioPluginOverFmp4: { cpu: ratio(plugin?.cpuPct, fmp4?.cpuPct), rss: ratio(plugin?.rssMeanMB, fmp4?.rssMeanMB) },
+      ratioPacedOverFfmpeg: { cpu: ratio(paced?.cpuPct, ffmpeg?.cpuPct), rss: ratio(paced?.rssMeanMB, ffmpeg?.rssMeanMB) },
       target: plugin ? { cpu: valid && plugin.cpuPct <= TARGET_CPU_PCT, rss: valid && plugin.rssMeanMB <= TARGET_RSS_MB } : undefined,
     };
   });
@@ -778,7 +791,7 @@ async function main(): Promise<void> {
   console.log('cameras | scheme | CPU %/camera          | RSS MB/camera       | private MB/camera');
   for (const r of rows) {
     for (const scheme of opts.schemes) {
-      const s = r[scheme as 'plugin' | 'ffmpeg' | 'fmp4'];
+      const s = r[scheme as 'plugin' | 'paced' | 'ffmpeg' | 'fmp4'];
       if (s) {
         console.log(`${String(r.cameras).padStart(7)} | ${scheme.padEnd(6)} | ${fmt(s.cpuPct, 6, 3)} [${s.rounds.map((c) => c.cpuPct.toFixed(3)).join(' ')}]`.padEnd(40) +
           ` | ${fmt(s.rssMeanMB, 6, 1)} (${fmt(s.rssMaxMB, 5, 1)})`.padEnd(22) + ` | ${fmt(s.privateMeanMB, 6, 1)}`);
@@ -786,6 +799,7 @@ async function main(): Promise<void> {
     }
     console.log(`${String(r.cameras).padStart(7)} | plugin/ffmpeg CPU ${fmt(r.ratioPluginOverFfmpeg.cpu, 5)}, RSS ${fmt(r.ratioPluginOverFfmpeg.rss, 5)}; ` +
       `plugin/fmp4 CPU ${fmt(r.ratioPluginOverFmp4.cpu, 5)}, RSS ${fmt(r.ratioPluginOverFmp4.rss, 5)}` +
+      (r.ratioPacedOverFfmpeg.cpu !== undefined ? `; paced/ffmpeg CPU ${fmt(r.ratioPacedOverFfmpeg.cpu, 5)}, RSS ${fmt(r.ratioPacedOverFfmpeg.rss, 5)}` : '') +
       (r.target ? `; target (<= ${TARGET_CPU_PCT} %, <= ${TARGET_RSS_MB} MB): CPU ${r.target.cpu ? 'met' : 'NOT met'}, RSS ${r.target.rss ? 'met' : 'NOT met'}` : ''));
   }
   const x264 = runs.find((r) => r.scheme === 'x264');
@@ -814,6 +828,7 @@ async function main(): Promise<void> {
       'pages (smaps_rollup) in place of its RSS',
     schemes: {
       plugin: `src/media/source.ts MediaSource per camera, default options (read in the plugin), audio 'copy', hold(${HOLD_MS})`,
+      paced: `the same with the plugin read's paceReads(${PACE_MS}) (proposed for a source only holds keep; not done by the source today)`,
       ffmpeg: `the same with readInPlugin: false (ffmpeg '${FFMPEG}' copying to MPEG-TS on a pipe)`,
       fmp4: 'one ffmpeg per camera: RTSP (tcp) -map 0:v:0 -map 0:a:0? -c copy -f mp4 -movflags frag_keyframe+empty_moov+default_base_moof ' +
         `pipe:1; boxes split in Node (one copy per box), ftyp+moov kept, later boxes kept while younger than ${HOLD_MS} ms`,

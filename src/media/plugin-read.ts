@@ -79,6 +79,15 @@ export class PluginRead extends EventEmitter {
     return !this.exited;
   }
 
+  /**
+   * Reads the camera's connection at most every `ms` (0: as the bytes come, the default). For a read only the HKSV
+   * prebuffer holds (no viewer, no clip): a quarter of a second costs about a third of reading every burst the camera
+   * sends; anyone watching wants 0 again, and gets what waited in the kernel at once.
+   */
+  paceReads(ms: number): void {
+    this.reader.paceReads(ms);
+  }
+
   /** Ends the read (TEARDOWN, bounded); resolves once it has ended. */
   async stop(): Promise<void> {
     if (this.exited) {

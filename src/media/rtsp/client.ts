@@ -143,6 +143,9 @@ export class RtspClient {
   /** Rejects a connect() in progress when the client ends. */
   private abortConnect?: (e: RtspError) => void;
   private readonly onAbort = (): void => void this.end(new RtspError('aborted', 'the read was stopped'));
+  /** paceReads(): the least time between two reads of the connection (ms), 0 for none; the timer while paused. */
+  private paceMs = 0;
+  private paceTimer?: NodeJS.Timeout;
 
   constructor(private readonly options: RtspClientOptions) {
     this.requestTimeoutMs = options.requestTimeoutMs ?? RTSP_REQUEST_TIMEOUT_MS;
@@ -153,6 +156,30 @@ export class RtspClient {
       this.ending = Promise.resolve();
     } else {
       options.signal?.addEventListener('abort', this.onAbort, { once: true });
+    }
+  }
+
+  /**
+   * Reads the connection at most every `ms` (0, the default: as the bytes come). Each read wakes the process, and a
+   * camera sends 30 to 60 bursts a second: reading what the kernel holds a few times a second costs a fraction of that
+   * (HKSV's prebuffer needs no latency, a viewer does). While a request waits for its answer, reads are not paced.
+   */
+  paceReads(ms: number): void {
+    this.paceMs = Math.max(0, ms);
+    if (this.paceMs === 0) {
+      this.resumeReading();
+    }
+  }
+
+  /** Reads again at once if paced reading had paused the socket. */
+  private resumeReading(): void {
+    if (this.paceTimer === undefined) {
+      return;
+    }
+    clearTimeout(this.paceTimer);
+    this.paceTimer = undefined;
+    if (this.socket && !this.socket.destroyed) {
+      this.socket.resume();
     }
   }
 
@@ -249,12 +276,22 @@ export class RtspClient {
       // each time, and a copy per read is an allocation of its own; both cost more CPU than the parsing of a camera's
       // 30 reads a second (measured on loopback). A frame cut between two reads stays one piece of memory.
       const slab = new Slab(READ_SLAB_BYTES);
+      let room = 0;
       const socket = net.connect({
         host, port,
         onread: {
-          buffer: () => slab.space(READ_MIN_BYTES),
+          buffer: () => {
+            const space = slab.space(READ_MIN_BYTES);
+            room = space.length;
+            return space;
+          },
           callback: (bytes: number): boolean => {
             onData(slab.commit(bytes));
+            // Paced (paceReads): a read that did not fill its room took all the kernel had; wait before the next.
+            if (this.paceMs > 0 && bytes < room && this.pending.size === 0 && this.socket === socket && !this.ending) {
+              this.paceTimer = setTimeout(() => this.resumeReading(), this.paceMs);
+              return false; // pauses the socket until resumeReading()
+            }
             return true; // keep reading
           },
         },
@@ -391,6 +428,7 @@ export class RtspClient {
         reject(e);
       }, this.requestTimeoutMs);
       this.pending.set(cseq, { method, resolve, reject, timer });
+      this.resumeReading(); // the answer is read as it comes
       socket.write(lines.join('\r\n'));
     });
   }
@@ -524,6 +562,7 @@ export class RtspClient {
     this.options.signal?.removeEventListener('abort', this.onAbort);
     clearInterval(this.keepAliveTimer);
     clearTimeout(this.mediaTimer);
+    this.resumeReading(); // TEARDOWN's answer is read as it comes
     const rejection = error ?? new RtspError('aborted', 'the read was closed');
     this.abortConnect?.(rejection);
     this.abortConnect = undefined;

@@ -185,6 +185,11 @@ export class RtspReader extends EventEmitter<RtspReaderEvents> {
     await this.client.close();
   }
 
+  /** Reads the camera's connection at most every `ms` (0: as the bytes come): see RtspClient.paceReads. */
+  paceReads(ms: number): void {
+    this.client.paceReads(ms);
+  }
+
   stats(): RtspReaderStats {
     return { ...this.counts };
   }

@@ -246,6 +246,41 @@ describe('RTSP reader against a hostile RTSP server', function () {
     assert.ok(a.closed.reason === undefined && b.closed.reason === undefined, 'both still reading');
   });
 
+  it('paced reads: bursts a pace apart, no frame lost, requests answered at once, pace 0 reads again at once', async () => {
+    const s = await server({ mode: 'normal', sessionTimeoutS: 1 });
+    const run = reader(s.url());
+    const arrivals: number[] = [];
+    run.reader.on('video', () => arrivals.push(Date.now()));
+    await run.reader.open();
+    await run.reader.play();
+    await pollFor(() => run.video.length > 0, 3_000, 'a picture');
+    const paceMs = 300;
+    run.reader.paceReads(paceMs);
+    await new Promise((r) => setTimeout(r, 50)); // the read under way when pacing began
+    const from = arrivals.length;
+    await new Promise((r) => setTimeout(r, 1_500));
+    // 30 fps for 1.5 s: the frames arrive together, a pace apart, not one every 33 ms; none missing or dropped.
+    const paced = arrivals.slice(from);
+    const bursts = paced.filter((t, i) => i === 0 || t - paced[i - 1] > 100).length;
+    assert.ok(paced.length >= 35, `frames while paced: ${paced.length}`);
+    assert.ok(bursts >= 3 && bursts <= 7, `bursts in 1.5 s at a ${paceMs} ms pace: ${bursts}`);
+    assert.ok(!run.events.some((e) => e.startsWith('drop')), run.events.join('\n'));
+    // The 1 s session's keep-alives were answered while paced (the read would have ended otherwise).
+    assert.ok(s.stats.requests.filter((r) => r.startsWith('GET_PARAMETER')).length >= 2);
+    assert.equal(run.closed.reason, undefined);
+    run.reader.paceReads(0);
+    const resumed = arrivals.length;
+    const at = Date.now();
+    await pollFor(() => arrivals.length > resumed + 3, 2_000, 'frames after pace 0');
+    assert.ok(Date.now() - at < paceMs, 'frames as they come again');
+    // A long pace: TEARDOWN's answer is read at once all the same (else close() waits out its 1 s bound).
+    run.reader.paceReads(5_000);
+    await new Promise((r) => setTimeout(r, 100));
+    const closing = Date.now();
+    await run.reader.close();
+    assert.ok(Date.now() - closing < 500, `TEARDOWN answered at once while paced: ${Date.now() - closing} ms`);
+  });
+
   it('an abort ends the read with a TEARDOWN, and leaves no timer or socket behind', async () => {
     const s = await server({ mode: 'normal', sessionTimeoutS: 2 });
     const before = process.getActiveResourcesInfo().filter((r) => r === 'Timeout' || r === 'TCPSocketWrap').length;
