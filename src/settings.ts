@@ -95,8 +95,9 @@ export const PUSH_MAX_CONNECTIONS = 64;
 export const PUSH_ROUTE_LOOKUP_TIMEOUT_MS = 2_000;
 
 // ---- Media source: the one RTSP read per camera profile that live view, recording and snapshots share ----
-/** The upstream keeps reading this long after its last consumer leaves (ms): a viewer who reopens the tile starts at once. */
-export const SOURCE_IDLE_STOP_MS = 10_000;
+/** The upstream keeps reading this long after its last consumer leaves (ms): a viewer who reopens the tile starts at once.
+ *  Read in the plugin, a cold start is ~50 ms to the first picture, so 5 s (was 10) frees the camera's session sooner. */
+export const SOURCE_IDLE_STOP_MS = 5_000;
 /** Waits before reading the camera again after its stream failed: doubled per failure, capped, jittered (ms). */
 export const SOURCE_RETRY_MIN_MS = 1_000;
 export const SOURCE_RETRY_MAX_MS = 60_000;

@@ -35,6 +35,7 @@ import { decodeSrtp, jpegFrameHeader, probe } from './rig/media-probe';
 import type { SrtpKeys } from './rig/stream-client';
 import { ffmpegsOf, untilGone } from './rig/ffmpeg-procs';
 import type { CameraSim, SimCamera } from '../../tools/camera-sim';
+import { SOURCE_IDLE_STOP_MS } from '../../src/settings';
 
 const line = currentHbLine();
 
@@ -60,9 +61,8 @@ const RTCP_SILENCE_MIN_MS = 4_000;
 const RTCP_SILENCE_MAX_MS = 8_000;
 /** An ffmpeg the plugin stops is gone by then: `q`, 1 s, SIGTERM, 2 s, SIGKILL, plus reaping. */
 const FFMPEG_GONE_MS = 6_000;
-/** The camera's stream is read on for 10 s after its last viewer, then its ffmpeg stops (bounded as above). */
-const SOURCE_IDLE_MS = 10_000;
-const SOURCE_GONE_MS = SOURCE_IDLE_MS + FFMPEG_GONE_MS + 2_000;
+/** The camera's stream is read on for SOURCE_IDLE_STOP_MS after its last viewer, then its read stops (bounded as above). */
+const SOURCE_GONE_MS = SOURCE_IDLE_STOP_MS + FFMPEG_GONE_MS + 2_000;
 const SNAPSHOT_TIMEOUT_MS = 10_000;
 
 /** The plugin's ffmpegs sending SRTP to this session's video or audio port. */
