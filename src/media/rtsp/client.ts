@@ -137,6 +137,8 @@ export class RtspClient {
   private mediaTimer?: NodeJS.Timeout;
   private lastMediaAt = 0;
   private playing = false;
+  /** An RTSP answer came on this connection. */
+  private answered = false;
   /** Set once the connection is ending: nothing new starts, and every waiter has been (or is being) rejected. */
   private ending?: Promise<void>;
   private endError?: RtspError;
@@ -297,6 +299,7 @@ export class RtspClient {
         },
       });
       this.socket = socket;
+      this.answered = false;
       const wire = new RtspWireReader({
         frame: (channel, data) => this.onFrame(channel, data),
         response: (r) => this.onResponse(r),
@@ -333,6 +336,12 @@ export class RtspClient {
       });
       socket.on('close', () => {
         if (this.socket === socket) {
+          // Bytes came but never an answer: what the camera sent was not RTSP, whether or not the close came before the
+          // bytes were judged (the same camera must get the same sentence each time, or the log says it twice).
+          if (!this.answered && socket.bytesRead > 0) {
+            void this.end(new RtspError('not-rtsp', 'the camera sends something that is not RTSP'));
+            return;
+          }
           const during = this.playing ? ' while sending video' : [...this.pending.values()].map((p) => ` before answering ${p.method}`)[0] ?? '';
           void this.end(new RtspError('closed', `the camera closed the RTSP connection${during}`));
         }
@@ -446,6 +455,7 @@ export class RtspClient {
   }
 
   private onResponse(res: RtspResponse): void {
+    this.answered = true;
     const cseq = Number(res.headers.get('CSeq'));
     // A server that leaves CSeq out answers in order: the oldest request waiting.
     const key = this.pending.has(cseq) ? cseq : res.headers.get('CSeq') === undefined ? this.pending.keys().next().value : undefined;
