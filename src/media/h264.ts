@@ -89,17 +89,23 @@ export interface SpsInfo {
   height: number;
 }
 
-/** Reads exp-Golomb coded fields from an RBSP (emulation prevention bytes already removed). */
-class BitReader {
+/** Reads MSB-first bit fields and exp-Golomb codes from an RBSP (emulation prevention bytes already removed), or any
+ *  bit-packed header (the AAC AudioSpecificConfig and AU headers use it too); `what` names it when it ends early. */
+export class BitReader {
   private bit = 0;
-  constructor(private readonly data: Buffer) {}
+  constructor(private readonly data: Buffer, private readonly what = 'SPS') {}
+
+  /** Bits read so far. */
+  get position(): number {
+    return this.bit;
+  }
 
   u(n: number): number {
     let v = 0;
     for (let i = 0; i < n; i++) {
       const byte = this.bit >> 3;
       if (byte >= this.data.length) {
-        throw new Error('SPS ends early');
+        throw new Error(`${this.what} ends early`);
       }
       v = v * 2 + ((this.data[byte] >> (7 - (this.bit & 7))) & 1);
       this.bit++;

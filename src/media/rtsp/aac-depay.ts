@@ -4,6 +4,7 @@
 // the SDP's config= (the AudioSpecificConfig of ISO/IEC 14496-3 §1.6.2.1, in hex), never from the stream.
 import { AAC_FRAME_SAMPLES, AAC_SAMPLE_RATES } from '../ts-demux';
 import { RtpPacket, sequenceGap, TimestampUnwrapper } from './rtp';
+import { BitReader } from '../h264';
 
 /** The decoder setup, in the shape fmp4.ts's AudioTrack takes, plus the AudioSpecificConfig bytes. */
 export interface AacConfig {
@@ -44,15 +45,15 @@ export function parseAudioSpecificConfig(hex: string | undefined): AacConfig | u
     return undefined;
   }
   const config = Buffer.from(hex, 'hex');
-  const bits = new Bits(config);
+  const bits = new BitReader(config, 'AudioSpecificConfig');
   try {
-    let objectType = bits.read(5);
+    let objectType = bits.u(5);
     if (objectType === 31) {
-      objectType = 32 + bits.read(6); // audioObjectTypeExt
+      objectType = 32 + bits.u(6); // audioObjectTypeExt
     }
-    const rateIndex = bits.read(4);
-    const sampleRate = rateIndex === EXPLICIT_RATE_INDEX ? bits.read(24) : AAC_SAMPLE_RATES[rateIndex];
-    const channels = bits.read(4);
+    const rateIndex = bits.u(4);
+    const sampleRate = rateIndex === EXPLICIT_RATE_INDEX ? bits.u(24) : AAC_SAMPLE_RATES[rateIndex];
+    const channels = bits.u(4);
     if (!sampleRate || objectType === 0) {
       return undefined;
     }
@@ -78,29 +79,6 @@ export function adtsHeader(config: AacConfig, frameBytes: number): Buffer | unde
   h[5] = ((length & 7) << 5) | 0x1f; // buffer fullness 0x7ff: variable rate
   h[6] = 0xfc; // ...and one raw data block
   return h;
-}
-
-class Bits {
-  private at = 0;
-  constructor(private readonly data: Buffer) {}
-
-  /** Bits read so far. */
-  get position(): number {
-    return this.at;
-  }
-
-  read(n: number): number {
-    let v = 0;
-    for (let i = 0; i < n; i++) {
-      const byte = this.at >> 3;
-      if (byte >= this.data.length) {
-        throw new RangeError('past the end');
-      }
-      v = v * 2 + ((this.data[byte] >> (7 - (this.at & 7))) & 1);
-      this.at++;
-    }
-    return v;
-  }
 }
 
 interface AuHeaderLayout {
@@ -168,22 +146,22 @@ export class AacDepayloader {
     }
     const sizes: number[] = [];
     const positions: number[] = [];
-    const bits = new Bits(p.subarray(2, headersEnd));
+    const bits = new BitReader(p.subarray(2, headersEnd), 'AU header');
     const l = this.layout;
     try {
       for (let position = 0; bits.position < headerBits;) {
-        const size = bits.read(l.sizeLength);
-        const index = bits.read(sizes.length === 0 ? l.indexLength : l.indexDeltaLength);
+        const size = bits.u(l.sizeLength);
+        const index = bits.u(sizes.length === 0 ? l.indexLength : l.indexDeltaLength);
         // Non-interleaved streams send 0s; in interleaving the deltas say how many frames each one skips (§3.2.1).
         position = sizes.length === 0 ? 0 : position + 1 + index;
         // The optional fields of §3.2.1.1, present when the fmtp gives them a length: read past.
-        if (l.ctsDeltaLength && bits.read(1)) {
-          bits.read(l.ctsDeltaLength);
+        if (l.ctsDeltaLength && bits.u(1)) {
+          bits.u(l.ctsDeltaLength);
         }
-        if (l.dtsDeltaLength && bits.read(1)) {
-          bits.read(l.dtsDeltaLength);
+        if (l.dtsDeltaLength && bits.u(1)) {
+          bits.u(l.dtsDeltaLength);
         }
-        bits.read((l.randomAccess ? 1 : 0) + l.streamStateLength);
+        bits.u((l.randomAccess ? 1 : 0) + l.streamStateLength);
         if (bits.position > headerBits) {
           return 'a malformed AAC packet (an AU header cut short)';
         }
@@ -196,7 +174,7 @@ export class AacDepayloader {
     let at = headersEnd;
     if (l.auxLength) {
       // §3.2.2: the auxiliary section, skipped.
-      const auxBits = new Bits(p.subarray(at)).read(l.auxLength);
+      const auxBits = new BitReader(p.subarray(at), 'auxiliary section').u(l.auxLength);
       at += Math.ceil((l.auxLength + auxBits) / 8);
     }
     const data = p.subarray(Math.min(at, p.length));
