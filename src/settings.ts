@@ -112,6 +112,11 @@ export const CONSUMER_MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
 /** A keyframe's capture time worked out from its PTS is believed only this far before its arrival (ms); beyond, the
  *  PTS wrapped (every 26.5 h) or the camera's clock jumped, and the arrival is used. */
 export const CAPTURE_ESTIMATE_MAX_LAG_MS = 5_000;
+/** While only the HKSV prebuffer keeps a stream read in the plugin (no viewer, no clip, no snapshot waiting), the
+ *  camera's connection is read at most this often (ms): each read wakes the process, a camera sends 30 bursts a second,
+ *  and reading 4 times a second halves a prebuffer's CPU (bench/README.md, prebuffer). The hub asks for 4 s back, never
+ *  for the newest 250 ms; a consumer attaching gets what waited in the kernel at once. 0 turns pacing off. */
+export const SOURCE_HOLD_READ_PACE_MS = 250;
 
 /** ffmpeg's -max_interleave_delta for the source's MPEG-TS (µs): 1 = never hold a video frame back waiting for audio
  *  (ffmpeg's default waits up to 10 s for every stream to have a packet; a camera's audio timestamps trailing its video

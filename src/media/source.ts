@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
 import {
   CONSUMER_MAX_BACKLOG_BYTES, FIRST_KEYFRAME_TIMEOUT_MS, RTSP_IO_TIMEOUT_MS, SOURCE_CACHE_MAX_BYTES, SOURCE_IDLE_STOP_MS,
-  CAPTURE_ESTIMATE_MAX_LAG_MS, SOURCE_INTERLEAVE_DELTA_US, SOURCE_RETRY_MAX_MS, SOURCE_RETRY_MIN_MS, SOURCE_STALL_MS,
+  CAPTURE_ESTIMATE_MAX_LAG_MS, SOURCE_HOLD_READ_PACE_MS, SOURCE_INTERLEAVE_DELTA_US, SOURCE_RETRY_MAX_MS, SOURCE_RETRY_MIN_MS, SOURCE_STALL_MS,
 } from '../settings';
 import { isSameHost, unbracket } from '../util/address';
 import { backoffMs, humanDuration } from '../util/backoff';
@@ -52,6 +52,9 @@ export interface SourceOptions {
   idleStopMs?: number;
   /** No output for this long restarts the read (ms); default SOURCE_STALL_MS. Tests of a hung camera shorten it. */
   stallMs?: number;
+  /** While only holds that reach back (the HKSV prebuffer) keep a read in the plugin, read the camera's connection at
+   *  most this often (ms); default SOURCE_HOLD_READ_PACE_MS, 0 never. */
+  holdPaceMs?: number;
   /** Read the stream in the plugin (RTSP, H.264 and AAC into MPEG-TS without a process) when its codecs allow; false:
    *  always with ffmpeg. Default true. */
   readInPlugin?: boolean;
@@ -156,6 +159,7 @@ export class MediaSource extends EventEmitter {
     const sink: Sink = { out, options, waiting: true, ended: false };
     this.sinks.add(sink);
     this.updateRetain();
+    this.updatePace();
     // A consumer that finds the stream unusable for it (a copied clip meeting another picture size) ends with its reason.
     out.on('error', (err) => this.drop(sink, err instanceof StreamUnusable ? err.message : undefined));
     out.on('close', () => this.drop(sink, undefined));
@@ -177,9 +181,11 @@ export class MediaSource extends EventEmitter {
     this.holds.set(key, backMs);
     this.updateRetain();
     this.want();
+    this.updatePace();
     return () => {
       if (this.holds.delete(key)) {
         this.updateRetain();
+        this.updatePace();
         this.trim();
         this.maybeIdle();
       }
@@ -329,6 +335,20 @@ export class MediaSource extends EventEmitter {
     });
   }
 
+  /**
+   * Paced reads (SOURCE_HOLD_READ_PACE_MS) while only the prebuffer keeps the read: no consumer attached and every hold
+   * reaching back (a snapshot's or a stream check's hold(0) wants the next keyframe now); reads as the bytes come as
+   * soon as anyone else needs the stream. A read by ffmpeg is not paced (its own process reads the camera).
+   */
+  private updatePace(): void {
+    if (!(this.upstream instanceof PluginRead)) {
+      return;
+    }
+    const paceMs = this.options.holdPaceMs ?? SOURCE_HOLD_READ_PACE_MS;
+    const onlyPrebuffer = this.sinks.size === 0 && this.holds.size > 0 && [...this.holds.values()].every((ms) => ms > 0);
+    this.upstream.paceReads(onlyPrebuffer ? paceMs : 0);
+  }
+
   private want(): void {
     clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
@@ -378,6 +398,7 @@ export class MediaSource extends EventEmitter {
     const { url, label, log, audio } = this.options;
     const read = new PluginRead({ url, label, audio: audio === 'copy', debug: (m) => log.debug(m) });
     this.upstream = read;
+    this.updatePace();
     read.on('data', (chunk: Buffer, plain?: PlainTs) => this.onData(chunk, plain));
     read.on('facts', (facts: Partial<StreamFacts>) => Object.assign(this.streamFacts, facts));
     // A frame over the bound is a broken or hostile camera: said once per read. Losses go to the debug log.
@@ -734,6 +755,7 @@ export class MediaSource extends EventEmitter {
     sink.ended = true;
     this.sinks.delete(sink);
     this.updateRetain();
+    this.updatePace();
     if (reason) {
       sink.options.onEnd?.(reason);
     }

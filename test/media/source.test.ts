@@ -86,6 +86,39 @@ describe('media source', function () {
     release();
   });
 
+  it('reads the camera a few times a second while only the prebuffer holds it, and as the bytes come for anyone else', async () => {
+    source = new MediaSource({ label: 'Test main', url: server.url('/cam1/main'), ffmpegPath: 'ffmpeg', log: silent, audio: 'copy' });
+    const s = source;
+    // How many times in `ms` the read delivered something: each socket read hands over all it took at once.
+    const reads = async (ms: number): Promise<number> => {
+      let last = s.stats().bytesIn;
+      let changes = 0;
+      const timer = setInterval(() => {
+        const now = s.stats().bytesIn;
+        changes += now !== last ? 1 : 0;
+        last = now;
+      }, 10);
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      clearInterval(timer);
+      return changes;
+    };
+    const release = s.hold(4_000);
+    await pollFor(() => s.stats().cachedGops >= 1, 15_000, 'prebuffer running');
+    const prebufferOnly = await reads(2_000);
+    // 15 fps video and AAC: 30 and more bursts a second, read as they come; paced, about 4 reads a second.
+    assert.ok(prebufferOnly > 0 && prebufferOnly <= 12, `prebuffer alone: ${prebufferOnly} reads in 2 s`);
+    const viewer = collector();
+    const attachment = s.attach(viewer.out);
+    const watched = await reads(2_000);
+    assert.ok(watched >= 20, `with a viewer: ${watched} reads in 2 s`);
+    attachment.detach();
+    const snapshotWaiting = s.hold(0);
+    assert.ok(await reads(1_000) >= 10, 'a hold(0) (snapshot, stream check) is not paced');
+    snapshotWaiting();
+    assert.ok(await reads(2_000) <= 12, 'paced again once only the prebuffer holds it');
+    release();
+  });
+
   it('stops reading after the idle time when nobody needs it, and reads again on demand', async () => {
     source = new MediaSource({ label: 'Test sub', url: server.url('/cam1/sub'), ffmpegPath: 'ffmpeg', log: silent, audio: 'none', idleStopMs: 1_500 });
     const frame = await source.keyframe();
