@@ -40,10 +40,15 @@ export interface CameraConfig {
   /** Who reads the camera's RTSP stream: 'plugin' (in Node, no process; streams it cannot read still go to ffmpeg), or
    *  'ffmpeg' always (for a camera whose RTSP server the plugin's reader fails with where ffmpeg works). */
   streamReader: StreamReader;
+  /** How the camera sends its RTP: 'tcp' inside the RTSP connection (the default: one connection, through any firewall),
+   *  or 'udp' (for a camera that streams badly over TCP; a camera refusing UDP is read over TCP). */
+  rtspTransport: RtspTransport;
 }
 
 export const STREAM_READERS = ['plugin', 'ffmpeg'] as const;
 export type StreamReader = typeof STREAM_READERS[number];
+export const RTSP_TRANSPORTS = ['tcp', 'udp'] as const;
+export type RtspTransport = typeof RTSP_TRANSPORTS[number];
 
 export interface CourtyardConfig {
   name: string;
@@ -68,7 +73,7 @@ export interface ConfigResult {
 
 export const CAMERA_KEYS = new Set(['name', 'host', 'port', 'username', 'password', 'doorbell', 'events', 'motionHoldSeconds', 'sensors',
   'doorbellEvents', 'doorbellCooldownSeconds', 'doorbellSwitch', 'setClock', 'audio', 'maxStreams', 'recording', 'prebufferSeconds',
-  'maxRecordingSeconds', 'streamReader']);
+  'maxRecordingSeconds', 'streamReader', 'rtspTransport']);
 
 /** A whole number of seconds in range, or the default when absent; a string of digits is accepted (UI forms save them). */
 function seconds(raw: unknown, min: number, max: number): number | undefined | 'bad' {
@@ -220,6 +225,10 @@ function parseCamera(raw: unknown, index: number, errors: string[], warnings: st
   if (reader !== '' && !STREAM_READERS.includes(reader as StreamReader)) {
     return fail('streamReader', `must be "plugin" (the default) or "ffmpeg", not ${JSON.stringify(reader)}`);
   }
+  const transport = raw.rtspTransport ?? '';
+  if (transport !== '' && !RTSP_TRANSPORTS.includes(transport as RtspTransport)) {
+    return fail('rtspTransport', `must be "tcp" (the default) or "udp", not ${JSON.stringify(transport)}`);
+  }
   for (const field of ['doorbellSwitch', 'setClock', 'audio', 'recording'] as const) {
     if (raw[field] !== undefined && typeof raw[field] !== 'boolean') {
       return fail(field, 'must be true or false');
@@ -251,6 +260,7 @@ function parseCamera(raw: unknown, index: number, errors: string[], warnings: st
     prebufferSeconds: prebuffer ?? MIN_PREBUFFER_S,
     maxRecordingSeconds: maxRecording ?? DEFAULT_MAX_RECORDING_S,
     streamReader: reader === '' ? 'plugin' : reader as StreamReader,
+    rtspTransport: transport === '' ? 'tcp' : transport as RtspTransport,
   };
 }
 

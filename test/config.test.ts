@@ -11,7 +11,7 @@ describe('config', () => {
     assert.deepEqual(config.cameras, [{
       ...good, port: 80, doorbell: false, events: [], motionHoldSeconds: 10, sensors: [], doorbellEvents: ['input', 'visitor'],
       doorbellCooldownSeconds: 10, doorbellSwitch: false, setClock: false, audio: true, maxStreams: 2, recording: true,
-      prebufferSeconds: 4, maxRecordingSeconds: 300, streamReader: 'plugin',
+      prebufferSeconds: 4, maxRecordingSeconds: 300, streamReader: 'plugin', rtspTransport: 'tcp',
     }]);
     assert.equal(config.videoEncoder, 'libx264');
   });
@@ -48,6 +48,18 @@ describe('config', () => {
     for (const bad of ['FFmpeg', 'gstreamer', true]) {
       const { errors, config } = parseConfig({ cameras: [{ ...good, streamReader: bad }, { ...good, name: 'B', host: 'b' }] });
       assert.deepEqual(errors, [`Camera "Entrance 1": "streamReader" must be "plugin" (the default) or "ffmpeg", not ${JSON.stringify(bad)}`]);
+      assert.deepEqual(config.cameras.map((c) => c.name), ['B']);
+    }
+  });
+
+  it('reads "rtspTransport": TCP by default, UDP when asked; another value names the camera and the field', () => {
+    const r = parseConfig({ cameras: [good, { ...good, name: 'B', host: 'b', rtspTransport: 'udp' }, { ...good, name: 'C', host: 'c', rtspTransport: '' }] });
+    assert.deepEqual(r.errors, []);
+    assert.deepEqual(r.warnings, []);
+    assert.deepEqual(r.config.cameras.map((c) => c.rtspTransport), ['tcp', 'udp', 'tcp']);
+    for (const bad of ['UDP', 'http', 1]) {
+      const { errors, config } = parseConfig({ cameras: [{ ...good, rtspTransport: bad }, { ...good, name: 'B', host: 'b' }] });
+      assert.deepEqual(errors, [`Camera "Entrance 1": "rtspTransport" must be "tcp" (the default) or "udp", not ${JSON.stringify(bad)}`]);
       assert.deepEqual(config.cameras.map((c) => c.name), ['B']);
     }
   });

@@ -116,7 +116,7 @@ export class CameraMedia {
       name, profile,
       source: new MediaSource({
         label: name, url: withCredentials(uri, config.username, config.password), cameraHost: config.host, ffmpegPath, log, audio: audioMode(profile, config),
-        readInPlugin: config.streamReader !== 'ffmpeg',
+        readInPlugin: config.streamReader !== 'ffmpeg', rtspTransport: config.rtspTransport,
       }),
     }));
     const main = streams[0];

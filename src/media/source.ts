@@ -58,6 +58,8 @@ export interface SourceOptions {
   /** Read the stream in the plugin (RTSP, H.264 and AAC into MPEG-TS without a process) when its codecs allow; false:
    *  always with ffmpeg. Default true. */
   readInPlugin?: boolean;
+  /** How the camera sends RTP: inside the RTSP connection (default) or over UDP. */
+  rtspTransport?: 'tcp' | 'udp';
   /** The camera's configured host: a stream URL on another host (an NVR, a proxy, or a camera misreporting itself) is
    *  said once, since the camera's login goes there with it. */
   cameraHost?: string;
@@ -437,7 +439,7 @@ export class MediaSource extends EventEmitter {
       // (measured: 190 MB after 8 s of a 200 MB NAL, growing with what arrives); with the cap ffmpeg stays near 130 MB,
       // passes the stream on in pieces, and the source drops them (its cache bound, the clip's 8 MiB frame limit).
       '-max_alloc', String(FFMPEG_MAX_ALLOC_BYTES),
-      '-rtsp_transport', 'tcp', '-timeout', String(RTSP_IO_TIMEOUT_MS * 1000),
+      '-rtsp_transport', this.options.rtspTransport ?? 'tcp', '-timeout', String(RTSP_IO_TIMEOUT_MS * 1000),
       '-analyzeduration', '200000', '-probesize', '32768',
       '-i', url,
       '-map', '0:v:0', '-c:v', 'copy', ...audioArgs,
