@@ -15,6 +15,7 @@ import { PlainTs, PluginRead, PluginReadExit } from './plugin-read';
 import { findSps, NAL, nalType, parseSps, splitAnnexB } from './h264';
 import { TS_PACKET_BYTES, TsPacketInfo, TsReader } from './mpegts';
 import { StreamUnusable } from './ts-demux';
+import { UnitFanout } from './unit-fanout';
 
 export type SourceLog = Log;
 
@@ -122,6 +123,7 @@ export class MediaSource extends EventEmitter {
   /** Why this stream is read with ffmpeg rather than in the plugin (its codecs), once a read in the plugin found out. */
   private needsFfmpeg?: string;
   private reader = new TsReader();
+  private fanout?: UnitFanout;
   private readonly sinks = new Set<Sink>();
   private holds = new Map<symbol, number>();
   private gops: Gop[] = [];
@@ -175,6 +177,12 @@ export class MediaSource extends EventEmitter {
       }
     }
     return { detach: () => this.drop(sink, undefined) };
+  }
+
+  /** This stream as access units, demuxed once for all who take units (the plugin's live senders): see unit-fanout.ts. */
+  units(): UnitFanout {
+    this.fanout ??= new UnitFanout((out, options) => this.attach(out, options));
+    return this.fanout;
   }
 
   /** Keep reading (and keep `backMs` of history) with no consumer attached: the HKSV prebuffer. Returns the release. */
