@@ -27,6 +27,8 @@ export interface PluginReadOptions {
   /** Read the camera's audio too (AAC only: anything else makes the read unreadable here). */
   audio: boolean;
   debug: (line: string) => void;
+  /** How the camera's RTP is read: interleaved on the RTSP connection (default) or over UDP (see RtspReaderOptions). */
+  transport?: 'tcp' | 'udp';
 }
 
 const VIDEO_START_90K = 90_000;
@@ -65,7 +67,7 @@ export class PluginRead extends EventEmitter {
     super();
     this.reader = new RtspReader({
       url: options.url, label: options.label, tracks: options.audio ? 'video+audio' : 'video', signal: this.abort.signal,
-      debug: options.debug,
+      debug: options.debug, transport: options.transport,
     });
     this.reader.on('close', (reason) => this.exit(reason));
     this.reader.on('drop', (reason) => {

@@ -1,7 +1,8 @@
 // A small RTSP server that misbehaves on purpose, for the tests of what the plugin does with a hostile camera stream
 // (issue 12 item 3). The simulator's GStreamer server only serves well-formed streams; this one answers OPTIONS,
 // DESCRIBE, SETUP and PLAY (RFC 2326 §10) on 127.0.0.1 and then sends RTP over the RTSP connection, interleaved with
-// '$' framing (RFC 2326 §10.12), carrying H.264 as single NAL unit packets or FU-A fragments (RFC 6184 §5.6, §5.8) made
+// '$' framing (RFC 2326 §10.12), or over UDP to the client's ports when its SETUP asks so (§12.39 client_port; sent from
+// a port pair of its own, named in server_port; receiver reports it gets there are kept in its stats), carrying H.264 as single NAL unit packets or FU-A fragments (RFC 6184 §5.6, §5.8) made
 // from a file ffmpeg encodes once. Modes:
 // - normal: a well-formed stream (the baseline every other mode departs from);
 // - garbage: random bytes instead of RTP after PLAY (`garbageAfterMs` of good video first, if set);
@@ -14,9 +15,11 @@
 // Any mode may answer DESCRIBE with another status (`describeStatus`: 404, 453...).
 // Options any mode takes: a Basic or Digest login (RFC 2617 / RFC 7616, checked when `credentials` are given), a short
 // session timeout (RFC 2326 §12.37) and GET_PARAMETER refused (for keep-alives), RTP packets dropped or swapped (loss
-// and reordering), the stream stalling with the connection kept open, listening on ::1.
+// and reordering, over TCP or UDP), UDP refused (461) or answered without ports, forged RTP from other addresses than
+// the server's own, the stream stalling with the connection kept open, listening on ::1.
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 
@@ -62,6 +65,24 @@ export interface HostileRtspOptions {
   videoEncoding?: string;
   /** An audio m= section in the SDP with this rtpmap (e.g. 'PCMU/8000'); no audio is sent. */
   audioRtpmap?: string;
+  /** A SETUP asking for UDP is answered 461 Unsupported Transport (as every SETUP but TCP was before UDP was served). */
+  noUdp?: boolean;
+  /** A SETUP asking for UDP is answered 200 with a Transport that names no port. */
+  udpNoPorts?: boolean;
+  /** Over UDP: every `forgedEvery`th RTP packet is preceded by a forged one with its sequence number, SSRC and garbage
+   *  for payload, sent to the client's RTP port from another port of the server's address and (IPv4) from 127.0.0.2. */
+  forgedEvery?: number;
+}
+
+/** A receiver report block the server got on its RTCP port (RFC 3550 §6.4.2). */
+export interface ReceivedReport {
+  reporter: number;
+  source: number;
+  fractionLost: number;
+  cumulativeLost: number;
+  highestSeq: number;
+  /** An SDES CNAME came in the same compound packet. */
+  cname?: string;
 }
 
 export interface HostileStats {
@@ -75,6 +96,28 @@ export interface HostileStats {
   sentBytes: number;
   /** RTP packets sent (dropped ones not counted). */
   sentPackets: number;
+  /** SETUPs answered with UDP transport. */
+  udpSetups: number;
+  /** RTCP receiver reports that came to the server's UDP RTCP port; `reportsWithoutBlock` those with no report block. */
+  reports: ReceivedReport[];
+  reportsWithoutBlock: number;
+  /** Forged RTP packets sent (forgedEvery). */
+  forged: number;
+  /** The SSRC and the first sequence number of the last stream played. */
+  ssrc?: number;
+  firstSeq?: number;
+}
+
+/** A UDP session's two server sockets and where the client listens. */
+interface UdpSession {
+  rtp: dgram.Socket;
+  rtcp: dgram.Socket;
+  /** Forged packets go from these (forgedEvery). */
+  forgers: dgram.Socket[];
+  client: string;
+  clientPorts: [number, number];
+  /** Closed with the session: nothing more is sent. */
+  closed: boolean;
 }
 
 interface AccessUnit {
@@ -148,7 +191,9 @@ function drained(socket: net.Socket): Promise<void> {
 }
 
 export class HostileRtspServer {
-  readonly stats: HostileStats = { connections: 0, connectedAt: [], requests: [], sentBytes: 0, sentPackets: 0 };
+  readonly stats: HostileStats = {
+    connections: 0, connectedAt: [], requests: [], sentBytes: 0, sentPackets: 0, udpSetups: 0, reports: [], reportsWithoutBlock: 0, forged: 0,
+  };
   private readonly sockets = new Set<net.Socket>();
   private port = 0;
 
@@ -198,14 +243,29 @@ export class HostileRtspServer {
     this.sockets.add(socket);
     let buffered = Buffer.alloc(0);
     let playing = false;
+    let udp: UdpSession | undefined;
+    const closeUdp = (): void => {
+      for (const u of udp ? [udp.rtp, udp.rtcp, ...udp.forgers] : []) {
+        u.close();
+      }
+      if (udp) {
+        udp.closed = true;
+      }
+      udp = undefined;
+    };
     const session = String(10_000_000 + Math.floor(Math.random() * 89_999_999));
     const nonce = randomBytes(12).toString('hex');
     socket.on('error', () => undefined);
     socket.on('close', () => {
       playing = false;
+      closeUdp();
       this.sockets.delete(socket);
     });
-    socket.on('data', (chunk: Buffer) => {
+    socket.on('data', (chunk: Buffer) => void handle(chunk));
+    // Requests are handled one after another (a UDP SETUP binds sockets before it answers).
+    let queue = Promise.resolve();
+    const handle = (chunk: Buffer): Promise<void> => (queue = queue.then(() => onData(chunk)));
+    const onData = async (chunk: Buffer): Promise<void> => {
       buffered = Buffer.concat([buffered, chunk]);
       for (;;) {
         // While playing, the client's RTCP receiver reports come interleaved ('$', channel, 16-bit length: RFC 2326
@@ -274,16 +334,35 @@ export class HostileRtspServer {
             ''].join('\r\n');
           reply('200 OK', ['Content-Type: application/sdp', `Content-Base: ${uri}/`], sdp);
         } else if (method === 'SETUP') {
-          if (!/TCP/i.test(header('Transport') ?? '')) {
+          const transport = header('Transport') ?? '';
+          const clientPorts = /client_port=(\d+)-(\d+)/i.exec(transport);
+          if (!/TCP/i.test(transport) && clientPorts && !this.options.noUdp) {
+            if (this.options.udpNoPorts) {
+              reply('200 OK', ['Transport: RTP/AVP;unicast', `Session: ${session};timeout=${timeout}`]);
+              continue;
+            }
+            closeUdp();
+            udp = await this.udpSession(socket.remoteAddress ?? '127.0.0.1', [Number(clientPorts[1]), Number(clientPorts[2])]);
+            if (socket.destroyed) {
+              closeUdp();
+              return;
+            }
+            this.stats.udpSetups++;
+            reply('200 OK', [`Transport: RTP/AVP;unicast;client_port=${clientPorts[1]}-${clientPorts[2]};` +
+              `server_port=${udp.rtp.address().port}-${udp.rtcp.address().port}`, `Session: ${session};timeout=${timeout}`]);
+            continue;
+          }
+          if (!/TCP/i.test(transport)) {
             reply('461 Unsupported Transport');
             continue;
           }
+          closeUdp();
           reply('200 OK', ['Transport: RTP/AVP/TCP;unicast;interleaved=0-1', `Session: ${session};timeout=${timeout}`]);
         } else if (method === 'PLAY') {
           reply('200 OK', [`Session: ${session}`, 'Range: npt=0.000-']);
           if (!playing) {
             playing = true;
-            void this.play(socket, () => playing);
+            void this.play(socket, () => playing, udp);
           }
         } else if (method === 'TEARDOWN') {
           playing = false;
@@ -295,7 +374,86 @@ export class HostileRtspServer {
           reply('200 OK', [`Session: ${session}`]);
         }
       }
+    };
+  }
+
+  /** The server's RTP and RTCP sockets for a UDP session (an even/odd pair where one is free, as RFC 3550 §11 asks),
+   *  on the address the client reached; receiver reports coming to the RTCP one are kept in the stats. */
+  private async udpSession(client: string, clientPorts: [number, number]): Promise<UdpSession> {
+    const host = this.options.host ?? '127.0.0.1';
+    const type = host === '::1' ? 'udp6' : 'udp4';
+    const bind = (port: number, address: string = host): Promise<dgram.Socket | undefined> => new Promise((resolve) => {
+      const u = dgram.createSocket(type);
+      u.once('error', () => {
+        u.close();
+        resolve(undefined);
+      });
+      u.bind(port, address, () => {
+        u.removeAllListeners('error');
+        u.on('error', () => undefined);
+        resolve(u);
+      });
     });
+    let pair: [dgram.Socket, dgram.Socket] | undefined;
+    for (let attempt = 0; attempt < 20 && !pair; attempt++) {
+      const first = await bind(0);
+      const port = first?.address().port ?? 1;
+      const second = first && port % 2 === 0 ? await bind(port + 1) : undefined;
+      if (first && second) {
+        pair = [first, second];
+      } else {
+        first?.close();
+      }
+    }
+    if (!pair) {
+      throw new Error('hostile-rtsp: no UDP port pair');
+    }
+    const [rtp, rtcp] = pair;
+    rtcp.on('message', (data) => this.receiverReport(data));
+    const forgers: dgram.Socket[] = [];
+    if (this.options.forgedEvery) {
+      for (const address of type === 'udp4' ? [host, '127.0.0.2'] : [host]) {
+        const f = await bind(0, address);
+        if (f) {
+          forgers.push(f);
+        }
+      }
+    }
+    return { rtp, rtcp, forgers, client, clientPorts, closed: false };
+  }
+
+  /** A compound RTCP packet (RFC 3550 §6.1): its RR's report blocks (§6.4.2) and whether an SDES CNAME (§6.5.1) came. */
+  private receiverReport(data: Buffer): void {
+    const blocks: ReceivedReport[] = [];
+    let cname: string | undefined;
+    let rr = false;
+    for (let at = 0; at + 4 <= data.length;) {
+      const count = data[at] & 0x1f;
+      const type = data[at + 1];
+      const end = at + 4 + 4 * data.readUInt16BE(at + 2);
+      if (end > data.length) {
+        break;
+      }
+      if (type === 201) {
+        rr = true;
+        const reporter = data.readUInt32BE(at + 4);
+        for (let k = 0; k < count && at + 8 + 24 * (k + 1) <= end; k++) {
+          const b = at + 8 + 24 * k;
+          const lostField = data.readUInt32BE(b + 4) & 0xffffff;
+          blocks.push({
+            reporter, source: data.readUInt32BE(b), fractionLost: data[b + 4], cumulativeLost: lostField & 0x800000 ? lostField - 0x1000000 : lostField,
+            highestSeq: data.readUInt32BE(b + 8),
+          });
+        }
+      } else if (type === 202 && at + 10 <= end && data[at + 8] === 1) {
+        cname = data.subarray(at + 10, Math.min(end, at + 10 + data[at + 9])).toString('ascii');
+      }
+      at = end;
+    }
+    if (rr && blocks.length === 0) {
+      this.stats.reportsWithoutBlock++;
+    }
+    this.stats.reports.push(...blocks.map((b) => ({ ...b, cname })));
   }
 
   /** Whether an Authorization header carries `credentials`: Basic (RFC 7617) or Digest MD5 with or without qop=auth
@@ -324,11 +482,24 @@ export class HostileRtspServer {
   }
 
   /** Sends access units at the frame rate until the connection closes, misbehaving as the mode says. */
-  private async play(socket: net.Socket, playing: () => boolean): Promise<void> {
+  private async play(socket: net.Socket, playing: () => boolean, udp?: UdpSession): Promise<void> {
     const { mode, fps = 15 } = this.options;
     const frameMs = 1000 / fps;
     const ssrc = randomBytes(4).readUInt32BE(0);
     let seq = Math.floor(Math.random() * 65536);
+    this.stats.ssrc = ssrc;
+    this.stats.firstSeq = seq;
+    const forgedEvery = udp && udp.forgers.length > 0 ? this.options.forgedEvery ?? 0 : 0;
+    /** Over UDP a packet (without the '$' framing) goes to the client's RTP port; over TCP it is written framed. */
+    const write = (framed: Buffer): boolean => {
+      if (!udp) {
+        return socket.write(framed);
+      }
+      if (!udp.closed) {
+        udp.rtp.send(framed.subarray(4), udp.clientPorts[0], udp.client);
+      }
+      return true;
+    };
     const started = Date.now();
     let lastHuge = started;
     let packetIndex = 0;
@@ -355,13 +526,21 @@ export class HostileRtspServer {
         held = rtp; // goes out after the next one
         return;
       }
+      if (forgedEvery > 0 && index % forgedEvery === 0 && udp && !udp.closed) {
+        // The same sequence number and SSRC, garbage for payload: taken, it would stand in for the real packet.
+        const forged = Buffer.concat([rtp.subarray(4, 16), randomBytes(200)]);
+        for (const f of udp.forgers) {
+          this.stats.forged++;
+          f.send(forged, udp.clientPorts[0], udp.client);
+        }
+      }
       this.stats.sentBytes += payload.length;
       this.stats.sentPackets++;
-      let more = socket.write(rtp);
+      let more = write(rtp);
       if (held) {
         this.stats.sentPackets++;
         this.stats.sentBytes += held.length - 16;
-        more = socket.write(held);
+        more = write(held);
         held = undefined;
       }
       if (!more && playing()) {

@@ -1,6 +1,7 @@
 // An RTSP 1.0 client (RFC 2326) for reading a camera's stream over one TCP connection: DESCRIBE (with Basic or Digest
 // login, RFC 2326 §D / RFC 7616, retried once), redirects followed (§11.3.3, at most RTSP_MAX_REDIRECTS), SETUP of each
-// track with RTP interleaved on the RTSP connection (§10.12, §12.39), PLAY, keep-alives within the session's timeout
+// track with RTP interleaved on the RTSP connection (§10.12, §12.39) or over UDP (§12.39 client_port, udp.ts; a camera
+// that refuses UDP is read interleaved instead, said in the debug log), PLAY, keep-alives within the session's timeout
 // (§12.37: GET_PARAMETER, else OPTIONS for servers that answer 501/405), TEARDOWN on close. Every request is answered
 // within a bound, media must keep coming after PLAY, and every way it can end is one sentence a user can act on that
 // names no password and no credentialed URL. Everything it starts (socket, timers) ends with close() or the signal.
@@ -13,6 +14,7 @@ import {
 } from '../../settings';
 import { parseSdp, Sdp } from './sdp';
 import { Slab } from './slab';
+import { UdpTrack } from './udp';
 import { RtspRequest, RtspResponse, RtspWireReader, WireError } from './wire';
 
 export type RtspErrorKind =
@@ -41,6 +43,10 @@ export interface RtspClientOptions {
   onClose?: (error: RtspError | undefined) => void;
   /** Lines for the debug log (keep-alive fallback, a redirect followed); no passwords in them. */
   debug?: (line: string) => void;
+  /** How RTP comes: interleaved on the RTSP connection (default), or over UDP to a port pair of ours; a camera that
+   *  refuses UDP (461, or an answer without ports) is read interleaved instead. UDP packets come through onFrame too,
+   *  under the channels SETUP was given. */
+  transport?: 'tcp' | 'udp';
 }
 
 export interface RtspTarget {
@@ -64,8 +70,10 @@ export interface DescribeResult {
 }
 
 export interface SetupResult {
-  /** The interleaved channels the server chose (RTP, RTCP); usually those asked for. */
+  /** The interleaved channels the server chose (RTP, RTCP); usually those asked for. Over UDP, those asked for. */
   channels: [number, number];
+  /** How this track's RTP comes. */
+  transport: 'tcp' | 'udp';
   session: string;
   timeoutS: number;
 }
@@ -148,11 +156,15 @@ export class RtspClient {
   /** paceReads(): the least time between two reads of the connection (ms), 0 for none; the timer while paused. */
   private paceMs = 0;
   private paceTimer?: NodeJS.Timeout;
+  /** 'udp' until a camera refuses it; never back. */
+  private transport: 'tcp' | 'udp';
+  private readonly udpTracks: UdpTrack[] = [];
 
   constructor(private readonly options: RtspClientOptions) {
     this.requestTimeoutMs = options.requestTimeoutMs ?? RTSP_REQUEST_TIMEOUT_MS;
     this.mediaTimeoutMs = options.mediaTimeoutMs ?? RTSP_MEDIA_TIMEOUT_MS;
     this.target = parseRtspUrl(options.url);
+    this.transport = options.transport ?? 'tcp';
     if (options.signal?.aborted) {
       this.endError = new RtspError('aborted', 'the read was stopped');
       this.ending = Promise.resolve();
@@ -213,32 +225,114 @@ export class RtspClient {
     }
   }
 
-  /** SETUP of one track, its RTP and RTCP interleaved on `channels` (RFC 2326 §12.39). */
+  /** SETUP of one track (RFC 2326 §12.39): its RTP and RTCP interleaved on `channels`, or with transport 'udp' sent to a
+   *  port pair of ours and handed on under `channels` all the same. */
   async setup(url: string, channels: [number, number]): Promise<SetupResult> {
+    if (this.transport === 'udp') {
+      const udp = await this.setupUdp(url, channels);
+      if (udp) {
+        return udp;
+      }
+    }
     const res = await this.send('SETUP', this.strip(url), [`Transport: RTP/AVP/TCP;unicast;interleaved=${channels[0]}-${channels[1]}`]);
     this.check('SETUP', res);
-    const session = res.headers.get('Session');
-    if (!session) {
-      throw await this.fail(new RtspError('not-rtsp', 'the camera answered SETUP without a session'));
-    }
-    // Session: <id>[;timeout=<seconds>] (§12.37)
-    const [id, ...params] = session.split(';').map((s) => s.trim());
-    const timeout = params.map((p) => /^timeout=(\d+)$/i.exec(p)?.[1]).find(Boolean);
-    this.session = id;
-    if (timeout && Number(timeout) > 0) {
-      this.sessionTimeoutS = Number(timeout);
-    }
+    await this.takeSession(res);
     const transport = res.headers.get('Transport') ?? '';
     const interleaved = /interleaved=(\d+)(?:-(\d+))?/i.exec(transport);
     if (transport && !interleaved) {
       throw await this.fail(new RtspError('transport', 'the camera does not send its stream over the RTSP connection (it offered ' +
         'another transport to SETUP)'));
     }
+    return this.interleave(interleaved, channels);
+  }
+
+  /** RTP over UDP to a port pair of ours; undefined (after a debug line) when the camera will not, to be set up
+   *  interleaved: a 461 Unsupported Transport, or an answer that names no port (where would it send?). A camera that
+   *  chose interleaved itself in its answer is read so. */
+  private async setupUdp(url: string, channels: [number, number]): Promise<SetupResult | undefined> {
+    const socket = this.socket;
+    if (!socket?.localAddress || this.ending) {
+      throw this.endError ?? new RtspError('closed', 'the RTSP connection is closed');
+    }
+    let track: UdpTrack;
+    try {
+      track = await UdpTrack.open({
+        local: socket.localAddress, family: socket.localFamily === 'IPv6' ? 6 : 4,
+        onRtp: (data) => this.onFrame(channels[0], data),
+        onRtcp: (data) => this.onFrame(channels[1], data),
+      });
+    } catch (err) {
+      throw await this.fail(new RtspError('transport', `the camera's RTP cannot be received over UDP: ${(err as Error).message}`));
+    }
+    this.udpTracks.push(track);
+    if (this.ending) {
+      track.close(); // ended while the ports were being bound
+      throw this.endError ?? new RtspError('closed', 'the RTSP connection is closed');
+    }
+    const res = await this.send('SETUP', this.strip(url), [`Transport: RTP/AVP;unicast;client_port=${track.rtpPort}-${track.rtcpPort}`]);
+    const fallBack = (why: string): undefined => {
+      track.close();
+      this.udpTracks.splice(this.udpTracks.indexOf(track), 1);
+      this.transport = 'tcp';
+      this.options.debug?.(`RTSP over UDP: ${why}; reading the stream over the RTSP connection (TCP) instead`);
+      return undefined;
+    };
+    if (res.status === 461) {
+      return fallBack('the camera does not send RTP over UDP (461 Unsupported Transport)');
+    }
+    this.check('SETUP', res);
+    await this.takeSession(res);
+    const transport = res.headers.get('Transport') ?? '';
+    const interleaved = /interleaved=(\d+)(?:-(\d+))?/i.exec(transport);
+    if (interleaved) {
+      fallBack('the camera answered with interleaved RTP');
+      return this.interleave(interleaved, channels);
+    }
+    const ports = (name: string): [number, number] | undefined => {
+      const m = new RegExp(`(?:^|;)\\s*${name}=(\\d+)(?:-(\\d+))?`, 'i').exec(transport);
+      return m ? [Number(m[1]), Number(m[2] ?? Number(m[1]) + 1)] : undefined;
+    };
+    const server = ports('server_port');
+    if (!server && !ports('client_port')) {
+      return fallBack(`the camera's answer to SETUP names no UDP port (${transport ? 'Transport without client_port or server_port' : 'no Transport'})`);
+    }
+    // Only the camera's own address is listened to: the address the RTSP connection reached (after any redirect).
+    track.connect(socket.remoteAddress ?? this.target.host, server?.[0], server?.[1]);
+    this.rtpChannels.add(channels[0]);
+    return { channels, transport: 'udp', session: this.session as string, timeoutS: this.sessionTimeoutS };
+  }
+
+  /** The session of a SETUP answer (§12.37: Session: <id>[;timeout=<seconds>]). */
+  private async takeSession(res: RtspResponse): Promise<void> {
+    const session = res.headers.get('Session');
+    if (!session) {
+      throw await this.fail(new RtspError('not-rtsp', 'the camera answered SETUP without a session'));
+    }
+    const [id, ...params] = session.split(';').map((s) => s.trim());
+    const timeout = params.map((p) => /^timeout=(\d+)$/i.exec(p)?.[1]).find(Boolean);
+    this.session = id;
+    if (timeout && Number(timeout) > 0) {
+      this.sessionTimeoutS = Number(timeout);
+    }
+  }
+
+  /** The interleaved channels the camera chose (or those asked for), read from the RTSP connection from now on. */
+  private interleave(interleaved: RegExpExecArray | null, channels: [number, number]): SetupResult {
     const chosen: [number, number] = interleaved ? [Number(interleaved[1]), Number(interleaved[2] ?? Number(interleaved[1]) + 1)] : channels;
     this.wire?.channels.add(chosen[0]);
     this.wire?.channels.add(chosen[1]);
     this.rtpChannels.add(chosen[0]);
-    return { channels: chosen, session: id, timeoutS: this.sessionTimeoutS };
+    return { channels: chosen, transport: 'tcp', session: this.session as string, timeoutS: this.sessionTimeoutS };
+  }
+
+  /** Datagrams from other addresses than the camera's, ignored on the UDP ports (0 over TCP). */
+  get foreignPackets(): number {
+    return this.udpTracks.reduce((n, t) => n + t.foreign, 0);
+  }
+
+  /** RTCP receiver reports sent over UDP. */
+  get receiverReports(): number {
+    return this.udpTracks.reduce((n, t) => n + t.reports, 0);
   }
 
   /** PLAY from the start of the live stream (§12.29 Range npt=0.000-), then keep-alives and the media watch. */
@@ -253,6 +347,7 @@ export class RtspClient {
     this.armMediaWatch();
     const res = await this.send('PLAY', this.playUrl, ['Range: npt=0.000-']);
     this.check('PLAY', res);
+    this.udpTracks.forEach((t) => t.startReports());
     const everyMs = Math.max(MIN_KEEPALIVE_MS, (this.sessionTimeoutS * 1000) / 2);
     this.keepAliveTimer = setInterval(() => void this.keepAlive(), everyMs);
   }
@@ -572,6 +667,7 @@ export class RtspClient {
     this.options.signal?.removeEventListener('abort', this.onAbort);
     clearInterval(this.keepAliveTimer);
     clearTimeout(this.mediaTimer);
+    this.udpTracks.forEach((t) => t.close()); // nothing more is handed on
     this.resumeReading(); // TEARDOWN's answer is read as it comes
     const rejection = error ?? new RtspError('aborted', 'the read was closed');
     this.abortConnect?.(rejection);

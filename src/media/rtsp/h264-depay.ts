@@ -97,7 +97,7 @@ export class H264Depayloader {
     if (this.expectedSeq !== undefined) {
       const gap = sequenceGap(this.expectedSeq, packet.sequence);
       if (gap < 0) {
-        return; // late or repeated: its access unit was already dropped as lost (reordering is treated as loss)
+        return; // late or repeated: the reorder buffer (reorder.ts) gave up on its place, and its access unit was dropped as lost
       }
       if (gap > 0) {
         const why = `${gap} RTP packet${gap === 1 ? '' : 's'} of the video lost`;

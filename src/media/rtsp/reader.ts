@@ -10,7 +10,8 @@ import { EventEmitter } from 'node:events';
 import { AacConfig, AacDepayloader, AacFrame, parseAudioSpecificConfig } from './aac-depay';
 import { RtspClient, RtspError } from './client';
 import { H264AccessUnit, H264Depayloader, parseSpropParameterSets } from './h264-depay';
-import { parseRtp } from './rtp';
+import { ReorderBuffer } from './reorder';
+import { parseRtp, RtpPacket } from './rtp';
 import { resolveControl, SdpMedia } from './sdp';
 import { NAL, nalType } from '../h264';
 
@@ -63,6 +64,9 @@ export interface RtspReaderOptions {
   requestTimeoutMs?: number;
   mediaTimeoutMs?: number;
   debug?: (line: string) => void;
+  /** RTP interleaved on the RTSP connection ('tcp', the default) or over UDP (a camera that refuses UDP is read over TCP,
+   *  said in the debug log). */
+  transport?: 'tcp' | 'udp';
 }
 
 export interface RtspReaderEvents {
@@ -78,8 +82,16 @@ export interface RtspReaderStats {
   videoUnits: number;
   audioFrames: number;
   drops: number;
-  /** Interleaved bytes received (RTP and RTCP payloads with their headers). */
+  /** RTP and RTCP bytes received (with their headers). */
   bytes: number;
+  /** RTP packets that came out of order and were put back in it (reorder.ts). */
+  reordered: number;
+  /** RTP packets that came after their place was given up on as lost, or twice: dropped. */
+  late: number;
+  /** UDP datagrams from another address or port than the camera's: ignored. */
+  foreign: number;
+  /** How the video's RTP came: 'udp' only when asked for and the camera agreed. */
+  transport: 'tcp' | 'udp';
 }
 
 /** Codec names as a user knows them, for the sentence saying why a stream goes to ffmpeg. */
@@ -104,13 +116,17 @@ export class RtspReader extends EventEmitter<RtspReaderEvents> {
   private audio?: AacDepayloader;
   private videoChannel = -1;
   private audioChannel = -1;
+  private videoOrder?: ReorderBuffer;
+  private audioOrder?: ReorderBuffer;
+  private transport: 'tcp' | 'udp' = 'tcp';
   private closedWith?: string;
-  private readonly counts: RtspReaderStats = { videoUnits: 0, audioFrames: 0, drops: 0, bytes: 0 };
+  private readonly counts = { videoUnits: 0, audioFrames: 0, drops: 0, bytes: 0 };
 
   constructor(private readonly options: RtspReaderOptions) {
     super();
     this.client = new RtspClient({
       url: options.url, signal: options.signal, requestTimeoutMs: options.requestTimeoutMs, mediaTimeoutMs: options.mediaTimeoutMs,
+      transport: options.transport,
       onFrame: (channel, data) => this.onFrame(channel, data),
       onClose: (error) => this.onClose(error),
       debug: (line) => options.debug?.(`${options.label} stream: ${line}`),
@@ -156,7 +172,11 @@ export class RtspReader extends EventEmitter<RtspReaderEvents> {
       },
       onDrop: (reason) => this.dropped(reason),
     });
-    this.videoChannel = (await this.client.setup(d.video.control, VIDEO_CHANNELS)).channels[0];
+    const video = this.video;
+    this.videoOrder = new ReorderBuffer({ onPacket: (p) => video.push(p) });
+    const setup = await this.client.setup(d.video.control, VIDEO_CHANNELS);
+    this.videoChannel = setup.channels[0];
+    this.transport = setup.transport;
     if (this.options.tracks === 'video+audio' && d.audio?.codec === 'aac' && d.audio.aac) {
       try {
         this.audio = new AacDepayloader({
@@ -167,6 +187,8 @@ export class RtspReader extends EventEmitter<RtspReaderEvents> {
           },
           onDrop: (reason) => this.dropped(reason),
         });
+        const audio = this.audio;
+        this.audioOrder = new ReorderBuffer({ onPacket: (p) => audio.push(p) });
         this.audioChannel = (await this.client.setup(d.audio.control, AUDIO_CHANNELS)).channels[0];
       } catch (err) {
         if (err instanceof RtspError) {
@@ -174,6 +196,7 @@ export class RtspReader extends EventEmitter<RtspReaderEvents> {
         }
         debug?.(`${label} stream: ${(err as Error).message}; reading the video alone`);
         this.audio = undefined;
+        this.audioOrder = undefined;
       }
     }
     await this.client.play(this.aggregate ?? this.base);
@@ -191,21 +214,32 @@ export class RtspReader extends EventEmitter<RtspReaderEvents> {
   }
 
   stats(): RtspReaderStats {
-    return { ...this.counts };
+    const orders = [this.videoOrder, this.audioOrder].map((o) => o?.stats);
+    const sum = (f: (s: NonNullable<(typeof orders)[number]>) => number): number => orders.reduce((n, s) => n + (s ? f(s) : 0), 0);
+    return {
+      ...this.counts, reordered: sum((s) => s.filled), late: sum((s) => s.late + s.duplicates), foreign: this.client.foreignPackets,
+      transport: this.transport,
+    };
+  }
+
+  /** RTCP receiver reports sent (over UDP only). */
+  get receiverReports(): number {
+    return this.client.receiverReports;
   }
 
   private onFrame(channel: number, data: Buffer): void {
     this.counts.bytes += data.length;
-    const depay = channel === this.videoChannel ? this.video : channel === this.audioChannel ? this.audio : undefined;
-    if (!depay) {
+    // Each depacketizer takes its packets in sequence order, whatever order they came in (reorder.ts).
+    const order = channel === this.videoChannel ? this.videoOrder : channel === this.audioChannel ? this.audioOrder : undefined;
+    if (!order) {
       return; // RTCP (odd channels) and anything not set up
     }
-    const packet = parseRtp(data);
+    const packet: RtpPacket | undefined = parseRtp(data);
     if (!packet) {
       this.dropped(`a malformed RTP packet on channel ${channel}`);
       return;
     }
-    depay.push(packet);
+    order.push(packet);
   }
 
   private dropped(reason: string): void {
@@ -214,6 +248,8 @@ export class RtspReader extends EventEmitter<RtspReaderEvents> {
   }
 
   private onClose(error: RtspError | undefined): void {
+    this.videoOrder?.close();
+    this.audioOrder?.close();
     this.emit('close', error?.message ?? this.closedWith ?? 'the read was closed', error);
   }
 

@@ -155,7 +155,7 @@ describe('RTSP reader against a hostile RTSP server', function () {
     }
   });
 
-  it('lost and reordered RTP: every frame passed on is one the camera sent, whole, and after a loss the next is an IDR', async () => {
+  it('lost and reordered RTP, over TCP and UDP: a swap costs nothing, every frame passed on is whole, after a loss the next is an IDR', async () => {
     const options: HostileRtspOptions = { ...SHAPE, mode: 'normal' };
     const layout = await server(options);
     const units = layout.units();
@@ -167,26 +167,32 @@ describe('RTSP reader against a hostile RTSP server', function () {
       count += u.nals.reduce((n, nal) => n + (nal.length <= 1400 ? 1 : Math.ceil((nal.length - 1) / 1400)), 0);
     }
     const dropPackets = [starts[3] + 1, starts[10] + 3, starts[40] - 1]; // a P-frame's, an IDR's fragment; the frame before an IDR
-    const swapPackets = [starts[24]]; // a P-frame's first two packets
+    const swapPackets = [starts[24], starts[31] - 1]; // a P-frame's first two packets; the last of one frame with the first of the next
     assert.ok(starts[4] - starts[3] >= 2 && starts[25] - starts[24] >= 2, 'the P-frames used span two packets');
     const s = await server({ ...options, dropPackets, swapPackets });
-    const run = reader(s.url());
-    await run.reader.open();
-    await run.reader.play();
-    const expected = [0, 1, 2, /* 3-9 lost */ /* 10-19: the IDR lost */ 20, 21, 22, 23, /* 24-29 lost */ 30, 31, 32, 33, 34, 35, 36, 37, 38,
-      /* 39 lost, its IDR whole */ 40, 41, 42, 43, 44, 45, 46, 47, 48, 49];
-    await pollFor(() => run.video.length >= expected.length, 5_000, 'frames past the last loss');
+    const expected = [0, 1, 2, /* 3-9 lost */ /* 10-19: the IDR lost */ 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36,
+      37, 38, /* 39 lost, its IDR whole */ 40, 41, 42, 43, 44, 45, 46, 47, 48, 49];
     const index = new Map(units.map((u, i) => [Buffer.concat(u.nals as Buffer[]).toString('hex'), i]));
-    const got = run.video.map((au) => index.get(Buffer.concat(au.nalus).toString('hex')) ?? -1);
-    assert.deepEqual(got.slice(0, expected.length), expected);
-    // After each drop said, the next frame is a keyframe.
-    run.events.forEach((e, i) => {
-      if (e.startsWith('drop') && i + 1 < run.events.length) {
-        assert.equal(run.events[i + 1], 'video K', run.events.slice(i, i + 2).join(' | '));
-      }
-    });
-    // Said once per incident: the IDR lost while the video already waited for it is not said again.
-    assert.equal(run.events.filter((e) => e.startsWith('drop')).length, 3, run.events.filter((e) => e.startsWith('drop')).join('\n'));
+    await Promise.all((['tcp', 'udp'] as const).map(async (transport) => {
+      const run = reader(s.url(), { transport });
+      await run.reader.open();
+      await run.reader.play();
+      assert.equal(run.reader.stats().transport, transport);
+      await pollFor(() => run.video.length >= expected.length, 5_000, `${transport}: frames past the last loss`);
+      const got = run.video.map((au) => index.get(Buffer.concat(au.nalus).toString('hex')) ?? -1);
+      assert.deepEqual(got.slice(0, expected.length), expected, transport);
+      // After each drop said, the next frame is a keyframe.
+      run.events.forEach((e, i) => {
+        if (e.startsWith('drop') && i + 1 < run.events.length) {
+          assert.equal(run.events[i + 1], 'video K', `${transport}: ${run.events.slice(i, i + 2).join(' | ')}`);
+        }
+      });
+      // Said once per incident: the IDR lost while the video already waited for it is not said again.
+      const drops = run.events.filter((e) => e.startsWith('drop'));
+      assert.equal(drops.length, 2, `${transport}: ${drops.join('\n')}`);
+      assert.ok(drops.every((d) => /^drop: 1 RTP packet of the video lost: the frame is dropped/.test(d)), drops.join('\n'));
+      assert.equal(run.reader.stats().reordered, 2, `${transport}: the two swapped packets held and put back`);
+    }));
   });
 
   it('describes before anything plays: H.265 or G.711 is said, so the caller can use ffmpeg instead', async () => {

@@ -104,4 +104,31 @@ describe('RTSP reader against the simulator\'s GStreamer RTSP server', function 
     assert.equal(closed, 'the read was closed');
     await pollFor(async () => (await server!.stats()).sessions[PATH] === 0, 3_000, 'no session left at the server');
   });
+
+  it('reads H.264 + AAC over UDP too (RTP to our port pair, receiver reports back), and closes its session', async () => {
+    assert.ok(server);
+    const reader = new RtspReader({ url: server.url(PATH), label: 'Sim sub', tracks: 'video+audio', transport: 'udp' });
+    const video: H264AccessUnit[] = [];
+    const audio: AacFrame[] = [];
+    const drops: string[] = [];
+    reader.on('video', (au) => video.push(au));
+    reader.on('audio', (f) => audio.push(f));
+    reader.on('drop', (r) => drops.push(r));
+    try {
+      await reader.open();
+      await reader.play();
+      await pollFor(() => video.length >= PROFILES.sub.fps && audio.length >= 10, 4_000, 'a second of video and audio');
+      const stats = reader.stats();
+      assert.equal(stats.transport, 'udp');
+      assert.equal(stats.foreign, 0);
+      assert.equal(video[0].keyframe, true);
+      assert.deepEqual(drops, []);
+      assert.ok(video.every((v, i) => i === 0 || v.timestamp > video[i - 1].timestamp), 'timestamps grow');
+      assert.ok(audio.every((f, i) => i === 0 || f.timestamp - audio[i - 1].timestamp === 1024), 'AAC frames 1024 samples apart');
+      assert.ok(reader.receiverReports >= 2, 'a receiver report on each track after PLAY');
+    } finally {
+      await reader.close();
+    }
+    await pollFor(async () => (await server!.stats()).sessions[PATH] === 0, 3_000, 'no session left at the server');
+  });
 });
