@@ -5,7 +5,7 @@ export { CREATED_WINDOW_MS } from './auth';
 export { MAX_SUBSCRIPTIONS, QUEUE_LIMIT } from './events-service';
 export { MAX_BODY_BYTES } from './http-server';
 export type { DeviceInfo } from './context';
-export type { Vendor, SimCameraOptions, SimOptions, SimEvent, SimStats } from './types';
+export type { Vendor, SimCameraOptions, SimOptions, SimEvent, SimStats, ExternalStream } from './types';
 export { VENDORS } from './types';
 export { startDiscoveryResponder, endpointOf } from './discovery';
 export type { DiscoveryResponder } from './discovery';

@@ -3,9 +3,9 @@ import { SimCamera } from './camera';
 import { MediaServer } from './media';
 import { ProfileName } from './personalities';
 import { BUILTIN_JPEG } from './snapshot';
-import { profilesWithGop } from './stream-profiles';
+import { profilesWithGop, SimStreamProfile } from './stream-profiles';
 import type { SentFrames } from './media';
-import { SimCameraOptions, SimOptions, VENDORS, Vendor } from './types';
+import { ExternalStream, SimCameraOptions, SimOptions, VENDORS, Vendor } from './types';
 import { urlHost } from '../../src/util/address';
 
 export const MAX_CAMERAS = 256;
@@ -24,6 +24,23 @@ function vendorFor(opts: SimOptions, cam: SimCameraOptions, index: number): Vend
 // The media server takes absolute paths; url(path) appends them to rtsp://host:port.
 const rtspPath = (index: number, profile: ProfileName): string => `/cam${index + 1}/${profile}`;
 
+const EXTERNAL_DEFAULT_FPS = 15;
+const EXTERNAL_DEFAULT_KBPS = 1000;
+
+/** What the ONVIF profile says of a stream another server serves. */
+function externalProfile(name: ProfileName, s: ExternalStream): SimStreamProfile {
+  const fps = s.fps ?? EXTERNAL_DEFAULT_FPS;
+  return {
+    name, width: s.width, height: s.height, fps, gopFrames: s.gopFrames ?? fps, bitrateKbps: s.bitrateKbps ?? EXTERNAL_DEFAULT_KBPS,
+    h264Profile: 'Main', level: '3.1',
+  };
+}
+
+/** A camera's external streams per profile (the sub profile is the main stream again when it has no own), or undefined. */
+function externalStreams(cam: SimCameraOptions): Record<ProfileName, ExternalStream> | undefined {
+  return cam.external && { main: cam.external.main, sub: cam.external.sub ?? cam.external.main };
+}
+
 export class CameraSim {
   private stopping: Promise<void> | undefined;
 
@@ -40,16 +57,18 @@ export class CameraSim {
     if (host !== '127.0.0.1' && opts.media !== false) {
       throw new Error(`the media server listens on 127.0.0.1 only: host ${host} needs media: false`);
     }
-    const media = opts.media === false ? undefined : await MediaServer.start({
+    // Cameras whose streams another server serves need no media server: none starts when no camera needs it.
+    const media = opts.media === false || list.every((cam) => cam.external) ? undefined : await MediaServer.start({
       host: '127.0.0.1',
       port: opts.rtspPort,
       cacheDir: opts.cacheDir,
-      paths: list.flatMap((cam, i) => (['main', 'sub'] as const).map((profile) =>
-        ({ path: rtspPath(i, profile), profile, audio: audioOf(cam), gop: profile === 'main' ? cam.gop : undefined }))),
+      paths: list.flatMap((cam, i) => (cam.external ? [] : (['main', 'sub'] as const).map((profile) =>
+        ({ path: rtspPath(i, profile), profile, audio: audioOf(cam), gop: profile === 'main' ? cam.gop : undefined })))),
     });
     const cameras: SimCamera[] = [];
     try {
       for (const [i, cam] of list.entries()) {
+        const external = externalStreams(cam);
         cameras.push(await SimCamera.create({
           index: i,
           name: cam.name ?? `Sim Camera ${i + 1}`,
@@ -63,13 +82,16 @@ export class CameraSim {
           audio: audioOf(cam),
           port: cam.port ?? 0,
           host,
-          streams: profilesWithGop(cam.gop),
-          streamUri: (profile) => media
+          streams: external
+            ? { main: externalProfile('main', external.main), sub: externalProfile('sub', external.sub) }
+            : profilesWithGop(cam.gop),
+          streamUri: (profile) => external?.[profile].url ?? (media
             ? media.url(rtspPath(i, profile))
-            : `rtsp://${urlHost(host)}:${opts.rtspPort ?? DEFAULT_RTSP_PORT}${rtspPath(i, profile)}`,
-          snapshot: (profile) => (media ? media.snapshot(profile) : BUILTIN_JPEG),
-          rtspPaths: [rtspPath(i, 'main'), rtspPath(i, 'sub')],
-          rtspSessions: media ? () => media.sessions() : undefined,
+            : `rtsp://${urlHost(host)}:${opts.rtspPort ?? DEFAULT_RTSP_PORT}${rtspPath(i, profile)}`),
+          // The media server's picture is another camera's: an external camera without its own JPEG serves the built-in one.
+          snapshot: (profile) => (media && !external ? media.snapshot(profile) : BUILTIN_JPEG),
+          rtspPaths: external ? [] : [rtspPath(i, 'main'), rtspPath(i, 'sub')],
+          rtspSessions: media && !external ? () => media.sessions() : undefined,
         }));
       }
     } catch (err) {

@@ -17,6 +17,26 @@ export interface SimCameraOptions {
   port?: number;            // ONVIF HTTP port, 0/undefined = ephemeral
   /** Main stream keyframe interval (s) or 'variable' (3, 5, 8 s repeating); default 4 s. */
   gop?: GopOption;
+  /**
+   * Streams another RTSP server serves (e.g. hostile-rtsp.ts: a camera that misbehaves on the wire): GetStreamUri answers
+   * their URL and the ONVIF profile describes them as given here; the media server serves nothing for this camera (and
+   * `gop` is ignored). Without `sub`, the sub profile is the main stream again (cameras with one stream list it twice).
+   */
+  external?: { main: ExternalStream; sub?: ExternalStream };
+}
+
+/** A stream served outside the simulator, as its ONVIF profile describes it. */
+export interface ExternalStream {
+  /** rtsp://... as GetStreamUri answers it (credentials are added by the client, as for any camera). */
+  url: string;
+  width: number;
+  height: number;
+  /** Default 15. */
+  fps?: number;
+  /** GovLength (frames from one keyframe to the next); default one second of frames. */
+  gopFrames?: number;
+  /** Default 1000. */
+  bitrateKbps?: number;
 }
 
 /** The simulator never listens beyond this machine: one of the two loopback addresses. */

@@ -12,6 +12,8 @@ export type { AccessoryInformation, CharacteristicView } from './hap-model';
 export { describeProcess, descendantsOf, processesWithEnv } from './procfs';
 export type { ProcessInfo } from './procfs';
 export { platformConfigFor, startSim } from './sim';
+export { startHostileRtsp } from './hostile';
+export type { HostileRtspOptions, HostileRtspServer } from './hostile';
 export type { CourtyardCameraBlock, CourtyardPlatformBlock, PlatformOverrides, SimCamera, SimOptions } from './sim';
 export { pollUntil, sleep, until, withTimeout } from './wait';
 export { closeReasonName, HDS_MAX_CHUNK, HdsClient, HdsCloseReason, HdsRequestError, RecordingStream } from './hds-client';
@@ -98,5 +100,5 @@ export type {
   VideoSelection,
   WriteResult,
 } from './stream-client';
-export { decodeSrtp, probe, probeVideo, summarizeAudio, summarizeVideo } from './media-probe';
+export { decodeErrors, decodeSrtp, probe, probeVideo, summarizeAudio, summarizeVideo } from './media-probe';
 export type { AudioSummary, DecodeSrtpOptions, DecodeSrtpResult, ProbeFrame, ProbeOptions, ProbeResult, ProbeStream, VideoSummary } from './media-probe';

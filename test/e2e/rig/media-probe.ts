@@ -183,6 +183,61 @@ export function summarizeAudio(result: ProbeResult): AudioSummary {
   };
 }
 
+/** ffmpeg's H.264 decoder on a damaged stream: a slice cut short ("error while decoding MB", "concealing ... errors"), a
+ *  frame whose reference was never sent ("Frame num gap", said only at the debug level), a broken slice header. */
+const DECODE_PROBLEM = /error while decoding|concealing|corrupt|frame num gap|reference picture missing|missing reference|non-existing|decode_slice_header error|no frame!|[1-9]\d* decoding errors/i;
+const DECODE_PROBLEMS_KEPT = 50;
+
+/**
+ * What ffmpeg's decoder complains about when it decodes the video of `input` (a file path or a buffer on stdin): none for a
+ * clean stream. A stream that goes on after a lost frame without waiting for the next keyframe shows here, where ffprobe
+ * only counts the frames it made. Read at the debug level, line by line (a frame_num gap is said only there).
+ */
+export function decodeErrors(input: string | Buffer, options: { format?: string; timeoutMs?: number; ffmpeg?: string } = {}): Promise<string[]> {
+  const binary = options.ffmpeg ?? 'ffmpeg';
+  const args = ['-hide_banner', '-nostats', '-v', 'debug', ...(options.format ? ['-f', options.format] : []),
+    '-i', typeof input === 'string' ? input : 'pipe:0', '-map', '0:v:0', '-f', 'null', '-'];
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, args, { stdio: [typeof input === 'string' ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
+    const untrack = track({ label: `${binary} decode pid ${child.pid}`, stop: async () => void child.kill('SIGKILL'), killNow: () => void child.kill('SIGKILL') });
+    const problems: string[] = [];
+    let partial = '';
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        if (DECODE_PROBLEM.test(line) && problems.length < DECODE_PROBLEMS_KEPT) {
+          problems.push(line.trim());
+        }
+      }
+    });
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(typeof input === 'string' ? undefined : input);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      untrack();
+      reject(new Error(`cannot run ${binary}: ${err.message}`));
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      untrack();
+      if (DECODE_PROBLEM.test(partial)) {
+        problems.push(partial.trim());
+      }
+      if (timedOut) {
+        reject(new Error(`${binary} did not decode within ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`));
+      } else {
+        resolve(code === 0 ? problems : [...problems, `ffmpeg exited ${code ?? signal}`]);
+      }
+    });
+  });
+}
+
 /** Probe and summarise video: e.g. the rig's depacketized Annex-B stream (`format: 'h264'`). */
 export async function probeVideo(input: string | Buffer, options: ProbeOptions = {}): Promise<VideoSummary> {
   return summarizeVideo(await probe(input, { ...options, frames: true }));
