@@ -20,6 +20,8 @@ const RUN_ID = `${process.pid}-${Date.now().toString(36)}`;
 const UNIT_RUN_TIMEOUT_MS = 5 * 60 * 1000;
 const E2E_RUN_TIMEOUT_MS = 10 * 60 * 1000;
 const TOOL_TIMEOUT_MS = 5 * 60 * 1000;
+/** Unit test files run side by side in this many mocha workers (each file still runs its tests in order). */
+const UNIT_JOBS = 2;
 
 const bin = {
   tsc: join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
@@ -338,7 +340,9 @@ async function main() {
       files,
       env: {},
       timeoutMs: UNIT_RUN_TIMEOUT_MS,
-      extraArgs: ['--timeout', '10000'],
+      // Two workers: most unit files wait on real servers and processes (GStreamer, ffmpeg, sockets) rather than compute,
+      // so two files side by side take 0.6 of the time on two cores (200 -> 124 s measured on a loaded machine).
+      extraArgs: ['--timeout', '10000', '--parallel', '--jobs', String(UNIT_JOBS)],
     });
   }
 

@@ -44,6 +44,8 @@ const AV_DRIFT_MS = 250;
  *  latency, and a lead under half a second is not cut (recording.ts TRANSCODE_LEAD_KEPT_MS, TRANSCODE_SKIP_MIN_MS). */
 const TRANSCODE_START_SLACK_MS = 300 + 550;
 const PUBLISH_TIMEOUT_MS = 45_000;
+/** Added to a camera's prebuffer and keyframe interval before its motion is raised (ms). */
+const PREBUFFER_MARGIN_MS = 2_000;
 const EVENT_TIMEOUT_MS = 10_000;
 /** Motion is raised only while no camera keyframe lies this close (ms) to motion − prebuffer: the event's own trip to the
  *  plugin (a few ms) must not decide between two keyframes, so the expected start frame is unambiguous. */
@@ -61,6 +63,8 @@ describe(`[HB ${line}] HKSV on every keyframe interval (frame-numbered camera)`,
   let hap: HapClient;
   const hubs = new Map<string, RecordingHub>();
   const motions = new Map<string, CharacteristicRef>();
+  /** When the hubs were set up and the prebuffers began to fill (ms). */
+  let prebuffersFrom = 0;
 
   before(async function () {
     // What is measured here is the plugin's media pipeline (source, prebuffer, ffmpeg, fMP4), the same on both
@@ -86,8 +90,7 @@ describe(`[HB ${line}] HKSV on every keyframe interval (frame-numbered camera)`,
       hubs.set(nameOf(c), await startRecordingHub(hap, accessory.aid, { preferences: { prebufferLengthMs } }));
     }
     await hap.subscribe([...motions.values()]);
-    // The prebuffers fill: the longest prebuffer plus the longest gap between keyframes, and a margin.
-    await sleep((8 + 8 + 2) * 1000);
+    prebuffersFrom = Date.now();
   });
 
   after(async function () {
@@ -102,6 +105,9 @@ describe(`[HB ${line}] HKSV on every keyframe interval (frame-numbered camera)`,
       const name = nameOf(c);
       const keyframes = keyframeSet(c.gop);
       const prebufferMs = c.prebufferS * 1000;
+      // This camera's prebuffer is full: its length plus its longest gap between keyframes, and a margin (the cases
+      // before it have usually taken longer than that).
+      await sleep(Math.max(0, prebuffersFrom + prebufferMs + (c.gop === 'variable' ? 8 : c.gop) * 1000 + PREBUFFER_MARGIN_MS - Date.now()));
       // Raise motion when no keyframe was sent near motion − prebuffer (the log covers that past instant).
       let log: FrameLog = await sim.frames(index, 'main');
       for (let i = 0; i < GUARD_TRIES; i++) {
@@ -120,8 +126,8 @@ describe(`[HB ${line}] HKSV on every keyframe interval (frame-numbered camera)`,
       const hub = hubs.get(name) as RecordingHub;
       const requestedAt = Date.now();
       const stream = await hub.openRecording();
-      // Prebuffered fragments arrive at once; two more reach the live point.
-      const wanted = Math.ceil((prebufferMs + 8_000) / FRAGMENT_MS) + 2;
+      // Prebuffered fragments arrive at once (the prebuffer and the keyframe lead before it); two more are live.
+      const wanted = Math.ceil(prebufferMs / FRAGMENT_MS) + 2;
       await stream.waitForFragments(wanted, wanted * FRAGMENT_MS + 15_000);
       const packets = stream.packets();
       stream.close();
