@@ -15,7 +15,7 @@ import { encodeArgs } from './h264';
 import type { SessionLog } from './live-session';
 import type { CameraStream } from './live';
 import { Mp4Fragmenter, Mp4Packet } from './mp4';
-import { AAC_SAMPLE_RATES, StreamUnusable } from './ts-demux';
+import { AAC_SAMPLE_RATES, PictureSizeGuard, StreamUnusable } from './ts-demux';
 import type { StreamFacts } from './source';
 
 export interface RecordingDelegateOptions {
@@ -104,6 +104,32 @@ function copyClipInput(clip: CopyClip, queue: PacketQueue, endEarly: (reason: st
   });
 }
 
+/**
+ * Where the source writes a clip that ffmpeg muxes while copying the video (silent audio): on to ffmpeg's stdin, until the
+ * camera changes its picture size (PictureSizeGuard); then `changed` is called once and nothing more is written.
+ */
+function sizeGuardedInput(stdin: Writable, changed: (reason: string) => void): Writable {
+  const guard = new PictureSizeGuard();
+  return new Writable({
+    write(chunk: Buffer, _encoding, done): void {
+      if (guard.changed) {
+        done();
+        return;
+      }
+      const pass = guard.push(chunk);
+      // Done once ffmpeg took it: the source sees ffmpeg's backlog here, and drops a clip that falls too far behind.
+      if (pass.length && stdin.writable) {
+        stdin.write(pass, () => done());
+      } else {
+        done();
+      }
+      if (guard.changed) {
+        changed(guard.changed); // after the last packets before the change
+      }
+    },
+  });
+}
+
 /** ffmpeg arguments for a clip: MPEG-TS from the source on stdin, fragmented MP4 with one fragment per keyframe on stdout. */
 export function recordingArgs(plan: RecordingPlan, config: CameraRecordingConfiguration, encoder: string, leadMs = 0,
   preset: 'veryfast' | 'ultrafast' = 'veryfast'): string[] {
@@ -139,6 +165,11 @@ export function recordingArgs(plan: RecordingPlan, config: CameraRecordingConfig
   } else if (plan.audio !== 'none') {
     args.push('-map', plan.audio === 'silent' ? '1:a:0' : '0:a:0', '-c:a', 'aac', '-profile:a', 'aac_low',
       '-ar', String(rate), '-ac', String(config.audioCodec.audioChannels || 1), '-b:a', `${config.audioCodec.bitrate || 64}k`);
+  }
+  if (plan.audio === 'silent') {
+    // The generated silence never ends: the clip ends with the camera's video (its input closed), and ffmpeg writes what
+    // it holds as the last fragment. Stopped with a signal instead, it wrote a last "moof" of size 0 (ffmpeg 6).
+    args.push('-shortest');
   }
   // A fragment is cut at the first keyframe once it is (nearly) the hub's length, and written at once: the keyframe that
   // closes it is all ffmpeg waits for. Copying, there is no interleaving wait for audio (video arrives as the camera
@@ -338,15 +369,41 @@ export class Recording implements CameraRecordingDelegate {
         fromCache = rawLead > 0;
         ffmpeg = new FfmpegProcess(this.options.ffmpegPath, recordingArgs(plan, config, this.options.encoder, lead, this.preset), log,
           `recording ${streamId}`, abort.signal);
+        // Copying, a new picture size from the camera ends the clip (as one muxed here ends): ffmpeg's input ends before
+        // it, ffmpeg writes what it holds as the last fragment and exits (-shortest), and that fragment goes to the hub
+        // with isLast.
+        let draining: string | undefined;
+        const last: Mp4Packet[] = [];
         ffmpeg.process.stdout?.on('data', (chunk: Buffer) => {
           try {
-            fragmenter.push(chunk).forEach((p) => queue.put(p));
+            fragmenter.push(chunk).forEach((p) => (draining ? last.push(p) : queue.put(p)));
           } catch (err) {
             queue.fail(err as Error);
           }
         });
-        ffmpeg.once('exit', (exit: FfmpegExit) => queue.fail(new Error(`the video process ended (${exit.tail.slice(-1)[0] ?? `exit ${exit.code}`})`)));
-        input = ffmpeg.process.stdin ?? undefined;
+        ffmpeg.process.stdout?.on('end', () => {
+          if (draining) {
+            const final = last.pop();
+            last.forEach((p) => queue.put(p));
+            if (final) {
+              queue.put(final, true);
+            } else {
+              queue.fail(new Error(`the camera's stream ended: ${draining}`));
+            }
+          }
+        });
+        ffmpeg.once('exit', (exit: FfmpegExit) => draining || queue.fail(new Error(`the video process ended (${exit.tail.slice(-1)[0] ?? `exit ${exit.code}`})`)));
+        const stdin = ffmpeg.process.stdin ?? undefined;
+        input = stdin && plan.copyVideo
+          ? sizeGuardedInput(stdin, (reason) => {
+            if (!draining && !endedEarly) {
+              draining = reason;
+              endedEarly = true;
+              log.warn(`recording: clip ${streamId} ends early, with what was recorded: ${reason}`);
+              stdin.end();
+            }
+          })
+          : stdin;
       }
       if (input) {
         const attachment = plan.stream.source.attach(input, {
@@ -357,6 +414,7 @@ export class Recording implements CameraRecordingDelegate {
         detach = () => {
           attachment.detach();
           input?.destroy();
+          ffmpeg?.process.stdin?.destroy(); // behind the size guard, ffmpeg's input is not `input` itself
         };
       }
       const started = Date.now();

@@ -2,6 +2,7 @@
 // recording can be muxed into fragmented MP4 in the plugin. PES packets are put together per PID (ISO/IEC 13818-1
 // §2.4.3.6); a PES ends when its stated length is reached or, for video PES longer than 64 KiB (length 0), when the next
 // one starts. AAC comes as ADTS frames (ISO/IEC 13818-7 §6.2), one or more per PES.
+import { NAL, nalType, parseSps, splitAnnexB } from './h264';
 import { dtsOf, ptsOf, TsReader } from './mpegts';
 
 const PTS_WRAP = 2 ** 33;
@@ -204,5 +205,82 @@ export class TsDemuxer {
     }
     this.lastAudioPts = pts + this.audioWrap;
     return this.lastAudioPts;
+  }
+}
+
+/** A keyframe's first packets wait for its SPS at most this many video packets: the SPS follows the keyframe's start
+ *  within a few (after the access unit delimiter and, in x264 streams read by ffmpeg, a ~700-byte SEI). */
+const SIZE_GUARD_LOOK_PACKETS = 8;
+
+/**
+ * The source's MPEG-TS on its way to a clip that copies the video through ffmpeg (a clip with silent audio): it passes as
+ * it comes, except that a keyframe's first packets wait until its SPS is read. From a keyframe whose SPS gives another
+ * picture size than the clip's first, nothing passes and `changed` says why: the clip's init segment has one size and a
+ * hub decodes every fragment with it, so the clip ends with what came before, as CopyClip ends a clip muxed in the plugin.
+ */
+export class PictureSizeGuard {
+  private readonly reader = new TsReader();
+  private size?: { width: number; height: number };
+  /** A keyframe's packets (copies) and its video payloads so far, until its SPS is read. */
+  private held?: { packets: Buffer[]; es: Buffer[]; look: number };
+  /** Why nothing passes any more: the camera changed its picture size. */
+  changed?: string;
+
+  /** TS in; the whole packets that may go on to the clip out (an empty buffer while a keyframe waits, or after a change). */
+  push(chunk: Buffer): Buffer {
+    const pass: Buffer[] = [];
+    for (const info of this.reader.push(chunk)) {
+      if (this.changed) {
+        break;
+      }
+      const isVideo = info.pid === this.reader.video;
+      if (isVideo && info.isKeyframe) {
+        this.release(pass);
+        this.held = { packets: [], es: [], look: 0 };
+      }
+      if (!this.held) {
+        pass.push(info.packet);
+        continue;
+      }
+      this.held.packets.push(Buffer.from(info.packet));
+      if (isVideo && info.payload < info.packet.length) {
+        this.held.es.push(this.held.packets[this.held.packets.length - 1].subarray(info.payload));
+        this.held.look++;
+        this.judge(pass);
+      }
+    }
+    return pass.length === 1 ? pass[0] : Buffer.concat(pass);
+  }
+
+  /** The held keyframe's SPS, once whole: the same size (or the first) lets it pass, another ends the stream here. */
+  private judge(pass: Buffer[]): void {
+    const held = this.held as { packets: Buffer[]; es: Buffer[]; look: number };
+    const sps = splitAnnexB(Buffer.concat(held.es)).find((n) => nalType(n) === NAL.SPS);
+    let size: { width: number; height: number } | undefined;
+    try {
+      size = sps && parseSps(sps);
+    } catch {
+      size = undefined; // cut short at the packet's end: the next packet completes it
+    }
+    if (!size) {
+      if (held.look >= SIZE_GUARD_LOOK_PACKETS) {
+        this.release(pass); // no SPS with this keyframe: nothing says the size changed
+      }
+      return;
+    }
+    if (this.size && (size.width !== this.size.width || size.height !== this.size.height)) {
+      this.changed = `the camera changed its picture size from ${this.size.width}x${this.size.height} to ${size.width}x${size.height}`;
+      this.held = undefined;
+      return;
+    }
+    this.size ??= size;
+    this.release(pass);
+  }
+
+  private release(pass: Buffer[]): void {
+    if (this.held) {
+      pass.push(...this.held.packets);
+      this.held = undefined;
+    }
   }
 }

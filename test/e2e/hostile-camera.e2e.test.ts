@@ -8,6 +8,8 @@
 //   Home app decodes an in-band SPS change; ending the view would only make the user tap again. The clip in progress
 //   ends with isLast before the change (its init segment has one size, and a hub decodes every fragment with it), the
 //   log says why, and the next motion's clip is transcoded to the hub's size, the log saying which camera setting to fix.
+//   ResizerSilent is the same camera recorded with "Record audio" on: its clips (silence, no microphone) are muxed by
+//   ffmpeg, and end at the change just the same (they went on with the new size inside the old init segment before).
 // - SdpOnly sends SPS/PPS only in the SDP's sprop-parameter-sets (RFC 6184 §8.1): every keyframe the viewer, the clip and
 //   the snapshot get must carry them in-band. Its clips have silent audio (no microphone, "Record audio" on): muxed by
 //   ffmpeg, where Resizer's and Lossy's are muxed in the plugin.
@@ -32,6 +34,8 @@ import type { CameraSim, SimCamera } from '../../tools/camera-sim';
 const line = currentHbLine();
 
 const RESIZER = 'Resizer';
+/** The same camera without a microphone, recorded with "Record audio" on: its clips carry silence and ffmpeg muxes them. */
+const RESIZER_SILENT = 'ResizerSilent';
 const SDP_ONLY = 'SdpOnly';
 const LOSSY = 'Lossy';
 const LOSSY_UDP = 'LossyUdp';
@@ -42,7 +46,9 @@ const LOSSY_UDP = 'LossyUdp';
  * LossyUdp joins the cameras and its case runs.
  */
 const UDP_READ_WIRED = false;
-const NAMES = UDP_READ_WIRED ? [RESIZER, SDP_ONLY, LOSSY, LOSSY_UDP] : [RESIZER, SDP_ONLY, LOSSY];
+const NAMES = [RESIZER, RESIZER_SILENT, SDP_ONLY, LOSSY, ...(UDP_READ_WIRED ? [LOSSY_UDP] : [])];
+/** Cameras whose hub records with sound on (the others have "Record audio" off, so their clips are muxed in the plugin). */
+const RECORDS_AUDIO = new Set([RESIZER_SILENT, SDP_ONLY]);
 
 const FPS = 15;
 const FRAME_MS = 1000 / FPS;
@@ -193,13 +199,15 @@ describe(`[HB ${line}] hostile cameras (resize, SPS/PPS only in the SDP, packet 
   before(async function () {
     this.timeout(90_000);
     const lossOptions = { mode: 'normal' as const, sizes: [SIZE_TEXT, SIZE_TEXT] as [string, string], fps: FPS, dropPackets: lossIndexes(100), swapPackets: lossIndexes(205) };
-    const [resize, sdpOnly, lossy, lossyUdp] = await Promise.all([
-      startHostileRtsp({ mode: 'resize', sizes: [SIZE_TEXT, RESIZED_TEXT], fps: FPS, resizeAfterMs: RESIZE_AFTER_MS }),
+    const resizeOptions = { mode: 'resize' as const, sizes: [SIZE_TEXT, RESIZED_TEXT] as [string, string], fps: FPS, resizeAfterMs: RESIZE_AFTER_MS };
+    const [resize, resizeSilent, sdpOnly, lossy, lossyUdp] = await Promise.all([
+      startHostileRtsp(resizeOptions),
+      startHostileRtsp(resizeOptions),
       startHostileRtsp({ mode: 'sdp-only', sizes: [SIZE_TEXT, SIZE_TEXT], fps: FPS }),
       startHostileRtsp(lossOptions),
       UDP_READ_WIRED ? startHostileRtsp(lossOptions) : undefined,
     ]);
-    servers.set(RESIZER, resize).set(SDP_ONLY, sdpOnly).set(LOSSY, lossy);
+    servers.set(RESIZER, resize).set(RESIZER_SILENT, resizeSilent).set(SDP_ONLY, sdpOnly).set(LOSSY, lossy);
     if (lossyUdp) {
       servers.set(LOSSY_UDP, lossyUdp);
     }
@@ -227,10 +235,10 @@ describe(`[HB ${line}] hostile cameras (resize, SPS/PPS only in the SDP, packet 
     await hap.subscribe([...motions.values()]);
     await pollUntil(async () => (sim.cameras.every((c) => c.stats().subscriptions > 0) ? true : undefined),
       { timeoutMs: PUBLISH_TIMEOUT_MS, what: 'an event subscription on every simulated camera' });
-    // The hubs switch recording on, which starts each camera's read (the prebuffer). SdpOnly records with sound on: its
-    // camera has no microphone, so its clips carry silence (ffmpeg muxes them); the others are muxed in the plugin.
+    // The hubs switch recording on, which starts each camera's read (the prebuffer). None of the cameras has a microphone:
+    // with "Record audio" on, clips carry silence and ffmpeg muxes them; with it off, the plugin muxes them itself.
     await Promise.all(NAMES.map(async (name) => {
-      hubs.set(name, await startRecordingHub(hap, aids.get(name) as number, { recordingAudio: name === SDP_ONLY }));
+      hubs.set(name, await startRecordingHub(hap, aids.get(name) as number, { recordingAudio: RECORDS_AUDIO.has(name) }));
     }));
     await pollUntil(async () => (NAMES.every((n) => server(n).stats.connections > 0) ? true : undefined),
       { timeoutMs: 10_000, what: 'each camera\'s stream read for its prebuffer' });
@@ -243,29 +251,35 @@ describe(`[HB ${line}] hostile cameras (resize, SPS/PPS only in the SDP, packet 
     await stopAll();
   });
 
-  it('(a) a camera that changes its picture size mid-stream: live view goes on at the new size, the clip ends with isLast before the change, the next clip is transcoded to the hub\'s size, snapshots show the new size', async function () {
+  /** A clip asked for before the camera's change of size: it must end with isLast at the change, every frame of the old size. */
+  async function clipAcrossResize(name: string, logMark: number): Promise<void> {
+    const changeAt = readStartedAt(name) + RESIZE_AFTER_MS;
+    assert.ok(changeAt - Date.now() > 2_000, `${name}: the change is still ahead (${ms(changeAt - Date.now())})`);
+    const { stream } = await motionClip(name);
+    const packets = await stream.waitForEnd(Math.max(0, changeAt - Date.now()) + RESIZE_END_BOUND_MS + 3_000);
+    const endedAt = packets[packets.length - 1].receivedAt;
+    assert.equal(stream.closedByAccessory, undefined, `${name}: ended with isLast, not an error close`);
+    assert.deepEqual(stream.violations(), [], 'HDS rules');
+    const clip = await analyseClip(packets);
+    console.log(`      [HB ${line}] ${name}: clip ended ${ms(endedAt - changeAt)} after the change; ${summary(clip)}`);
+    assert.ok(endedAt - changeAt > -FRAME_MS * 2 && endedAt - changeAt < RESIZE_END_BOUND_MS, `${name}: the clip ended at the change (${ms(endedAt - changeAt)} after it)`);
+    assert.deepEqual([...new Set(clip.frames.map(sizeOf))], [SIZE_TEXT], `${name}: every frame of the clip has the init segment's size; ${summary(clip)}`);
+    assert.deepEqual(clip.errors, [], `${name}: the clip decodes without an error`);
+    assert.ok(clip.fragments.length >= 2 && clip.fragments.every((f) => f.keyframeFirst), `${name}: fragments start on keyframes; ${summary(clip)}`);
+    const last = clip.fragments[clip.fragments.length - 1];
+    assert.ok(last.videoMs > 0 && last.videoMs <= FRAGMENT_MS + GOP_MS, `${name}: the last fragment holds what came before the change; ${summary(clip)}`);
+    await hb.waitForLog(new RegExp(`${name}: recording: clip \\d+ ends early, with what was recorded: the camera changed its picture size from ${SIZE_TEXT} to ${RESIZED_TEXT}`), 2_000, logMark);
+    await hb.waitForLog(new RegExp(`${name}: main stream: the camera changed its picture size from ${SIZE_TEXT} to ${RESIZED_TEXT}`), 2_000, logMark);
+  }
+
+  it('(a) a camera that changes its picture size mid-stream: live view goes on at the new size, the clip ends with isLast before the change (muxed in the plugin or by ffmpeg), the next clip is transcoded to the hub\'s size, snapshots show the new size', async function () {
     this.timeout(60_000);
     const logMark = hb.log.mark();
     const { client, session } = await startLive(RESIZER);
-    const changeAt = readStartedAt(RESIZER) + RESIZE_AFTER_MS;
     // Motion once the prebuffer holds the hub's 4 s from a keyframe, and a fragment before the change.
-    await sleep(Math.max(0, readStartedAt(RESIZER) + PREBUFFER_MS + GOP_MS + 500 - Date.now()));
-    assert.ok(changeAt - Date.now() > 2_000, `the change is still ahead (${ms(changeAt - Date.now())})`);
-    const { stream } = await motionClip(RESIZER);
-    const packets = await stream.waitForEnd(Math.max(0, changeAt - Date.now()) + RESIZE_END_BOUND_MS + 3_000);
-    const endedAt = packets[packets.length - 1].receivedAt;
-    assert.equal(stream.closedByAccessory, undefined, 'ended with isLast, not an error close');
-    assert.deepEqual(stream.violations(), [], 'HDS rules');
-    const clip = await analyseClip(packets);
-    console.log(`      [HB ${line}] resize: clip ended ${ms(endedAt - changeAt)} after the change; ${summary(clip)}`);
-    assert.ok(endedAt - changeAt > -FRAME_MS * 2 && endedAt - changeAt < RESIZE_END_BOUND_MS, `the clip ended at the change (${ms(endedAt - changeAt)} after it)`);
-    assert.deepEqual([...new Set(clip.frames.map(sizeOf))], [SIZE_TEXT], `every frame of the clip has the init segment's size; ${summary(clip)}`);
-    assert.deepEqual(clip.errors, [], 'the clip decodes without an error');
-    assert.ok(clip.fragments.length >= 2 && clip.fragments.every((f) => f.keyframeFirst), `fragments start on keyframes; ${summary(clip)}`);
-    const last = clip.fragments[clip.fragments.length - 1];
-    assert.ok(last.videoMs > 0 && last.videoMs <= FRAGMENT_MS + GOP_MS, `the last fragment holds what came before the change; ${summary(clip)}`);
-    await hb.waitForLog(new RegExp(`${RESIZER}: recording: clip \\d+ ends early, with what was recorded: the camera changed its picture size from ${SIZE_TEXT} to ${RESIZED_TEXT}`), 2_000, logMark);
-    await hb.waitForLog(new RegExp(`${RESIZER}: main stream: the camera changed its picture size from ${SIZE_TEXT} to ${RESIZED_TEXT}`), 2_000, logMark);
+    const latestRead = Math.max(readStartedAt(RESIZER), readStartedAt(RESIZER_SILENT));
+    await sleep(Math.max(0, latestRead + PREBUFFER_MS + GOP_MS + 500 - Date.now()));
+    await Promise.all([clipAcrossResize(RESIZER, logMark), clipAcrossResize(RESIZER_SILENT, logMark)]);
 
     // Live view: still running, pictures of the new size after those of the old one, decoded without an error.
     const framesAtEnd = session.video.snapshot().frames;

@@ -9,7 +9,7 @@ import { ClipAudio } from '../../src/media/clip-audio';
 import { CopyClip, CopyClipOptions } from '../../src/media/copy-clip';
 import { NAL, nalType, parseSps, splitAnnexB } from '../../src/media/h264';
 import type { Mp4Packet } from '../../src/media/mp4';
-import { AAC_FRAME_SAMPLES, AudioUnit, TsDemuxer, VideoUnit } from '../../src/media/ts-demux';
+import { AAC_FRAME_SAMPLES, AudioUnit, PictureSizeGuard, TsDemuxer, VideoUnit } from '../../src/media/ts-demux';
 import { probe } from '../e2e/rig/media-probe';
 
 const FPS = 15;
@@ -247,5 +247,34 @@ describe('TsDemuxer and the H.264 bitstream', function () {
     const video = demuxer.push(ts).filter((u): u is VideoUnit => u.track === 'video');
     assert.ok(video.length > 30);
     assert.ok(video.slice(1).every((u, i) => u.dts - video[i].dts === 90000 / FPS), 'steady steps across the wrap');
+  });
+});
+
+describe('PictureSizeGuard: a clip copied through ffmpeg ends where the camera changes its picture size', function () {
+  this.timeout(30_000);
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'courtyard-sizeguard-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('passes the stream (keyframes of the same size too) up to the first keyframe of another size, then nothing', async () => {
+    // 4.5 s at 320x240 (keyframes at 0, 2 and 4 s), then the camera's new size from its own keyframe.
+    const before = readFileSync(cameraTs('before.ts', { seconds: 4.5, size: '320x240', audio: false }));
+    const after = readFileSync(cameraTs('after.ts', { seconds: 1, size: '640x360', audio: false, offsetS: 5 }));
+    const stream = Buffer.concat([before, after]);
+    const guard = new PictureSizeGuard();
+    const passed: Buffer[] = [];
+    for (let at = 0; at < stream.length; at += 1000) {
+      passed.push(guard.push(stream.subarray(at, at + 1000))); // chunks that cut packets, as a pipe does
+    }
+    assert.equal(guard.changed, 'the camera changed its picture size from 320x240 to 640x360');
+    assert.equal(guard.push(before.subarray(0, 188 * 10)).length, 0, 'nothing passes after the change');
+    const file = join(dir, 'passed.ts');
+    writeFileSync(file, Buffer.concat(passed));
+    const video = (await probe(file)).frames.filter((f) => f.media_type === 'video');
+    assert.equal(video.length, Math.round(4.5 * FPS), 'every frame before the change, none after');
+    assert.deepEqual([...new Set(video.map((f) => `${f.width}x${f.height}`))], ['320x240']);
+    assert.equal(video.filter((f) => f.key_frame === 1).length, 3, 'the same size\'s keyframes passed');
   });
 });
