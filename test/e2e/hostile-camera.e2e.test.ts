@@ -356,7 +356,8 @@ describe(`[HB ${line}] hostile cameras (resize, SPS/PPS only in the SDP, packet 
     // The camera drops one packet every LOSS_EVERY_PACKETS (3 s of this stream) and swaps one between: were a swapped
     // packet a loss too, there would be a gap every 1.5 s. The reader's reorder buffer puts it back in order.
     const clipMs = clip.fragments.reduce((sum, f) => sum + f.videoMs, 0);
-    const dropsAtMost = Math.floor(clipMs / DROP_PERIOD_MS) + 1;
+    // Over UDP the loopback itself may lose a datagram under load: one gap more is allowed there.
+    const dropsAtMost = Math.floor(clipMs / DROP_PERIOD_MS) + 1 + (name === LOSSY_UDP ? 1 : 0);
     assert.ok(gaps.length <= dropsAtMost, `only the dropped packets cost frames, not the swapped ones: ${gaps.length} gaps in ${ms(clipMs)} (≤ ${dropsAtMost} drops)`);
     for (const g of gaps) {
       assert.equal(clip.frames[g.at].key_frame, 1, `the ${ms(g.ms)} gap before frame ${g.at} ends on a keyframe`);
