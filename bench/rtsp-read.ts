@@ -4,6 +4,7 @@
 //
 // Run (from the repo root; about 45 s at the default 20 s per read):
 //   npx tsc -p tsconfig.json && node .build/bench/rtsp-read.js [--seconds 20] [--profile main|sub] [--rounds 1]
+//     [--transport tcp|udp]   (how both read the RTP: interleaved on the RTSP connection, the default, or over UDP)
 //
 // The simulator's GStreamer RTSP server serves the profile (main: 1080p15 H.264 Main at 2 Mb/s with 16 kHz AAC) on
 // 127.0.0.1. Each round reads it `--seconds` with the reader (video+audio; this process's CPU from process.cpuUsage),
@@ -43,14 +44,14 @@ function cpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
-async function readWithPlugin(url: string, ms: number): Promise<Measure> {
+async function readWithPlugin(url: string, ms: number, transport: 'tcp' | 'udp'): Promise<Measure> {
   let units = 0;
   let keyframes = 0;
   let audio = 0;
   let drops = 0;
   const start = cpuMs();
   const started = Date.now();
-  const reader = new RtspReader({ url, label: 'bench', tracks: 'video+audio' });
+  const reader = new RtspReader({ url, label: 'bench', tracks: 'video+audio', transport });
   reader.on('video', (au) => {
     units++;
     keyframes += au.keyframe ? 1 : 0;
@@ -66,17 +67,18 @@ async function readWithPlugin(url: string, ms: number): Promise<Measure> {
   const steadyStart = cpuMs();
   await sleep(started + ms - Date.now());
   const end = cpuMs();
-  const bytes = reader.stats().bytes;
+  const { bytes, transport: used, reordered, late } = reader.stats();
   await reader.close();
   const steadyCpuMs = end - steadyStart;
   return {
     totalCpuMs: end - start, steadyCpuMs, steadyPercent: (100 * steadyCpuMs) / (ms - STEADY_FROM_MS),
-    detail: `${units} access units (${keyframes} keyframes), ${audio} AAC frames, ${drops} drops, ${(bytes / 2 ** 20).toFixed(1)} MiB`,
+    detail: `${units} access units (${keyframes} keyframes), ${audio} AAC frames, ${drops} drops, ${(bytes / 2 ** 20).toFixed(1)} MiB ` +
+      `over ${used}, ${reordered} reordered, ${late} late`,
   };
 }
 
-async function readWithFfmpeg(url: string, ms: number): Promise<Measure> {
-  const child: ChildProcess = spawn('ffmpeg', ['-hide_banner', '-nostats', '-loglevel', 'error', '-rtsp_transport', 'tcp', '-i', url,
+async function readWithFfmpeg(url: string, ms: number, transport: 'tcp' | 'udp'): Promise<Measure> {
+  const child: ChildProcess = spawn('ffmpeg', ['-hide_banner', '-nostats', '-loglevel', 'error', '-rtsp_transport', transport, '-i', url,
     '-c', 'copy', '-f', 'mpegts', 'pipe:1'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const pid = child.pid;
   if (pid === undefined) {
@@ -118,18 +120,19 @@ async function main(): Promise<void> {
   const seconds = Number(arg('seconds', '20'));
   const profile = arg('profile', 'main') as 'main' | 'sub';
   const rounds = Number(arg('rounds', '1'));
-  if (!(seconds * 1000 > STEADY_FROM_MS) || !(profile in PROFILES) || !(rounds >= 1 && rounds <= 10)) {
-    throw new Error(`bench: want --seconds over ${STEADY_FROM_MS / 1000}, --profile main|sub, --rounds 1-10`);
+  const transport = arg('transport', 'tcp') as 'tcp' | 'udp';
+  if (!(seconds * 1000 > STEADY_FROM_MS) || !(profile in PROFILES) || !(rounds >= 1 && rounds <= 10) || !['tcp', 'udp'].includes(transport)) {
+    throw new Error(`bench: want --seconds over ${STEADY_FROM_MS / 1000}, --profile main|sub, --rounds 1-10, --transport tcp|udp`);
   }
   const p = PROFILES[profile];
   const server = await MediaServer.start({ paths: [{ path: '/bench', profile, audio: true }] });
   try {
     const url = server.url('/bench');
-    console.log(`Reading ${profile} (${p.width}x${p.height} ${p.fps} fps, ${p.bitrateKbps} kb/s H.264 + AAC) for ${seconds} s each; ` +
+    console.log(`Reading ${profile} (${p.width}x${p.height} ${p.fps} fps, ${p.bitrateKbps} kb/s H.264 + AAC) for ${seconds} s each over ${transport}; ` +
       `CPU ms total / steady from ${STEADY_FROM_MS / 1000} s (% of one core)`);
     for (let round = 1; round <= rounds; round++) {
-      const ours = await readWithPlugin(url, seconds * 1000);
-      const theirs = await readWithFfmpeg(url, seconds * 1000);
+      const ours = await readWithPlugin(url, seconds * 1000, transport);
+      const theirs = await readWithFfmpeg(url, seconds * 1000, transport);
       const line = (name: string, m: Measure): string =>
         `  ${name.padEnd(14)} ${m.totalCpuMs.toFixed(0).padStart(6)} ms  steady ${m.steadyCpuMs.toFixed(0).padStart(5)} ms ` +
         `(${m.steadyPercent.toFixed(2)} %)  ${m.detail}`;
@@ -139,7 +142,7 @@ async function main(): Promise<void> {
       console.log(`  ffmpeg / plugin: ${(theirs.totalCpuMs / ours.totalCpuMs).toFixed(1)}x total, ` +
         `${(theirs.steadyCpuMs / ours.steadyCpuMs).toFixed(1)}x steady, ` +
         `${((theirs.steadyCpuMs + (theirs.pipeSteadyCpuMs ?? 0)) / ours.steadyCpuMs).toFixed(1)}x steady with its pipe read`);
-      console.log(JSON.stringify({ round, profile, seconds, node: process.version, ours, ffmpeg: theirs }));
+      console.log(JSON.stringify({ round, profile, seconds, transport, node: process.version, ours, ffmpeg: theirs }));
     }
   } finally {
     await server.stop();

@@ -3,7 +3,7 @@
 // frame larger than a packet is fragmented over packets of the same timestamp (§3.2.3). The decoder's setup comes from
 // the SDP's config= (the AudioSpecificConfig of ISO/IEC 14496-3 §1.6.2.1, in hex), never from the stream.
 import { AAC_FRAME_SAMPLES, AAC_SAMPLE_RATES } from '../ts-demux';
-import { RtpPacket, sequenceGap, TimestampUnwrapper } from './rtp';
+import { isSequenceRestart, RtpPacket, sequenceGap, TimestampUnwrapper } from './rtp';
 import { BitReader } from '../h264';
 
 /** The decoder setup, in the shape fmp4.ts's AudioTrack takes, plus the AudioSpecificConfig bytes. */
@@ -119,10 +119,11 @@ export class AacDepayloader {
   }
 
   push(packet: RtpPacket): void {
-    if (this.expectedSeq !== undefined && sequenceGap(this.expectedSeq, packet.sequence) < 0) {
-      return; // late or repeated
+    const gap = this.expectedSeq === undefined ? 0 : sequenceGap(this.expectedSeq, packet.sequence);
+    if (gap < 0 && !isSequenceRestart(gap)) {
+      return; // late or repeated: the reorder buffer (reorder.ts) gave up on its place
     }
-    if (this.expectedSeq !== undefined && sequenceGap(this.expectedSeq, packet.sequence) > 0 && this.fragment) {
+    if (gap !== 0 && this.fragment) {
       this.fragment = undefined;
       this.options.onDrop?.('RTP packets of the audio lost inside a fragmented AAC frame: the frame is dropped');
     }

@@ -177,6 +177,7 @@ export class RtspClient {
    * Reads the connection at most every `ms` (0, the default: as the bytes come). Each read wakes the process, and a
    * camera sends 30 to 60 bursts a second: reading what the kernel holds a few times a second costs a fraction of that
    * (HKSV's prebuffer needs no latency, a viewer does). While a request waits for its answer, reads are not paced.
+   * Over UDP only the RTSP connection is paced: datagrams are handed on as they come.
    */
   paceReads(ms: number): void {
     this.paceMs = Math.max(0, ms);
@@ -297,7 +298,9 @@ export class RtspClient {
       return fallBack(`the camera's answer to SETUP names no UDP port (${transport ? 'Transport without client_port or server_port' : 'no Transport'})`);
     }
     // Only the camera's own address is listened to: the address the RTSP connection reached (after any redirect).
-    track.connect(socket.remoteAddress ?? this.target.host, server?.[0], server?.[1]);
+    const camera = socket.remoteAddress ?? this.target.host;
+    track.connect(camera, server?.[0], server?.[1]);
+    this.options.debug?.(`RTSP over UDP: RTP to port ${track.rtpPort} from ${server ? hostPort(camera, server[0]) : camera}`);
     this.rtpChannels.add(channels[0]);
     return { channels, transport: 'udp', session: this.session as string, timeoutS: this.sessionTimeoutS };
   }

@@ -6,7 +6,7 @@
 // in the SDP's sprop-parameter-sets, §8.1, or only once) gets the last ones known put in front of it.
 import { NAL, nalType } from '../h264';
 import { MAX_PES_BYTES } from '../ts-demux';
-import { RtpPacket, sequenceGap, TimestampUnwrapper } from './rtp';
+import { isSequenceRestart, RtpPacket, sequenceGap, TimestampUnwrapper } from './rtp';
 import { Slab } from './slab';
 
 export interface H264AccessUnit {
@@ -96,11 +96,11 @@ export class H264Depayloader {
     let afterGap = this.expectedSeq === undefined;
     if (this.expectedSeq !== undefined) {
       const gap = sequenceGap(this.expectedSeq, packet.sequence);
-      if (gap < 0) {
+      if (gap < 0 && !isSequenceRestart(gap)) {
         return; // late or repeated: the reorder buffer (reorder.ts) gave up on its place, and its access unit was dropped as lost
       }
-      if (gap > 0) {
-        const why = `${gap} RTP packet${gap === 1 ? '' : 's'} of the video lost`;
+      if (gap !== 0) {
+        const why = gap > 0 ? `${gap} RTP packet${gap === 1 ? '' : 's'} of the video lost` : 'the camera started its RTP sequence over';
         this.expectedSeq = (packet.sequence + 1) & 0xffff;
         if (packet.timestamp === this.lastRaw) {
           this.broken(packet, why); // the loss is inside this packet's access unit

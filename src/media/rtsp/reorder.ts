@@ -6,14 +6,12 @@
 // packets after it are released, so the depacketizer sees the gap and applies its loss handling (no broken frame passed
 // on). Packets behind the release point (late ones whose place was given up, and duplicates) are dropped. In order,
 // which is nearly always, a packet goes straight through: no copy, no timer, no clock read.
-import { RtpPacket, sequenceGap } from './rtp';
+import { isSequenceRestart, RtpPacket, sequenceGap } from './rtp';
 
 /** Most packets held while waiting for a missing one (packets): a 1080p keyframe is 100-200 packets, a P-frame 5-20. */
 export const REORDER_MAX_PACKETS = 32;
 /** Longest wait for a missing packet (ms): a swap in a LAN comes within a millisecond or two; a frame is 33-66 ms. */
 export const REORDER_MAX_WAIT_MS = 40;
-/** A packet this far behind the release point is a sender that restarted its sequence, not a late one (packets). */
-const RESTART_BEHIND_PACKETS = 1000;
 
 export interface ReorderOptions {
   /** Each packet, in sequence order; a hole given up on shows as a jump in the sequence. */
@@ -65,7 +63,7 @@ export class ReorderBuffer {
     }
     let gap = sequenceGap(this.expected, packet.sequence);
     if (gap < 0) {
-      if (gap > -RESTART_BEHIND_PACKETS) {
+      if (!isSequenceRestart(gap)) {
         this.stats.late++;
         return;
       }

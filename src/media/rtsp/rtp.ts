@@ -74,6 +74,16 @@ export function sequenceGap(expected: number, next: number): number {
   return d < 0x8000 ? d : d - 0x10000;
 }
 
+/** A packet this far behind the next expected one (packets) is not late but from a sender that started its sequence
+ *  over (an encoder or a proxy's source restarted): RFC 3550 Appendix A.1 calls such a jump a restart once it exceeds
+ *  MAX_MISORDER; far more than any reorder window here. */
+export const SEQUENCE_RESTART_BEHIND_PACKETS = 1000;
+
+/** Whether sequenceGap(expected, next) says the sender started its sequence over rather than a late packet. */
+export function isSequenceRestart(gap: number): boolean {
+  return gap <= -SEQUENCE_RESTART_BEHIND_PACKETS;
+}
+
 /** Turns 32-bit RTP timestamps into a number that keeps growing past the wrap (every 13 h at 90 kHz, 3 days at 16 kHz):
  *  each one is placed within ±2^31 of the one before, so a small step back (B-frames, a reordered packet) stays back. */
 export class TimestampUnwrapper {

@@ -2,6 +2,7 @@
 // loss, a late packet, a malformed or oversized frame drops frames until the next IDR, never passes a broken one on.
 import assert from 'node:assert/strict';
 import { H264AccessUnit, H264Depayloader, parseSpropParameterSets, toAnnexB } from '../../../src/media/rtsp/h264-depay';
+import { ReorderBuffer } from '../../../src/media/rtsp/reorder';
 import { RtpPacket } from '../../../src/media/rtsp/rtp';
 import { parseSps } from '../../../src/media/h264';
 
@@ -119,6 +120,31 @@ describe('H.264 depacketizer', () => {
     assert.deepEqual(aus.map(types), [[7, 8, 5], [7, 8, 5]]);
     const dup = run([...s.packets.slice(0, 4), s.packets[3], ...s.packets.slice(4)]);
     assert.deepEqual(dup.aus.map(types), [[7, 8, 5], [1], [1], [7, 8, 5]], 'a repeated packet is skipped');
+  });
+
+  it('behind the reorder buffer, the same swap costs nothing: every frame whole, in order, nothing dropped', () => {
+    const s = new Stream().unit([SPS, PPS, idr]).unit(fuA(p2, 1000)).unit([p1]).unit([SPS, PPS, idr]);
+    const swapped = [...s.packets];
+    [swapped[4], swapped[5]] = [swapped[5], swapped[4]];
+    const aus: H264AccessUnit[] = [];
+    const drops: string[] = [];
+    const d = new H264Depayloader({ onAccessUnit: (au) => aus.push(au), onDrop: (r) => drops.push(r) });
+    const order = new ReorderBuffer({ onPacket: (p) => d.push(p) });
+    swapped.forEach((p) => order.push(p));
+    order.close();
+    assert.deepEqual(aus.map(types), [[7, 8, 5], [1], [1], [7, 8, 5]]);
+    assert.equal(toAnnexB(aus[1].nalus).subarray(4).equals(p2), true, 'the FU-A frame put together from its pieces in order');
+    assert.deepEqual(drops, []);
+  });
+
+  it('a camera that starts its sequence over is a loss, not a stream of late packets: the video resumes at the next IDR', () => {
+    const s = new Stream().unit([SPS, PPS, idr]).unit([p1]);
+    s.seq = (s.seq - 5000) & 0xffff;
+    s.unit([p1]).unit([SPS, PPS, idr]).unit([p1]);
+    const { aus, drops } = run(s.packets);
+    assert.deepEqual(aus.map(types), [[7, 8, 5], [1], [7, 8, 5], [1]]);
+    assert.equal(drops.length, 1);
+    assert.match(drops[0], /^the camera started its RTP sequence over: the frame is dropped/);
   });
 
   it('puts the SDP\'s SPS/PPS before an IDR that lacks them, after an access unit delimiter', () => {

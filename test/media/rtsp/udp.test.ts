@@ -16,8 +16,8 @@ import { pollFor } from '../poll';
 
 /** 640x480 at 30 fps, a keyframe every 10 frames: P-frames take 2-3 packets, keyframes about 10. */
 const SHAPE = { fps: 30, gop: 10, sizes: ['640x480', '320x240'] as [string, string] };
-/** Frames read per case: 1.3 s of stream. */
-const FRAMES = 40;
+/** Frames read per case: 1 s of stream. */
+const FRAMES = 30;
 
 interface Run {
   reader: RtspReader;
@@ -111,7 +111,7 @@ describe('RTSP reader over UDP against the hostile RTSP server', function () {
       assert.deepEqual(frames(run).slice(0, FRAMES), Array.from({ length: FRAMES }, (_, i) => i), `${how}: frames 0..${FRAMES - 1} in order`);
       assert.deepEqual(run.events.filter((e) => e.startsWith('drop')), [], how);
       const stats = run.reader.stats();
-      assert.ok(stats.reordered >= 15, `${how}: ${stats.reordered} swaps put back`);
+      assert.ok(stats.reordered >= 10, `${how}: ${stats.reordered} swaps put back`);
       assert.equal(stats.late, 0);
     }
     assert.deepEqual([udp.reader.stats().transport, tcp.reader.stats().transport], ['udp', 'tcp']);
@@ -166,8 +166,19 @@ describe('RTSP reader over UDP against the hostile RTSP server', function () {
     await pollFor(() => run.video.length >= FRAMES, 5_000, `${FRAMES} frames`);
     assert.deepEqual(frames(run).slice(0, FRAMES), Array.from({ length: FRAMES }, (_, i) => i));
     assert.deepEqual(run.events.filter((e) => e.startsWith('drop')), []);
-    assert.ok(s.stats.forged >= 40, `${s.stats.forged} forged`);
+    assert.ok(s.stats.forged >= 25, `${s.stats.forged} forged`);
     assert.ok(run.reader.stats().foreign >= s.stats.forged * 0.9, `${run.reader.stats().foreign} of ${s.stats.forged} counted`);
+  });
+
+  it('the media bound counts UDP packets: a read going on past it lasts, one that stops sending ends with a TEARDOWN', async () => {
+    const s = await server({ stallAfterMs: 650 });
+    const run = await read(s.url(), { mediaTimeoutMs: 250 });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(run.closed, undefined, 'UDP packets keep the read alive past the bound');
+    await pollFor(() => run.closed !== undefined, 2_000, 'the read ends');
+    assert.equal(run.closed, 'the camera stopped sending video (nothing for 0.3 s after PLAY)');
+    await pollFor(() => s.stats.requests.some((r) => r.startsWith('TEARDOWN')), 2_000, 'a TEARDOWN');
+    assert.ok(run.debug.some((l) => /^Gate main stream: RTSP over UDP: RTP to port \d*[02468] from 127\.0\.0\.1:\d+$/.test(l)), run.debug.join('\n'));
   });
 
   it('no socket left after close(), an abort or a camera that hangs up (IPv4 and IPv6)', async () => {
