@@ -59,7 +59,7 @@ export interface SourceOptions {
   /** Read the stream in the plugin (RTSP, H.264 and AAC into MPEG-TS without a process) when its codecs allow; false:
    *  always with ffmpeg. Default true. */
   readInPlugin?: boolean;
-  /** How the camera sends RTP: inside the RTSP connection (default) or over UDP. */
+  /** How the camera sends RTP: inside the RTSP connection (default) or over UDP (a camera refusing UDP is read over TCP). */
   rtspTransport?: 'tcp' | 'udp';
   /** The camera's configured host: a stream URL on another host (an NVR, a proxy, or a camera misreporting itself) is
    *  said once, since the camera's login goes there with it. */
@@ -405,8 +405,8 @@ export class MediaSource extends EventEmitter {
 
   /** The stream read here: RTSP in Node, muxed to MPEG-TS as ffmpeg would (plugin-read.ts). */
   private startPluginRead(): void {
-    const { url, label, log, audio } = this.options;
-    const read = new PluginRead({ url, label, audio: audio === 'copy', debug: (m) => log.debug(m) });
+    const { url, label, log, audio, rtspTransport } = this.options;
+    const read = new PluginRead({ url, label, audio: audio === 'copy', transport: rtspTransport, debug: (m) => log.debug(m) });
     this.upstream = read;
     this.updatePace();
     read.on('data', (chunk: Buffer, plain?: PlainTs) => this.onData(chunk, plain));

@@ -1,12 +1,49 @@
 // The per-camera media source against the simulator's real RTSP server: one upstream session whatever the number of
 // consumers, every consumer starts on a keyframe, the prebuffer reaches back, idle stops the read, a dropped camera is read again.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { explainExit, MediaSource, SourceLog } from '../../src/media/source';
 import { TsReader } from '../../src/media/mpegts';
 import { MediaServer } from '../../tools/camera-sim/media';
 import { PROFILES } from '../../tools/camera-sim/media/profiles';
 import { pollFor } from './poll';
+
+/** UDP sockets (IPv4 and IPv6) process `pid` holds. */
+function udpSockets(pid: number): number {
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/udp', '/proc/net/udp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const inode = line.trim().split(/\s+/)[9];
+      if (inode) {
+        inodes.add(inode);
+      }
+    }
+  }
+  let n = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      n += m && inodes.has(m[1]) ? 1 : 0;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return n;
+}
+
+/** This process's children running `comm`. */
+function childPids(comm: string): number[] {
+  const pids = readdirSync('/proc/self/task').flatMap((t) => readFileSync(`/proc/self/task/${t}/children`, 'utf8').trim().split(/\s+/))
+    .filter(Boolean).map(Number);
+  return pids.filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === comm;
+    } catch {
+      return false;
+    }
+  });
+}
 
 const silent: SourceLog = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -117,6 +154,22 @@ describe('media source', function () {
     snapshotWaiting();
     assert.ok(await reads(2_000) <= 12, 'paced again once only the prebuffer holds it');
     release();
+  });
+
+  it('reads the camera over UDP when the config asks ("rtspTransport": "udp"), in the plugin and with ffmpeg', async () => {
+    for (const readInPlugin of [true, false]) {
+      source = new MediaSource({ label: 'Test sub', url: server.url('/cam1/sub'), ffmpegPath: 'ffmpeg', log: silent, audio: 'none', rtspTransport: 'udp', readInPlugin });
+      const c = collector();
+      source.attach(c.out);
+      await pollFor(() => c.frames.length >= 10, 15_000, `frames over UDP (${readInPlugin ? 'plugin' : 'ffmpeg'})`);
+      assert.equal(c.frames[0].key, true);
+      // The reader's RTP and RTCP sockets: this process's when read in the plugin, its ffmpeg child's otherwise.
+      const reader = readInPlugin ? [process.pid] : childPids('ffmpeg');
+      assert.equal(reader.length, 1, 'one reader');
+      assert.ok(udpSockets(reader[0]) >= 2, `the camera's RTP comes over UDP (${readInPlugin ? 'plugin' : 'ffmpeg'})`);
+      await source.stop();
+      source = undefined;
+    }
   });
 
   it('stops reading after the idle time when nobody needs it, and reads again on demand', async () => {
