@@ -67,4 +67,25 @@ describe('PluginRead: the TS chunks it gives the source, and what it says about 
     assert.ok(counts.plainVideo >= 10, `plain video chunks: ${counts.plainVideo}`);
     assert.ok(counts.plainAudio >= 10, `plain audio chunks: ${counts.plainAudio}`);
   });
+
+  it('passes transport \'udp\' to the reader: the camera sends RTP over UDP, and TS with a keyframe comes out', async () => {
+    assert.ok(server);
+    const debug: string[] = [];
+    let bytes = 0;
+    const tables = new TsReader();
+    let keyframe = false;
+    const read = new PluginRead({ url: server.url(PATH), label: 'Sim sub', audio: true, transport: 'udp', debug: (l) => debug.push(l) });
+    read.on('data', (data: Buffer) => {
+      bytes += data.length;
+      keyframe ||= tables.push(data).some((p) => p.isKeyframe);
+    });
+    try {
+      await pollFor(() => keyframe, 5_000, 'a keyframe in the TS');
+    } finally {
+      await read.stop();
+    }
+    assert.ok(bytes > 0);
+    assert.equal(debug.filter((l) => /^Sim sub stream: RTSP over UDP: RTP to port \d+ from 127\.0\.0\.1:\d+$/.test(l)).length, 2,
+      `video and audio over UDP:\n${debug.join('\n')}`);
+  });
 });
