@@ -37,8 +37,10 @@ export class ReorderBuffer {
   readonly stats: ReorderStats = { held: 0, filled: 0, gaps: 0, late: 0, duplicates: 0 };
   private readonly maxPackets: number;
   private readonly maxWaitMs: number;
-  /** Held packets by sequence number modulo the slot count (every held one is within maxPackets of `expected`). */
+  /** Held packets by sequence number modulo the slot count, a power of two (so it divides 2^16 and the wrap keeps the
+   *  slots in order) of at least maxPackets (the window holds maxPackets - 1: no two of its packets share a slot). */
   private readonly slots: (RtpPacket | undefined)[];
+  private readonly mask: number;
   private readonly arrivals: number[];
   private count = 0;
   private expected?: number;
@@ -48,10 +50,12 @@ export class ReorderBuffer {
   private closed = false;
 
   constructor(private readonly options: ReorderOptions) {
-    this.maxPackets = Math.max(1, options.maxPackets ?? REORDER_MAX_PACKETS);
+    this.maxPackets = Math.min(0x4000, Math.max(1, options.maxPackets ?? REORDER_MAX_PACKETS));
     this.maxWaitMs = options.maxWaitMs ?? REORDER_MAX_WAIT_MS;
-    this.slots = new Array<RtpPacket | undefined>(this.maxPackets).fill(undefined);
-    this.arrivals = new Array<number>(this.maxPackets).fill(0);
+    const size = 2 ** Math.ceil(Math.log2(this.maxPackets));
+    this.mask = size - 1;
+    this.slots = new Array<RtpPacket | undefined>(size).fill(undefined);
+    this.arrivals = new Array<number>(size).fill(0);
   }
 
   push(packet: RtpPacket): void {
@@ -90,7 +94,7 @@ export class ReorderBuffer {
       this.release(packet);
       return;
     }
-    const slot = packet.sequence % this.maxPackets;
+    const slot = packet.sequence & this.mask;
     if (this.slots[slot] !== undefined) {
       this.stats.duplicates++;
       return;
@@ -124,7 +128,7 @@ export class ReorderBuffer {
   /** Releases the held packets that now follow in order. */
   private drain(): void {
     for (;;) {
-      const slot = (this.expected as number) % this.maxPackets;
+      const slot = (this.expected as number) & this.mask;
       const next = this.slots[slot];
       if (next === undefined || next.sequence !== this.expected) {
         break;
@@ -150,7 +154,7 @@ export class ReorderBuffer {
   private giveUp(): void {
     for (let k = 1; k < this.maxPackets && this.count > 0; k++) {
       const seq = ((this.expected as number) + k) & 0xffff;
-      const held = this.slots[seq % this.maxPackets];
+      const held = this.slots[seq & this.mask];
       if (held !== undefined && held.sequence === seq) {
         this.stats.gaps++;
         this.expected = seq;

@@ -89,6 +89,15 @@ describe('RTP reorder buffer', () => {
     assert.deepEqual(out.at(-1), 6 + REORDER_MAX_PACKETS);
   });
 
+  it('another bound (5 packets) holds within it across the wrap and gives up beyond it', () => {
+    const small = new ReorderBuffer({ onPacket: (p) => out.push(p.sequence), maxPackets: 5 });
+    [65533, 65535, 0, 1, 65534, 2].forEach((q) => small.push(packet(q)));
+    assert.deepEqual(out, [65533, 65534, 65535, 0, 1, 2]);
+    [4, 5, 6, 7, 8].forEach((q) => small.push(packet(q)));
+    assert.deepEqual(out.slice(6), [4, 5, 6, 7, 8], 'a hole with 4 packets past it: the fifth gives up at once');
+    small.close();
+  });
+
   it('a sender that starts its sequence over is followed, not dropped as late', () => {
     push(40_000, 40_001, 30_000, 30_001);
     assert.deepEqual(out, [40_000, 40_001, 30_000, 30_001]);
