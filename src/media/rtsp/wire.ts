@@ -61,6 +61,9 @@ export const MAX_HEADER_BYTES = 64 * 1024;
 export const MAX_BODY_BYTES = 64 * 1024;
 /** Longest method name of a request from the server (characters): GET_PARAMETER is 13. */
 const MAX_METHOD_CHARS = 32;
+/** A request line from the camera (its URI included) is believed only within this many bytes. */
+const MAX_REQUEST_LINE_BYTES = 4 * 1024;
+const REQUEST_LINE = /^[A-Z_-]{3,32} \S+ RTSP\/1\.\d\r?$/;
 /** Frames in a row that must parse after garbage before the garbage count starts again from zero. */
 const RESYNC_GOOD_FRAMES = 16;
 /** Smallest RTP (12-byte header) or RTCP (8-byte header, §6.4) packet: a frame shorter is not one. */
@@ -212,13 +215,28 @@ export class RtspWireReader {
     for (let i = at; i < buf.length && i - at <= MAX_METHOD_CHARS; i++) {
       const c = buf[i];
       if (c === 0x20) {
-        return i - at >= 3 ? 1 : -1;
+        return i - at >= 3 ? this.requestLine(buf, at) : -1;
       }
       if (!((c >= 0x41 && c <= 0x5a) || c === 0x5f || c === 0x2d)) {
         return -1;
       }
     }
     return buf.length - at > MAX_METHOD_CHARS ? -1 : 0;
+  }
+
+  /**
+   * A method token was seen at `at`: the line must be a whole request line, "METHOD URI RTSP/1.x" (RFC 2326 §6.1),
+   * within MAX_REQUEST_LINE_BYTES, or these bytes are garbage. Three capitals and a space turn up in every few hundred
+   * KiB of random bytes; believed on that alone, a garbage stream was read as a request whose header never ended, and
+   * was said as a header over 64 KiB instead of not RTSP.
+   */
+  private requestLine(buf: Buffer, at: number): number {
+    const limit = Math.min(buf.length, at + MAX_REQUEST_LINE_BYTES);
+    const end = buf.subarray(0, limit).indexOf(0x0a, at);
+    if (end < 0) {
+      return limit - at >= MAX_REQUEST_LINE_BYTES ? -1 : 0;
+    }
+    return REQUEST_LINE.test(buf.toString('latin1', at, end)) ? 1 : -1;
   }
 
   private headerEnd(buf: Buffer, at: number): { head: number; body: number } | undefined {

@@ -87,6 +87,25 @@ describe('RTSP wire reader', () => {
     assert.throws(() => wire.push(Buffer.alloc(500, 0x11)), /not RTSP/, 'over the budget within one incident');
   });
 
+  it('takes capitals and a space in garbage for garbage, not for a request whose header never ends', () => {
+    // Random bytes hold "ABC " every few hundred KiB: the garbage stream of a broken camera was said as a header over
+    // 64 KiB instead of not RTSP.
+    const { wire, seen } = reader();
+    wire.channels.add(0);
+    wire.garbageBudget = 100_000;
+    const junk = Buffer.concat([Buffer.from('XQZ \x93\x01', 'latin1'), Buffer.alloc(70_000, 0x11)]);
+    wire.push(Buffer.concat([frame(0, 1), junk]));
+    assert.throws(() => wire.push(Buffer.alloc(40_000, 0x11)), (e: unknown) => e instanceof WireError && e.kind === 'not-rtsp');
+    // A real request from the camera is still read, whole or cut anywhere.
+    const ok = reader();
+    const request = 'GET_PARAMETER rtsp://cam/stream RTSP/1.0\r\nCSeq: 7\r\n\r\n';
+    ok.wire.push(Buffer.from(request.slice(0, 20), 'latin1'));
+    ok.wire.push(Buffer.from(request.slice(20), 'latin1'));
+    assert.equal(ok.seen.length, 1, ok.seen.join());
+    assert.match(ok.seen[0], /GET_PARAMETER/);
+    assert.equal(seen.length, 1, 'only the frame before the garbage');
+  });
+
   it('bounds a header and a body', () => {
     const long = reader();
     assert.throws(() => long.wire.push(Buffer.from(`RTSP/1.0 200 OK\r\nX: ${'a'.repeat(MAX_HEADER_BYTES)}`, 'latin1')),
