@@ -39,13 +39,9 @@ const RESIZER_SILENT = 'ResizerSilent';
 const SDP_ONLY = 'SdpOnly';
 const LOSSY = 'Lossy';
 const LOSSY_UDP = 'LossyUdp';
-/**
- * Whether "rtspTransport": "udp" reaches the plugin's own reader. Not yet: MediaSource.startPluginRead
- * (src/media/source.ts) makes its PluginRead without `transport: this.options.rtspTransport`, so the camera is read over
- * TCP whatever the config says (the UDP case then fails on its first assertion: no UDP SETUP). Set true with that line:
- * LossyUdp joins the cameras and its case runs.
- */
-const UDP_READ_WIRED = false;
+/** "rtspTransport": "udp" reaches the plugin's own reader (source.ts, e7da6a4): LossyUdp is read over UDP. Set false to
+ *  leave that camera and its case out. */
+const UDP_READ_WIRED = true;
 const NAMES = [RESIZER, RESIZER_SILENT, SDP_ONLY, LOSSY, ...(UDP_READ_WIRED ? [LOSSY_UDP] : [])];
 /** Cameras whose hub records with sound on (the others have "Record audio" off, so their clips are muxed in the plugin). */
 const RECORDS_AUDIO = new Set([RESIZER_SILENT, SDP_ONLY]);
@@ -388,7 +384,7 @@ describe(`[HB ${line}] hostile cameras (resize, SPS/PPS only in the SDP, packet 
     assert.equal(server(LOSSY).stats.udpSetups, 0, 'read over TCP (the default)');
   });
 
-  (UDP_READ_WIRED ? it : it.skip)(`(c, UDP) the same camera with "rtspTransport": "udp": read over UDP, losses cost frames until the next keyframe${UDP_READ_WIRED ? '' : ' — skipped: source.ts does not pass rtspTransport to the plugin\'s reader yet (UDP_READ_WIRED)'}`, async function () {
+  (UDP_READ_WIRED ? it : it.skip)(`(c, UDP) the same camera with "rtspTransport": "udp": read over UDP, losses cost frames until the next keyframe${UDP_READ_WIRED ? '' : ' (UDP_READ_WIRED off)'}`, async function () {
     this.timeout(40_000);
     assert.ok(server(LOSSY_UDP).stats.udpSetups > 0, `the plugin read the camera over UDP (SETUPs answered with UDP: ${server(LOSSY_UDP).stats.udpSetups}; requests: ${server(LOSSY_UDP).stats.requests.filter((r) => r.startsWith('SETUP')).join(' | ')})`);
     await lossyCase(LOSSY_UDP);
