@@ -1,7 +1,8 @@
 // One HomeKit viewer. Copied video (HomeKit can show the camera's H.264) is sent by the plugin itself (rtp/live-sender.ts:
-// no process per viewer), with an audio-only ffmpeg beside it when the viewer gets audio (Opus from the camera's AAC);
-// video that must be transcoded goes through one ffmpeg for video and audio. Either reads the camera's media source
-// (MPEG-TS). A watch on the viewer's RTCP ends a stream whose phone went away.
+// no process per viewer); its sound, when the viewer gets audio, comes from the camera's one shared audio encoder
+// (live-audio.ts), re-stamped and encrypted for this viewer (rtp/relay-viewer.ts). Video that must be transcoded goes
+// through one ffmpeg for video and audio. Either reads the camera's media source (MPEG-TS). A watch on the viewer's
+// RTCP (video and audio ports) ends a stream whose phone went away.
 import type { AudioInfo, VideoInfo } from 'homebridge';
 import {
   LIVE_CATCH_UP_RATE, LIVE_RTCP_CHECK_MS, LIVE_RTCP_DEFAULT_MS, LIVE_RTCP_REPORT_MAX_MS, LIVE_RTCP_REPORT_MIN_MS,
@@ -10,8 +11,10 @@ import {
 import { FfmpegExit, FfmpegProcess } from './ffmpeg';
 import { encodeArgs } from './h264';
 import type { Log } from '../util/log';
+import { AUDIO_PACKET_BYTES, audioClockHz, audioEncodeArgs, AudioMembership, AudioSelection, LiveAudio } from './live-audio';
 import { ReturnPorts, srtpOutput } from './return-ports';
 import { LiveSender, VIDEO_CLOCK_HZ } from './rtp/live-sender';
+import { RelayViewer } from './rtp/relay-viewer';
 import { RtpStream } from './rtp/rtp-stream';
 import { SrtpSender } from './rtp/srtp';
 import type { Attachment, MediaSource, StreamFacts } from './source';
@@ -40,7 +43,7 @@ export interface StreamPlan {
   facts: StreamFacts;
   video: Pick<VideoInfo, 'width' | 'height' | 'fps' | 'max_bit_rate' | 'profile' | 'level' | 'pt' | 'ssrc' | 'mtu'>;
   /** Undefined: no audio is sent (off in the config, the camera has none, or HomeKit asked for a codec we lack). */
-  audio?: Pick<AudioInfo, 'pt' | 'ssrc' | 'sample_rate' | 'bit_rate' | 'packet_time'> & { codec: 'opus' | 'aac-eld' };
+  audio?: Pick<AudioInfo, 'pt' | 'ssrc'> & AudioSelection;
   encoder: string;
 }
 
@@ -60,14 +63,8 @@ function inputArgs(): string[] {
 
 /** The camera's first audio track as HomeKit asked for it (Opus or AAC-ELD), SRTP to the viewer's audio port. */
 function audioOutputArgs(a: NonNullable<StreamPlan['audio']>, to: Endpoint): string[] {
-  const args = ['-map', '0:a:0', '-ac', '1', '-ar', String(a.sample_rate * 1000), '-b:a', `${a.bit_rate || 24}k`];
-  if (a.codec === 'opus') {
-    args.push('-c:a', 'libopus', '-application', 'lowdelay', '-frame_duration', String(a.packet_time));
-  } else {
-    args.push('-c:a', 'libfdk_aac', '-profile:a', 'aac_eld', '-flags', '+global_header');
-  }
-  args.push('-payload_type', String(a.pt), '-ssrc', String(a.ssrc), ...srtpOutput(to.audioKey, to, to.audioPort, 188));
-  return args;
+  return [...audioEncodeArgs(a), '-payload_type', String(a.pt), '-ssrc', String(a.ssrc),
+    ...srtpOutput(to.audioKey, to, to.audioPort, AUDIO_PACKET_BYTES)];
 }
 
 /** The ffmpeg arguments for a plan sent wholly by ffmpeg (video and audio): argument arrays only, never a shell. */
@@ -89,20 +86,6 @@ export function sessionArgs(plan: StreamPlan, to: Endpoint): string[] {
   return args;
 }
 
-/**
- * The audio-only ffmpeg beside copied video that the plugin sends itself: it reads the camera's AAC as ADTS frames,
- * which the sender writes paced with the video (no `-readrate`: they come on time), and probes none of it ahead (a
- * probe buffer stays a permanent delay; see clip-audio.ts). Reading only the audio, not the whole MPEG-TS, spares it
- * demuxing the video and Node piping it.
- */
-export function audioArgs(audio: NonNullable<StreamPlan['audio']>, to: Endpoint): string[] {
-  return [
-    '-hide_banner', '-nostats', '-loglevel', 'warning',
-    '-fflags', 'nobuffer', '-probesize', '32', '-analyzeduration', '0', '-f', 'aac', '-i', 'pipe:0',
-    ...audioOutputArgs(audio, to),
-  ];
-}
-
 /** The interval of our sender reports: HomeKit's selected RTCP interval (s), within bounds (ms). */
 export function reportIntervalMs(rtcpIntervalS: number): number {
   if (!(rtcpIntervalS > 0)) {
@@ -118,13 +101,16 @@ interface VideoRtp {
 }
 
 /**
- * One viewer's stream: per plan (a reconfigure may replace it) either the plugin's own sender for copied video (plus an
- * audio-only ffmpeg when there is audio) or one ffmpeg; the RTCP watch; and one end.
+ * One viewer's stream: per plan (a reconfigure may replace it) either the plugin's own sender for copied video (plus its
+ * place at the camera's shared audio encoder when there is audio) or one ffmpeg; the RTCP watch; and one end.
  */
 export class LiveSession {
   private ffmpeg?: FfmpegProcess;
   private sender?: LiveSender;
   private videoRtp?: VideoRtp;
+  /** This viewer's copy of the shared audio: one SRTP context and numbering for the session, whichever encoder. */
+  private audioRelay?: RelayViewer;
+  private listening?: AudioMembership;
   private attachment?: Attachment;
   private lastRtcp = Date.now();
   private watch?: NodeJS.Timeout;
@@ -134,6 +120,8 @@ export class LiveSession {
 
   constructor(readonly id: string, private readonly ffmpegPath: string, private readonly to: Endpoint,
     private readonly ports: ReturnPorts, private readonly log: SessionLog, rtcpIntervalS: number,
+    /** The camera's shared audio encoders. */
+    private readonly audio: LiveAudio,
     /** Called once when the session ends by itself (viewer gone, ffmpeg failed): HAP must be told. */
     private readonly onEnd: (reason: string) => void) {
     this.rtcpTimeoutMs = Math.max(LIVE_RTCP_TIMEOUT_MS, rtcpIntervalS * 1000 * 10);
@@ -154,7 +142,8 @@ export class LiveSession {
     if (plan.copy) {
       this.runCopy(plan);
     } else {
-      const proc = this.spawn(sessionArgs(plan, this.to), 'video');
+      void this.stopListening(); // the transcoding ffmpeg sends the audio too
+      const proc = this.spawn(sessionArgs(plan, this.to));
       if (proc.process.stdin) {
         this.attachment = plan.source.attach(proc.process.stdin, {
           onEnd: (reason) => this.ffmpeg === proc && this.end(`the camera's stream ended: ${reason}`),
@@ -175,25 +164,31 @@ export class LiveSession {
     this.ended = true;
     clearInterval(this.watch);
     const { proc, sender } = this.replace();
-    await sender?.stop(true); // its BYE leaves before the socket closes
+    const left = this.stopListening();
+    // Their BYEs leave before the sockets close.
+    await Promise.all([sender?.stop(true), this.audioRelay?.stop(true)]);
     this.ports.close();
-    await proc?.wait();
+    await Promise.all([proc?.wait(), left]);
   }
 
   get running(): boolean {
     return !this.ended;
   }
 
-  /** Copied video from the plugin's sender, from the port HomeKit was told; audio, if any, from its own ffmpeg fed the
-   *  camera's AAC by the sender. */
+  /** Copied video from the plugin's sender, from the port HomeKit was told; audio, if any, from the camera's shared
+   *  encoder for this stream and selection. */
   private runCopy(plan: StreamPlan): void {
-    const audio = plan.audio ? this.spawn(audioArgs(plan.audio, this.to), 'audio') : undefined;
+    if (plan.audio) {
+      this.listen(plan.source, plan.profileName, plan.audio);
+    } else {
+      void this.stopListening();
+    }
     if (this.videoRtp?.rtp.ssrc !== plan.video.ssrc) {
       this.videoRtp = { srtp: new SrtpSender(this.to.videoKey), rtp: new RtpStream(plan.video.ssrc, plan.video.pt, VIDEO_CLOCK_HZ) };
     }
     const sender = new LiveSender({
       socket: this.ports.video, address: this.to.target, port: this.to.videoPort, ...this.videoRtp, mtu: plan.video.mtu,
-      rtcpIntervalMs: this.reportMs, catchUpRate: LIVE_CATCH_UP_RATE, audio: audio?.process.stdin ?? undefined,
+      rtcpIntervalMs: this.reportMs, catchUpRate: LIVE_CATCH_UP_RATE,
       onEnd: (reason) => this.sender === sender && this.end(reason),
     });
     this.sender = sender;
@@ -202,12 +197,37 @@ export class LiveSession {
     });
   }
 
-  private spawn(args: string[], what: 'video' | 'audio'): FfmpegProcess {
-    const proc = new FfmpegProcess(this.ffmpegPath, args, this.log, `live ${this.id.slice(0, 8)}${what === 'audio' ? ' audio' : ''}`);
+  /**
+   * Joins (or stays at) the shared encoder of this stream and selection. A reconfigure that keeps both keeps the sound
+   * going untouched; one that changes the stream moves the viewer to that stream's encoder, its numbering going on.
+   */
+  private listen(source: MediaSource, streamName: string, audio: NonNullable<StreamPlan['audio']>): void {
+    const now = this.listening;
+    if (now && now.source === source && now.selection.codec === audio.codec && now.selection.sample_rate === audio.sample_rate
+      && now.selection.bit_rate === audio.bit_rate && now.selection.packet_time === audio.packet_time) {
+      return;
+    }
+    void this.stopListening();
+    this.audioRelay ??= new RelayViewer({
+      socket: this.ports.audio, address: this.to.target, port: this.to.audioPort, srtp: new SrtpSender(this.to.audioKey),
+      rtp: new RtpStream(audio.ssrc, audio.pt, audioClockHz(audio)), rtcpIntervalMs: this.reportMs,
+    });
+    this.listening = this.audio.join(source, streamName, audio, this.audioRelay);
+  }
+
+  /** Leaves the shared encoder; resolves when its ffmpeg is gone if this viewer was its last. */
+  private stopListening(): Promise<void> {
+    const membership = this.listening;
+    this.listening = undefined;
+    return membership?.leave() ?? Promise.resolve();
+  }
+
+  private spawn(args: string[]): FfmpegProcess {
+    const proc = new FfmpegProcess(this.ffmpegPath, args, this.log, `live ${this.id.slice(0, 8)}`);
     this.ffmpeg = proc;
     proc.once('exit', (exit: FfmpegExit) => {
       if (this.ffmpeg === proc && !exit.stopped) {
-        this.end(`the ${what} process ended (${exit.tail.slice(-1)[0] ?? `exit ${exit.signal ?? exit.code}`})`);
+        this.end(`the video process ended (${exit.tail.slice(-1)[0] ?? `exit ${exit.signal ?? exit.code}`})`);
       }
     });
     return proc;

@@ -1,5 +1,6 @@
 // HomeKit's streaming delegate for one camera: picks the camera profile nearest each request, copies its H.264 when
-// HomeKit can show it (transcodes only when not), runs one LiveSession per viewer, and answers snapshots.
+// HomeKit can show it (transcodes only when not), runs one LiveSession per viewer and the camera's shared audio encoders
+// (live-audio.ts: one ffmpeg per stream and audio selection, whoever listens), and answers snapshots.
 import type {
   CameraStreamingDelegate, PrepareStreamCallback, PrepareStreamRequest, ReconfiguredVideoInfo, SnapshotRequest,
   SnapshotRequestCallback, StartStreamRequest, StreamingRequest, StreamRequestCallback,
@@ -8,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { MediaProfile } from '../onvif/profiles';
 import { answerOnce } from '../util/guard';
 import { liveCopyBlocker } from './copy-decision';
+import { LiveAudio } from './live-audio';
 import { Endpoint, LiveSession, SessionLog, StreamPlan } from './live-session';
 import { ReturnPorts, ViewerRoute, viewerRoute } from './return-ports';
 import type { MediaSource } from './source';
@@ -55,9 +57,12 @@ export class LiveStreams extends EventEmitter implements CameraStreamingDelegate
   private readonly sessions = new Map<string, LiveSession>();
   /** What each running stream sends, so a reconfigure can tell whether anything must change. */
   private readonly plans = new Map<string, StreamPlan>();
+  /** The sound of copied views: one encoder shared by the viewers of a camera stream who asked for the same audio. */
+  readonly audio: LiveAudio;
 
   constructor(private readonly options: LiveOptions) {
     super();
+    this.audio = new LiveAudio({ ffmpegPath: options.ffmpegPath, log: options.log });
   }
 
   handleSnapshotRequest(request: SnapshotRequest, callback: SnapshotRequestCallback): void {
@@ -118,6 +123,7 @@ export class LiveStreams extends EventEmitter implements CameraStreamingDelegate
     this.prepared.forEach((p) => p.ports.close());
     this.prepared.clear();
     await Promise.all([...this.sessions.keys()].map((id) => this.stopSession(id)));
+    await this.audio.stopAll();
   }
 
   /** Ends every stream and tells HomeKit (the camera was turned off in Home). */
@@ -140,7 +146,7 @@ export class LiveStreams extends EventEmitter implements CameraStreamingDelegate
     this.prepared.delete(request.sessionID);
     const { log, ffmpegPath } = this.options;
     const session = new LiveSession(request.sessionID, ffmpegPath, prepared.endpoint, prepared.ports, log,
-      request.video.rtcp_interval, (reason) => {
+      request.video.rtcp_interval, this.audio, (reason) => {
         log.info(`live view stopped: ${reason}`);
         this.forget(request.sessionID);
         this.emit('ended', request.sessionID);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { chooseStream } from '../../src/media/live';
 import type { CameraStream } from '../../src/media/live';
-import { audioArgs, reportIntervalMs, sessionArgs } from '../../src/media/live-session';
+import { encoderArgs } from '../../src/media/live-audio';
+import { reportIntervalMs, sessionArgs } from '../../src/media/live-session';
 import type { MediaSource } from '../../src/media/source';
 
 const stream = (name: string, width: number, height: number): CameraStream => ({
@@ -33,17 +34,18 @@ describe('live view choices', () => {
     assert.equal(args.filter((a) => a === key.toString('base64')).length, 2);
   });
 
-  it('the audio-only ffmpeg beside copied video reads ADTS (paced by the sender), probes nothing ahead, SRTP to the audio port', () => {
-    const key = Buffer.alloc(30, 7);
-    const args = audioArgs({ codec: 'opus', pt: 110, ssrc: 99, sample_rate: 24, bit_rate: 24, packet_time: 20 },
-      { family: 4, target: '127.0.0.1', videoPort: 5000, videoKey: Buffer.alloc(30, 1), audioPort: 5002, audioKey: key });
+  it('the shared audio encoder reads ADTS as it comes, probes nothing ahead, plain RTP to the plugin\'s loopback port', () => {
+    const url = 'rtp://127.0.0.1:40000?rtcpport=40000&pkt_size=178';
+    const args = encoderArgs({ codec: 'opus', sample_rate: 24, bit_rate: 24, packet_time: 20 }, url, 1234);
     assert.deepEqual(args.filter((_, i) => args[i - 1] === '-map'), ['0:a:0']);
-    assert.ok(!args.includes('-c:v') && !args.some((a) => a.includes(':5000')), 'nothing of the video');
     assert.deepEqual(args.slice(args.indexOf('-i') - 2, args.indexOf('-i') + 2), ['-f', 'aac', '-i', 'pipe:0']);
-    assert.ok(!args.includes('-readrate'), 'the frames come on time: ffmpeg must not pace them again');
+    assert.ok(!args.includes('-readrate'), 'the frames come live: ffmpeg must not pace them');
     assert.deepEqual(args.slice(args.indexOf('-probesize'), args.indexOf('-probesize') + 2), ['-probesize', '32']);
-    assert.equal(args.at(-1), 'srtp://127.0.0.1:5002?rtcpport=5002&pkt_size=188');
-    assert.deepEqual(args.filter((a) => a === key.toString('base64')).length, 1);
+    assert.deepEqual(args.slice(-7), ['-payload_type', '97', '-ssrc', '1234', '-f', 'rtp', url]);
+    assert.ok(!args.some((a) => a.startsWith('srtp') || a.includes('srtp_out')), 'no keys: each viewer is encrypted by the plugin');
+    const eld = encoderArgs({ codec: 'aac-eld', sample_rate: 16, bit_rate: 0, packet_time: 30 }, url, 1);
+    assert.deepEqual(eld.slice(eld.indexOf('-c:a'), eld.indexOf('-c:a') + 4), ['-c:a', 'libfdk_aac', '-profile:a', 'aac_eld']);
+    assert.deepEqual(eld.slice(eld.indexOf('-ar'), eld.indexOf('-ar') + 4), ['-ar', '16000', '-b:a', '24k']);
   });
 
   it('sends its RTCP sender reports at the interval HomeKit selects, within 0.5–5 s, 1 s without one', () => {

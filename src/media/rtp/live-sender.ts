@@ -4,16 +4,13 @@
 //
 // Pacing is what the viewer's ffmpeg did with `-readrate`: the cached keyframe at once, the cached rest of its group at
 // LIVE_CATCH_UP_RATE times real time (an unpaced group is a megabyte in a millisecond, more than a phone's UDP buffer
-// takes), live frames the moment they arrive. The camera's AAC frames, when the viewer gets audio, go to its audio
-// ffmpeg as ADTS on the same clock, so sound and picture catch up together. A viewer whose sending fails or falls too
-// far behind ends with a reason.
+// takes), live frames the moment they arrive. Sound is not sent here: the camera's shared audio encoder sends it
+// (live-audio.ts). A viewer whose sending fails or falls too far behind ends with a reason.
 import type { Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
-import {
-  CONSUMER_MAX_BACKLOG_BYTES, LIVE_SEND_BACKLOG_MAX_BYTES, LIVE_SENDER_MAX_QUEUE_BYTES, LIVE_TIMESTAMP_JUMP_MS,
-} from '../../settings';
-import { AudioUnit, StreamUnusable, TsDemuxer, VideoUnit } from '../ts-demux';
+import { LIVE_SEND_BACKLOG_MAX_BYTES, LIVE_SENDER_MAX_QUEUE_BYTES, LIVE_TIMESTAMP_JUMP_MS } from '../../settings';
+import { StreamUnusable, TsDemuxer, VideoUnit } from '../ts-demux';
 import { H264Packetizer } from './h264-packetizer';
 import { senderReport } from './rtcp';
 import type { RtpStream } from './rtp-stream';
@@ -41,9 +38,6 @@ export interface LiveSenderOptions {
   rtcpIntervalMs: number;
   /** Cached video goes out at this many times real time (×). */
   catchUpRate: number;
-  /** The camera's AAC frames (ADTS) go here, paced with the video (the viewer's audio ffmpeg); a backlog is bounded as
-   *  the source bounds its consumers. */
-  audio?: Writable;
   /** Called once when the stream cannot go on; the reason is a sentence for the log. */
   onEnd: (reason: string) => void;
 }
@@ -52,11 +46,6 @@ interface Pending {
   unit: VideoUnit;
   timestamp: number;
   /** performance.now() at which it is due. */
-  due: number;
-}
-
-interface PendingAudio {
-  unit: AudioUnit;
   due: number;
 }
 
@@ -73,7 +62,6 @@ export class LiveSender extends Writable {
   private readonly demuxer = new TsDemuxer();
   private readonly packetizer: H264Packetizer;
   private readonly queue: Pending[] = [];
-  private readonly audioQueue: PendingAudio[] = [];
   private queuedBytes = 0;
   private timer?: NodeJS.Timeout;
   private reports?: NodeJS.Timeout;
@@ -128,9 +116,6 @@ export class LiveSender extends Writable {
     for (const unit of units) {
       if (unit.track === 'video') {
         this.enqueue(unit);
-      } else if (unit.track === 'audio' && this.o.audio && this.lastDts !== undefined) {
-        // On the video's clock: due with the frames captured with it; nothing before the first keyframe.
-        this.audioQueue.push({ unit, due: this.anchor.at + (unit.pts - this.anchor.dts) / TS_PER_MS / this.o.catchUpRate });
       }
     }
     this.pump();
@@ -168,25 +153,10 @@ export class LiveSender extends Writable {
       this.queuedBytes -= next.unit.data.length;
       this.send(next);
     }
-    while (!this.finished && this.audioQueue.length && this.audioQueue[0].due <= now) {
-      this.sendAudio((this.audioQueue.shift() as PendingAudio).unit);
-    }
-    const next = Math.min(this.queue[0]?.due ?? Infinity, this.audioQueue[0]?.due ?? Infinity);
+    const next = this.queue[0]?.due ?? Infinity;
     if (!this.finished && next < Infinity) {
       this.timer = setTimeout(() => this.pump(), Math.max(1, next - now));
     }
-  }
-
-  private sendAudio(unit: AudioUnit): void {
-    const audio = this.o.audio;
-    if (!audio?.writable) {
-      return;
-    }
-    if (audio.writableLength > CONSUMER_MAX_BACKLOG_BYTES) {
-      this.fail(`the audio process fell more than ${CONSUMER_MAX_BACKLOG_BYTES >> 20} MiB behind the camera`);
-      return;
-    }
-    audio.write(unit.adts);
   }
 
   private send(p: Pending): void {
@@ -236,8 +206,8 @@ export class LiveSender extends Writable {
 
   /**
    * RFC 3550 §6.4.1 sender report (SRTCP). Its RTP timestamp is the first packet's plus the wall time since, as
-   * ffmpeg's RTP muxer reports (libavformat rtpenc.c): the audio ffmpeg of the same viewer maps its clock the same
-   * way from the same cached start, so iOS lines the two streams up as it did when one ffmpeg sent both.
+   * ffmpeg's RTP muxer reports (libavformat rtpenc.c). The viewer's audio (live-audio.ts, live from the camera, not
+   * from the cached start) is reported on the wall clock of its packets' arrival: the two differ by the cached lead.
    */
   private sendReport(ending: boolean, sent?: () => void): void {
     const first = this.first;
@@ -260,7 +230,6 @@ export class LiveSender extends Writable {
     clearTimeout(this.timer);
     clearInterval(this.reports);
     this.queue.length = 0;
-    this.audioQueue.length = 0;
     this.queuedBytes = 0;
   }
 

@@ -1,8 +1,8 @@
 // The plugin's live sender end to end on loopback: a real x264 stream in MPEG-TS (made once by ffmpeg, as the media
 // source carries it) goes in; what arrives on a UDP socket is opened by the e2e rig's independent SRTP receiver and
 // H.264 reassembler, and must be the same access units (AUDs aside), with marker bits, the MTU, PTS-derived
-// timestamps, paced catch-up, sender reports and BYE; the AAC frames go to the audio ffmpeg on the same clock; then the
-// ways a viewer's stream ends by itself.
+// timestamps, paced catch-up, sender reports and BYE (no audio: the camera's shared encoder sends it, live-audio.ts);
+// then the ways a viewer's stream ends by itself.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createSocket, Socket } from 'node:dgram';
@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { PassThrough, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import sinon from 'sinon';
 import { NAL, nalType, splitAnnexB } from '../../../src/media/h264';
 import { LiveSender, LiveSenderOptions } from '../../../src/media/rtp/live-sender';
@@ -257,31 +257,6 @@ describe('live sender: copied H.264 to a viewer over SRTP, without ffmpeg', func
     assert.ok(sequences.every((q, i) => i === 0 || q === ((sequences[i - 1] + 1) & 0xffff)), 'one sequence');
     const step = (got.packets[packetsByA].header.timestamp - got.packets[packetsByA - 1].header.timestamp) >>> 0;
     assert.equal(step, 3000, 'the new timeline starts one frame (30 fps) after the last timestamp');
-  });
-
-  it('writes the camera\'s AAC frames (ADTS) to the audio ffmpeg on the video\'s clock, and ends when that falls 8 MiB behind', async function () {
-    this.timeout(10_000);
-    const rate = 8;
-    const audio = new PassThrough();
-    const writes: { at: number; bytes: Buffer }[] = [];
-    audio.on('data', (c: Buffer) => writes.push({ at: performance.now(), bytes: c }));
-    const started = performance.now();
-    feed(sender({ audio, catchUpRate: rate }), ts);
-    // What a demuxer gives after the first video frame (nothing is sent before the keyframe), in order.
-    const all = new TsDemuxer().push(ts);
-    const frames = all.slice(all.findIndex((u) => u.track === 'video')).filter((u) => u.track === 'audio');
-    const expected = Buffer.concat(frames.map((f) => (f.track === 'audio' ? f.adts : Buffer.alloc(0))));
-    await until(() => writes.reduce((n, w) => n + w.bytes.length, 0) >= expected.length, 3_000, 'every audio frame');
-    assert.ok(Buffer.concat(writes.map((w) => w.bytes)).equals(expected), 'the ADTS frames, whole and in order');
-    const spanMs = ((frames.at(-1)?.pts ?? 0) - units[0].dts) / 90;
-    const tookMs = (writes.at(-1)?.at ?? 0) - started;
-    assert.ok(tookMs > spanMs / rate * 0.8 && tookMs < spanMs / rate + 150,
-      `the last audio frame (${spanMs.toFixed(0)} ms into the stream) went after ${tookMs.toFixed(0)} ms at ${rate}×`);
-    let reason = '';
-    const stuck = { writable: true, writableLength: 9 * 1024 * 1024, write: () => true } as unknown as Writable;
-    feed(sender({ audio: stuck, catchUpRate: 1000, onEnd: (r) => { reason ||= r; } }), ts);
-    await until(() => reason !== '', 1_000, 'the end');
-    assert.match(reason, /audio process fell more than 8 MiB behind/);
   });
 
   it('ends with a reason when sending fails or the OS holds too much for the viewer', async () => {
