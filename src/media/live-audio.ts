@@ -15,6 +15,7 @@ import { FfmpegExit, FfmpegProcess } from './ffmpeg';
 import { LoopbackRtpInput, RtpIn } from './rtp/loopback-rtp';
 import type { RelayViewer } from './rtp/relay-viewer';
 import { SRTP_TAG_BYTES } from './rtp/srtp';
+import { TS_PACKET_BYTES, TsReader } from './mpegts';
 import type { Attachment, MediaSource } from './source';
 import { StreamUnusable, TsDemuxer } from './ts-demux';
 
@@ -146,6 +147,10 @@ class SharedEncoder {
   private proc?: FfmpegProcess;
   private attachment?: Attachment;
   private demuxer = new TsDemuxer();
+  /** Reads the tables of what reaches the demuxer: the video PID, whose packets are left out. */
+  private tables = new TsReader();
+  /** The source writes whole TS packets; should a chunk ever not be, everything goes to the demuxer unfiltered. */
+  private aligned = true;
   /** Within source.attach: what is written now is the source's cached group, seconds old. The sound starts live. */
   private priming = false;
   /** The SSRC of the running ffmpeg: packets under another (an earlier run's late ones) are not relayed. */
@@ -194,6 +199,8 @@ class SharedEncoder {
       }
     });
     this.demuxer = new TsDemuxer();
+    this.tables = new TsReader();
+    this.aligned = true;
     const out = new Writable({
       write: (chunk: Buffer, _encoding, done): void => {
         this.take(chunk, proc);
@@ -217,7 +224,7 @@ class SharedEncoder {
     }
     let units;
     try {
-      units = this.demuxer.push(chunk);
+      units = this.demuxer.push(this.withoutVideo(chunk));
     } catch (err) {
       this.died(err instanceof StreamUnusable ? err.message : `the camera's stream could not be read (${(err as Error).message})`);
       return;
@@ -236,6 +243,36 @@ class SharedEncoder {
       }
       stdin.write(unit.adts);
     }
+  }
+
+  /**
+   * The chunk without its video packets (ISO/IEC 13818-1 §2.4.3.2: the PID in bytes 1–2 of each 188-byte packet): the
+   * encoder needs the tables and the audio, and assembling every video frame only to drop it was most of its cost.
+   */
+  private withoutVideo(chunk: Buffer): Buffer {
+    this.aligned &&= chunk.length % TS_PACKET_BYTES === 0;
+    const video = this.tables.video;
+    if (!this.aligned || video === undefined) {
+      this.tables.push(chunk);
+      return chunk;
+    }
+    const kept: Buffer[] = [];
+    let run = -1;
+    for (let at = 0; at < chunk.length; at += TS_PACKET_BYTES) {
+      const isVideo = (((chunk[at + 1] & 0x1f) << 8) | chunk[at + 2]) === video;
+      if (isVideo && run >= 0) {
+        kept.push(chunk.subarray(run, at));
+        run = -1;
+      } else if (!isVideo && run < 0) {
+        run = at;
+      }
+    }
+    if (run >= 0) {
+      kept.push(chunk.subarray(run));
+    }
+    const out = kept.length === 1 ? kept[0] : Buffer.concat(kept);
+    this.tables.push(out); // a new PMT (another read of the camera) may name another video PID
+    return out;
   }
 
   private fanOut(packet: RtpIn): void {
