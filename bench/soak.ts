@@ -11,9 +11,8 @@
 // be made to refuse connections or to black-hole them, ONVIF and RTSP alike. Every wait is bounded, every loop ends at
 // the deadline, the whole run is bounded (runBounded), and everything started is stopped on success, failure or signal.
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
 import type { CameraSim, SimCamera } from '../tools/camera-sim';
 import type { GopOption } from '../tools/camera-sim/media';
 import {
@@ -24,6 +23,7 @@ import {
 import { CameraLink, LinkMode } from './camera-link';
 import { isFfmpeg, mb, percentile, Rng, sampleTree, TreeCpu, TreeSample } from './proc-sample';
 import { runBounded } from './run-bounded';
+import { gitDescribe, machine } from './run-info';
 
 // ---------------------------------------------------------------------------------------------------------------
 // The courtyard
@@ -927,27 +927,6 @@ class Soak {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Report
-
-function machine(): string {
-  const cpu = cpus();
-  let ffmpeg = '?';
-  try {
-    ffmpeg = execFileSync('ffmpeg', ['-version'], { encoding: 'utf8', timeout: 5_000 }).split('\n')[0].replace(/ Copyright.*/, '');
-  } catch {
-    // reported as '?'
-  }
-  return `${cpu.length} × ${cpu[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GB RAM; Node ${process.version}; ${ffmpeg}`;
-}
-
-function gitDescribe(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', timeout: 5_000 }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', 'src'], { encoding: 'utf8', timeout: 5_000 }).trimEnd();
-    return dirty ? `${head} with uncommitted changes in src/ (${dirty.split('\n').map((l) => l.slice(3)).join(', ')})` : head;
-  } catch {
-    return '?';
-  }
-}
 
 const options = parse(process.argv.slice(2));
 
