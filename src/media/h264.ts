@@ -129,12 +129,13 @@ export class BitReader {
   }
 }
 
-/** The NAL payload without emulation prevention bytes (00 00 03 → 00 00). */
-function rbsp(nal: Buffer): Buffer {
+/** The NAL payload after its `headerBytes`-byte header (1 in H.264, 2 in H.265) without emulation prevention bytes
+ *  (00 00 03 → 00 00: H.264 §7.4.1, H.265 §7.4.2). */
+export function rbsp(nal: Buffer, headerBytes = 1): Buffer {
   const out = Buffer.alloc(nal.length);
   let n = 0;
   let zeros = 0;
-  for (let i = 1; i < nal.length; i++) {
+  for (let i = headerBytes; i < nal.length; i++) {
     if (zeros >= 2 && nal[i] === 3) {
       zeros = 0;
       continue;

@@ -1,4 +1,4 @@
-// A camera profile's stream read in the plugin: the RTSP reader (rtsp/reader.ts) gives H.264 access units and AAC frames,
+// A camera profile's stream read in the plugin: the RTSP reader (rtsp/reader.ts) gives H.264 or H.265 access units and AAC frames,
 // the TS muxer (ts-mux.ts) turns them into the MPEG-TS every consumer of the media source already takes (the keyframe
 // cache, copied clips, viewers, transcoders). No ffmpeg runs while only the HKSV prebuffer reads a camera: that process
 // (about 50 MB resident and 2 % of a core per camera) was the largest cost of a plugin with eight cameras.
@@ -12,6 +12,7 @@ import type { StreamFacts } from './source';
 import { RtspReader } from './rtsp/reader';
 import { TsMuxer, wrapTimestamp } from './ts-mux';
 import { NAL, nalType, parseSps } from './h264';
+import { HEVC_NAL, hevcNalType, parseHevcSps } from './h265';
 
 /** How a read ended: `why` is the sentence for the log; `stopped` when we ended it. */
 export interface PluginReadExit {
@@ -34,6 +35,11 @@ export interface PluginReadOptions {
 const VIDEO_START_90K = 90_000;
 /** Frames whose timestamps give the frame rate: a second or two of a camera stream. */
 const FPS_SAMPLE_FRAMES = 16;
+/** Parameter set NAL unit types in the order they go first in a keyframe, and each codec's type reader. */
+const PARAMETER_SETS = {
+  h264: { types: [NAL.SPS, NAL.PPS] as number[], sps: NAL.SPS as number, type: nalType },
+  h265: { types: [HEVC_NAL.VPS, HEVC_NAL.SPS, HEVC_NAL.PPS] as number[], sps: HEVC_NAL.SPS as number, type: hevcNalType },
+};
 
 /**
  * Said with a chunk of TS that is the muxer's output between keyframes: whole packets, no PAT/PMT, no keyframe start, so
@@ -53,6 +59,7 @@ export class PluginRead extends EventEmitter {
   private readonly abort = new AbortController();
   private readonly reader: RtspReader;
   private muxer?: TsMuxer;
+  private codec: 'h264' | 'h265' = 'h264';
   private stopRequested = false;
   private exited = false;
   private videoBase?: number;
@@ -112,10 +119,14 @@ export class PluginRead extends EventEmitter {
         return;
       }
       const aac = this.options.audio ? d.audio?.aac : undefined;
-      this.muxer = new TsMuxer({ audio: aac ? { sampleRate: aac.sampleRate, channels: aac.channels, objectType: aac.objectType } : undefined });
+      this.codec = d.video?.codec === 'h265' ? 'h265' : 'h264';
+      this.muxer = new TsMuxer({
+        video: this.codec, audio: aac ? { sampleRate: aac.sampleRate, channels: aac.channels, objectType: aac.objectType } : undefined,
+      });
       this.audioRate = aac?.sampleRate ?? 0;
       this.emit('facts', {
-        codec: 'h264', audio: aac ? 'aac' : undefined, audioSampleRateHz: aac?.sampleRate,
+        // ffmpeg's codec names, as the source's facts read from ffmpeg have them (copy-decision.ts transcodes 'hevc').
+        codec: this.codec === 'h265' ? 'hevc' : 'h264', audio: aac ? 'aac' : undefined, audioSampleRateHz: aac?.sampleRate,
       } satisfies Partial<StreamFacts>);
       this.reader.on('video', (au) => {
         if (this.videoBase === undefined) {
@@ -149,17 +160,24 @@ export class PluginRead extends EventEmitter {
   }
 
   /**
-   * A keyframe's SPS and PPS go first (after the delimiter the muxer adds; H.264 §7.4.1.2.3 allows them before the SEI):
-   * x264 cameras send a ~700-byte SEI first, and the source and copied clips read the picture size from the keyframe's
-   * first TS packets, as from ffmpeg's output. The SPS also gives the size right away.
+   * A keyframe's parameter sets go first, in their order (H.264 SPS, PPS; H.265 VPS, SPS, PPS), after the delimiter the
+   * muxer adds: H.264 §7.4.1.2.3 and H.265 §7.4.2.4.4 allow them before the SEI. x264 cameras send a ~700-byte SEI first,
+   * and the source and copied clips read the picture size from the keyframe's first TS packets, as from ffmpeg's output.
+   * The SPS also gives the size right away (and for H.264 the profile and level, which decide whether it is copied).
    */
   private parameterSetsFirst(nalus: Buffer[]): Buffer[] {
-    const sets = nalus.filter((n) => nalType(n) === NAL.SPS || nalType(n) === NAL.PPS);
-    const sps = sets.find((n) => nalType(n) === NAL.SPS);
+    const { types, sps: spsType, type } = PARAMETER_SETS[this.codec];
+    const sets = types.flatMap((t) => nalus.filter((n) => type(n) === t));
+    const sps = sets.find((n) => type(n) === spsType);
     if (sps) {
       try {
-        const { width, height, profileIdc, levelIdc } = parseSps(sps);
-        this.emit('facts', { width, height, profileIdc, levelIdc } satisfies Partial<StreamFacts>);
+        if (this.codec === 'h265') {
+          const { width, height } = parseHevcSps(sps);
+          this.emit('facts', { width, height } satisfies Partial<StreamFacts>);
+        } else {
+          const { width, height, profileIdc, levelIdc } = parseSps(sps);
+          this.emit('facts', { width, height, profileIdc, levelIdc } satisfies Partial<StreamFacts>);
+        }
       } catch {
         // a broken SPS: the source's own look at the stream decides
       }

@@ -1,4 +1,4 @@
-// The camera's H.264 access units and AAC frames into MPEG-TS (ISO/IEC 13818-1), the same TS the source's ffmpeg read
+// The camera's H.264 or H.265 access units and AAC frames into MPEG-TS (ISO/IEC 13818-1), the same TS the source's ffmpeg read
 // (`-c copy -f mpegts -muxdelay 0 -omit_video_pes_length 0`) gives its consumers: mpegts.ts's TsReader (tables, keyframes
 // by random_access_indicator, PTS), ts-demux.ts's TsDemuxer (a PES ends when its stated length is reached) and the
 // ffmpeg processes reading it on stdin. Same PIDs, program number, table bytes and PES layout as ffmpeg's muxer.
@@ -24,8 +24,10 @@ export const TS_PROGRAM_NUMBER = 1;
 const TRANSPORT_STREAM_ID = 1;
 const PAT_PID = 0;
 
-/** PMT stream_type (§2.4.4.9, Table 2-34): H.264 (ITU-T H.264 | ISO/IEC 14496-10), AAC in ADTS (ISO/IEC 13818-7). */
+/** PMT stream_type (§2.4.4.9, Table 2-34): H.264 (ITU-T H.264 | ISO/IEC 14496-10), HEVC (ITU-T H.265 | ISO/IEC
+ *  23008-2), AAC in ADTS (ISO/IEC 13818-7). */
 const STREAM_TYPE_H264 = 0x1b;
+const STREAM_TYPE_HEVC = 0x24;
 const STREAM_TYPE_AAC_ADTS = 0x0f;
 /** PES stream_id (§2.4.3.7, Table 2-22): the first video and the first audio stream, as ffmpeg numbers them. */
 const STREAM_ID_VIDEO = 0xe0;
@@ -42,8 +44,15 @@ const AF_PCR_BYTES = 8;
 const AF_FLAGS_BYTES = 2;
 /** ITU-T H.264 §7.3.2.4 access unit delimiter with primary_pic_type 7 (any slice type), behind a 4-byte start code:
  *  §2.14 of 13818-1 says each AVC access unit in a TS shall contain one; ffmpeg's muxer adds the same bytes. */
-const AUD = Buffer.from([0, 0, 0, 1, 0x09, 0xf0]);
-const NAL_TYPE_AUD = 9;
+const AUD_H264 = Buffer.from([0, 0, 0, 1, 0x09, 0xf0]);
+/** ITU-T H.265 §7.3.2.5 access unit delimiter (NAL type 35, layer 0, TemporalId 0) with pic_type 2 (any slice type):
+ *  §2.17 of 13818-1 asks the same of HEVC access units, and ffmpeg's muxer adds these bytes. */
+const AUD_HEVC = Buffer.from([0, 0, 0, 1, 0x46, 0x01, 0x50]);
+/** Whether a NAL unit is an access unit delimiter (H.264 type 9 in the low 5 bits, H.265 type 35 in bits 1-6). */
+const IS_AUD = {
+  h264: (nal: Buffer): boolean => (nal[0] & 0x1f) === 9,
+  h265: (nal: Buffer): boolean => ((nal[0] >> 1) & 0x3f) === 35,
+};
 /** Annex B start code with zero_byte (ITU-T H.264 §B.1.2), before every NAL unit as ffmpeg's RTSP depacketizer writes it. */
 const START_CODE_BYTES = 4;
 /** ADTS header without CRC (ISO/IEC 13818-7 §6.2.1, 14496-3 §1.A.2.2). */
@@ -54,13 +63,15 @@ const ADTS_MAX_FRAME_BYTES = 0x1fff;
 const OUTPUT_SLAB_BYTES = 64 * 1024;
 
 export interface TsMuxerOptions {
+  /** The video's codec (default 'h264'): the PMT's stream_type and the access unit delimiter follow it. */
+  video?: 'h264' | 'h265';
   /** The AAC stream, from its AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1); without it the program has video only. */
   audio?: { sampleRate: number; channels: number; objectType: number };
 }
 
 export interface H264AccessUnit {
-  /** NAL units of one picture, without start codes; a keyframe should carry its SPS and PPS (source.ts and copy-clip.ts
-   *  read the picture size from the keyframe's first packets). */
+  /** NAL units of one picture (H.264, or H.265 for a muxer made so), without start codes; a keyframe should carry its
+   *  parameter sets (source.ts and copy-clip.ts read the picture size from the keyframe's first packets). */
   nalus: Buffer[];
   /** Presentation time, 90 kHz; any range (it is wrapped to 33 bits). */
   pts: number;
@@ -112,12 +123,18 @@ export function patPacket(): Buffer {
   return psiPacket(PAT_PID, 0x00, TRANSPORT_STREAM_ID, [TS_PROGRAM_NUMBER >> 8, TS_PROGRAM_NUMBER & 0xff, 0xe0 | (TS_PMT_PID >> 8), TS_PMT_PID & 0xff]);
 }
 
-/** PMT (§2.4.4.8): PCR on the video PID, H.264 video and optionally ADTS AAC, no descriptors. */
-export function pmtPacket(withAudio: boolean): Buffer {
-  const stream = (type: number, pid: number): number[] => [type, 0xe0 | (pid >> 8), pid & 0xff, 0xf0, 0x00];
+/** registration_descriptor (§2.6.8, tag 5) with format_identifier "HEVC", which ffmpeg's muxer puts on an HEVC stream. */
+const HEVC_REGISTRATION = [0x05, 0x04, 0x48, 0x45, 0x56, 0x43];
+
+/** PMT (§2.4.4.8): PCR on the video PID, H.264 (or HEVC, with ffmpeg's registration descriptor) video and optionally
+ *  ADTS AAC. */
+export function pmtPacket(withAudio: boolean, video: 'h264' | 'h265' = 'h264'): Buffer {
+  const stream = (type: number, pid: number, descriptors: number[] = []): number[] =>
+    [type, 0xe0 | (pid >> 8), pid & 0xff, 0xf0, descriptors.length, ...descriptors];
   return psiPacket(TS_PMT_PID, 0x02, TS_PROGRAM_NUMBER, [
     0xe0 | (TS_VIDEO_PID >> 8), TS_VIDEO_PID & 0xff, 0xf0, 0x00, // PCR_PID, program_info_length 0
-    ...stream(STREAM_TYPE_H264, TS_VIDEO_PID), ...(withAudio ? stream(STREAM_TYPE_AAC_ADTS, TS_AUDIO_PID) : []),
+    ...(video === 'h265' ? stream(STREAM_TYPE_HEVC, TS_VIDEO_PID, HEVC_REGISTRATION) : stream(STREAM_TYPE_H264, TS_VIDEO_PID)),
+    ...(withAudio ? stream(STREAM_TYPE_AAC_ADTS, TS_AUDIO_PID) : []),
   ]);
 }
 
@@ -165,6 +182,8 @@ function packetCount(total: number, firstAf: number): number {
 export class TsMuxer {
   private readonly pat = patPacket();
   private readonly pmt: Buffer;
+  private readonly aud: Buffer;
+  private readonly isAud: (nal: Buffer) => boolean;
   private readonly audioConfig?: { rateIndex: number; profile: number; channelConfig: number };
   /** continuity_counter per PID (§2.4.3.3): the next value to write. */
   private ccPat = 0;
@@ -192,7 +211,10 @@ export class TsMuxer {
       // channel_configuration 7 is the 8-channel (7.1) layout (ISO/IEC 14496-3 Table 1.19).
       this.audioConfig = { rateIndex, profile: audio.objectType - 1, channelConfig: audio.channels === 8 ? 7 : audio.channels };
     }
-    this.pmt = pmtPacket(audio !== undefined);
+    const video = options.video ?? 'h264';
+    this.pmt = pmtPacket(audio !== undefined, video);
+    this.aud = video === 'h265' ? AUD_HEVC : AUD_H264;
+    this.isAud = IS_AUD[video];
   }
 
   /** PAT and PMT went out already: a non-keyframe access unit or an AAC frame comes without them. */
@@ -209,8 +231,8 @@ export class TsMuxer {
    */
   video(au: H264AccessUnit): Buffer {
     const nalus = au.nalus;
-    const ownAud = nalus.length > 0 && nalus[0].length > 0 && (nalus[0][0] & 0x1f) === NAL_TYPE_AUD;
-    let total = PES_HEADER_BYTES + (ownAud ? 0 : AUD.length);
+    const ownAud = nalus.length > 0 && nalus[0].length > 0 && this.isAud(nalus[0]);
+    let total = PES_HEADER_BYTES + (ownAud ? 0 : this.aud.length);
     let empty = true;
     for (const nal of nalus) {
       if (nal.length > 0) {
@@ -231,7 +253,7 @@ export class TsMuxer {
     writePesHeader(out, at, STREAM_ID_VIDEO, total - 6 <= 0xffff ? total - 6 : 0, pts);
     at += PES_HEADER_BYTES;
     if (!ownAud) {
-      at += AUD.copy(out, at);
+      at += this.aud.copy(out, at);
     }
     for (const nal of nalus) {
       if (nal.length > 0) {

@@ -10,6 +10,8 @@ import { NAL, nalType, splitAnnexB } from '../../src/media/h264';
 import { TS_PACKET_BYTES, TsReader } from '../../src/media/mpegts';
 import { AudioUnit, Demuxed, TsDemuxer, VideoUnit } from '../../src/media/ts-demux';
 import { crc32Mpeg2, H264AccessUnit, TS_AUDIO_PID, TS_PMT_PID, TS_VIDEO_PID, TsMuxer } from '../../src/media/ts-mux';
+import { HEVC_NAL, hevcNalType } from '../../src/media/h265';
+import { decodeErrors, encodeHevc, hevcAccessUnits, HevcUnit, probeVideo } from './hevc-sample';
 
 const FPS = 15;
 const FRAME_90K = 90000 / FPS;
@@ -321,5 +323,54 @@ describe('TsMuxer: H.264 access units and AAC frames into the TS the source give
     assert.throws(() => new TsMuxer({ audio: { ...AUDIO, objectType: 5 } }), /object type 5/);
     assert.throws(() => new TsMuxer().audio({ data: Buffer.alloc(10), pts: 0 }), /without audio/);
     assert.throws(() => new TsMuxer({ audio: AUDIO }).audio({ data: Buffer.alloc(9000), pts: 0 }), /does not fit ADTS/);
+  });
+});
+
+describe('TsMuxer in H.265 mode: libx265 access units into the TS ffmpeg would make of them', function () {
+  this.timeout(30_000);
+  let hevc: HevcUnit[];
+  let frames: H264AccessUnit[];
+  let ours: Buffer;
+  let ffmpegTs: Buffer;
+
+  before(() => {
+    const raw = encodeHevc({ size: '320x240', frames: 20 });
+    hevc = hevcAccessUnits(raw);
+    frames = hevc.map((u, i) => ({ nalus: u.nalus, pts: PTS_START + i * FRAME_90K, keyframe: u.keyframe }));
+    const muxer = new TsMuxer({ video: 'h265' });
+    ours = Buffer.concat(frames.map((f) => muxer.video(f)));
+    ffmpegTs = execFileSync('ffmpeg', ['-hide_banner', '-v', 'error', '-f', 'hevc', '-r', String(FPS), '-i', '-', '-c', 'copy',
+      '-f', 'mpegts', '-muxdelay', '0', '-muxpreload', '0', '-omit_video_pes_length', '0', 'pipe:1'], { input: raw, timeout: 15_000 });
+  });
+
+  it('ffprobe reads it as hevc 320x240 with every frame and its keyframes', () => {
+    assert.deepEqual(hevc.flatMap((u, i) => (u.keyframe ? [i] : [])), [0, 10]);
+    const probe = probeVideo(['-f', 'mpegts', '-i', '-'], ours);
+    assert.deepEqual([probe.codec, probe.width, probe.height, probe.frames, probe.keyframes], ['hevc', 320, 240, 20, 2]);
+    assert.equal(decodeErrors(['-f', 'mpegts', '-i', '-'], ours), '');
+  });
+
+  it('has ffmpeg\'s PMT (stream_type 0x24) byte for byte, and its HEVC access unit delimiter first in every frame', () => {
+    const pmtOf = (ts: Buffer): Buffer | undefined => packets(ts).find((p) => pidOf(p) === TS_PMT_PID);
+    assert.deepEqual(pmtOf(ours), pmtOf(ffmpegTs));
+    const reader = new TsReader();
+    const infos = reader.push(ours);
+    assert.equal(reader.videoStreamType, 0x24);
+    assert.deepEqual(infos.filter((i) => i.isKeyframe).map((i) => i.pts), [frames[0].pts, frames[10].pts]);
+    const video = (ts: Buffer): VideoUnit[] => demux(ts).filter((u): u is VideoUnit => u.track === 'video');
+    const aud = Buffer.from([0, 0, 0, 1, 0x46, 0x01, 0x50]);
+    assert.ok(video(ffmpegTs)[0].data.subarray(0, 7).equals(aud), 'ffmpeg adds the same delimiter');
+    const units = video(ours);
+    assert.equal(units.length, 20);
+    units.forEach((u, i) => {
+      assert.ok(u.data.subarray(0, 7).equals(aud), `frame ${i}: the delimiter first`);
+      const nals = splitAnnexB(u.data).slice(1);
+      assert.equal(nals.length, frames[i].nalus.length, `frame ${i}`);
+      nals.forEach((n, k) => assert.ok(n.equals(frames[i].nalus[k]), `frame ${i} NAL ${k}`));
+      assert.equal(u.key, frames[i].keyframe);
+    });
+    // A frame that brings its own delimiter gets no second one.
+    const own = new TsMuxer({ video: 'h265' }).video({ nalus: [aud.subarray(4), ...frames[0].nalus], pts: 0, keyframe: true });
+    assert.equal(splitAnnexB(video(own)[0].data).filter((n) => hevcNalType(n) === HEVC_NAL.AUD).length, 1);
   });
 });

@@ -1,4 +1,4 @@
-// A camera's stream read in Node: the RTSP client, the RTP parser and the H.264/AAC depacketizers behind one object, so
+// A camera's stream read in Node: the RTSP client, the RTP parser and the H.264/H.265/AAC depacketizers behind one object, so
 // that no ffmpeg runs to copy a stream. Two steps, so the caller can choose ffmpeg for what this does not read:
 //   const reader = new RtspReader({ url, label, tracks: 'video+audio', signal });
 //   const info = await reader.open();          // connect, log in, follow redirects, DESCRIBE: nothing is played yet
@@ -9,11 +9,14 @@
 import { EventEmitter } from 'node:events';
 import { AacConfig, AacDepayloader, AacFrame, parseAudioSpecificConfig } from './aac-depay';
 import { RtspClient, RtspError } from './client';
-import { H264AccessUnit, H264Depayloader, parseSpropParameterSets } from './h264-depay';
+import { H264Depayloader, parseSpropParameterSets } from './h264-depay';
+import { H265Depayloader, parseHevcSpropParameterSets } from './h265-depay';
+import { NalAccessUnit, NalDepayloader } from './nal-depay';
 import { ReorderBuffer } from './reorder';
 import { parseRtp, RtpPacket } from './rtp';
 import { resolveControl, SdpMedia } from './sdp';
 import { NAL, nalType } from '../h264';
+import { HEVC_NAL, hevcNalType } from '../h265';
 
 export interface RtspVideoInfo {
   /** 'h264', 'h265', or the SDP's encoding name in lower case. */
@@ -22,7 +25,9 @@ export interface RtspVideoInfo {
   clockRate: number;
   /** The track's SETUP URL. */
   control: string;
-  /** SPS and PPS from sprop-parameter-sets (RFC 6184 §8.1), when the SDP has them. */
+  /** SPS and PPS from sprop-parameter-sets (RFC 6184 §8.1), or for H.265 with the VPS from sprop-vps, sprop-sps and
+   *  sprop-pps (RFC 7798 §7.1), when the SDP has them. */
+  vps?: Buffer;
   sps?: Buffer;
   pps?: Buffer;
   fmtp: Record<string, string>;
@@ -49,7 +54,8 @@ export interface RtspDescription {
   host: string;
   port: number;
   redirected: boolean;
-  /** play() reads what was asked for: H.264 video, and AAC audio when 'video+audio' was asked and the camera has audio. */
+  /** play() reads what was asked for: H.264 or H.265 video, and AAC audio when 'video+audio' was asked and the camera has
+   *  audio. */
   readable: boolean;
   /** Why not, as a sentence, when !readable. */
   unreadable?: string;
@@ -70,7 +76,8 @@ export interface RtspReaderOptions {
 }
 
 export interface RtspReaderEvents {
-  video: [au: H264AccessUnit];
+  /** An access unit; its `codec` says H.264 or H.265. */
+  video: [au: NalAccessUnit];
   audio: [frame: AacFrame];
   /** A depacketizer dropped something (loss, a malformed or oversized frame): what and why. */
   drop: [reason: string];
@@ -96,9 +103,11 @@ export interface RtspReaderStats {
 
 /** Codec names as a user knows them, for the sentence saying why a stream goes to ffmpeg. */
 const CODEC_NAMES: Record<string, string> = {
-  h265: 'H.265', pcmu: 'G.711 µ-law (PCMU)', pcma: 'G.711 A-law (PCMA)', aac: 'AAC in a form the plugin does not read',
+  pcmu: 'G.711 µ-law (PCMU)', pcma: 'G.711 A-law (PCMA)', aac: 'AAC in a form the plugin does not read',
   'mpeg4-generic': 'MPEG-4 audio the plugin does not read', 'mp4a-latm': 'AAC in LATM',
 };
+/** Video codecs play() depacketizes (the names videoInfo() gives). */
+const READ_VIDEO = new Set(['h264', 'h265']);
 const VIDEO_CHANNELS: [number, number] = [0, 1];
 const AUDIO_CHANNELS: [number, number] = [2, 3];
 /** RFC 3551 §6 static payload types a camera may use without an a=rtpmap. */
@@ -112,7 +121,7 @@ export class RtspReader extends EventEmitter<RtspReaderEvents> {
   private description?: RtspDescription;
   private base = '';
   private aggregate?: string;
-  private video?: H264Depayloader;
+  private video?: NalDepayloader;
   private audio?: AacDepayloader;
   private videoChannel = -1;
   private audioChannel = -1;
@@ -145,7 +154,7 @@ export class RtspReader extends EventEmitter<RtspReaderEvents> {
     let unreadable: string | undefined;
     if (!video) {
       unreadable = 'the camera\'s stream has no video';
-    } else if (video.codec !== 'h264') {
+    } else if (!READ_VIDEO.has(video.codec)) {
       unreadable = `the camera's video is ${CODEC_NAMES[video.codec] ?? video.codec.toUpperCase()}, which the plugin reads only through ffmpeg`;
     } else if (this.options.tracks === 'video+audio' && audio && (audio.codec !== 'aac' || !audio.aac)) {
       unreadable = `the camera's audio is ${CODEC_NAMES[audio.codec] ?? audio.codec.toUpperCase()}, which the plugin reads only through ffmpeg`;
@@ -154,24 +163,28 @@ export class RtspReader extends EventEmitter<RtspReaderEvents> {
     return this.description;
   }
 
-  /** SETUP of the H.264 video (and the AAC audio when asked for and present), PLAY; 'video' and 'audio' follow. Rejects
-   *  when the video is not H.264 (see open()'s `readable`); audio that is not AAC is not set up. */
+  /** SETUP of the H.264 or H.265 video (and the AAC audio when asked for and present), PLAY; 'video' and 'audio' follow.
+   *  Rejects when the video is neither (see open()'s `readable`); audio that is not AAC is not set up. */
   async play(): Promise<void> {
     const d = this.description ?? await this.open();
     const { label, debug } = this.options;
-    if (!d.video || d.video.codec !== 'h264') {
-      const e = new RtspError('status', d.unreadable ?? 'the camera\'s video is not H.264');
+    if (!d.video || !READ_VIDEO.has(d.video.codec)) {
+      const e = new RtspError('status', d.unreadable ?? 'the camera\'s video is neither H.264 nor H.265');
       await this.close(e.message);
       throw e;
     }
-    this.video = new H264Depayloader({
-      parameterSets: [d.video.sps, d.video.pps].filter((b): b is Buffer => b !== undefined),
-      onAccessUnit: (au) => {
+    const depay = {
+      parameterSets: [d.video.vps, d.video.sps, d.video.pps].filter((b): b is Buffer => b !== undefined),
+      onAccessUnit: (au: NalAccessUnit): void => {
         this.counts.videoUnits++;
         this.emit('video', au);
       },
-      onDrop: (reason) => this.dropped(reason),
-    });
+      onDrop: (reason: string): void => this.dropped(reason),
+    };
+    // sprop-max-don-diff above 0 puts DONL fields in every H.265 packet (RFC 7798 §7.1).
+    this.video = d.video.codec === 'h265'
+      ? new H265Depayloader({ ...depay, maxDonDiff: Number(d.video.fmtp['sprop-max-don-diff'] ?? 0) || 0 })
+      : new H264Depayloader(depay);
     const video = this.video;
     this.videoOrder = new ReorderBuffer({ onPacket: (p) => video.push(p) });
     const setup = await this.client.setup(d.video.control, VIDEO_CHANNELS);
@@ -259,11 +272,18 @@ export class RtspReader extends EventEmitter<RtspReaderEvents> {
     const encoding = (map?.encoding ?? `payload type ${pt}`).toLowerCase();
     const codec = encoding === 'h265' || encoding === 'hevc' ? 'h265' : encoding;
     const fmtp = m.fmtp.get(pt) ?? {};
-    const sets = codec === 'h264' ? parseSpropParameterSets(fmtp['sprop-parameter-sets']) : [];
-    return {
-      codec, payloadType: pt, clockRate: map?.clockRate ?? 90_000, control: resolveControl(this.base, m.control), fmtp,
-      sps: sets.find((n) => nalType(n) === NAL.SPS), pps: sets.find((n) => nalType(n) === NAL.PPS),
-    };
+    const info: RtspVideoInfo = { codec, payloadType: pt, clockRate: map?.clockRate ?? 90_000, control: resolveControl(this.base, m.control), fmtp };
+    if (codec === 'h264') {
+      const sets = parseSpropParameterSets(fmtp['sprop-parameter-sets']);
+      info.sps = sets.find((n) => nalType(n) === NAL.SPS);
+      info.pps = sets.find((n) => nalType(n) === NAL.PPS);
+    } else if (codec === 'h265') {
+      const sets = parseHevcSpropParameterSets(fmtp);
+      info.vps = sets.find((n) => hevcNalType(n) === HEVC_NAL.VPS);
+      info.sps = sets.find((n) => hevcNalType(n) === HEVC_NAL.SPS);
+      info.pps = sets.find((n) => hevcNalType(n) === HEVC_NAL.PPS);
+    }
+    return info;
   }
 
   private audioInfo(m: SdpMedia): RtspAudioInfo {
