@@ -35,10 +35,11 @@ export interface PluginReadOptions {
 const VIDEO_START_90K = 90_000;
 /** Frames whose timestamps give the frame rate: a second or two of a camera stream. */
 const FPS_SAMPLE_FRAMES = 16;
-/** Parameter set NAL unit types in the order they go first in a keyframe, and each codec's type reader. */
+/** Parameter set NAL unit types in the order they go first in a keyframe, the SPS's and the delimiter's type, and each
+ *  codec's type reader. */
 const PARAMETER_SETS = {
-  h264: { types: [NAL.SPS, NAL.PPS] as number[], sps: NAL.SPS as number, type: nalType },
-  h265: { types: [HEVC_NAL.VPS, HEVC_NAL.SPS, HEVC_NAL.PPS] as number[], sps: HEVC_NAL.SPS as number, type: hevcNalType },
+  h264: { types: [NAL.SPS, NAL.PPS] as number[], sps: NAL.SPS as number, aud: NAL.AUD as number, type: nalType },
+  h265: { types: [HEVC_NAL.VPS, HEVC_NAL.SPS, HEVC_NAL.PPS] as number[], sps: HEVC_NAL.SPS as number, aud: HEVC_NAL.AUD as number, type: hevcNalType },
 };
 
 /**
@@ -166,7 +167,7 @@ export class PluginRead extends EventEmitter {
    * The SPS also gives the size right away (and for H.264 the profile and level, which decide whether it is copied).
    */
   private parameterSetsFirst(nalus: Buffer[]): Buffer[] {
-    const { types, sps: spsType, type } = PARAMETER_SETS[this.codec];
+    const { types, sps: spsType, aud, type } = PARAMETER_SETS[this.codec];
     const sets = types.flatMap((t) => nalus.filter((n) => type(n) === t));
     const sps = sets.find((n) => type(n) === spsType);
     if (sps) {
@@ -182,7 +183,12 @@ export class PluginRead extends EventEmitter {
         // a broken SPS: the source's own look at the stream decides
       }
     }
-    return sets.length ? [...sets, ...nalus.filter((n) => !sets.includes(n))] : nalus;
+    if (!sets.length) {
+      return nalus;
+    }
+    // A camera's own delimiter stays first (the muxer then adds none): one in the middle would start another access unit.
+    const lead = nalus.length > 0 && type(nalus[0]) === aud ? [nalus[0]] : [];
+    return [...lead, ...sets, ...nalus.filter((n) => !sets.includes(n) && !lead.includes(n))];
   }
 
   /** The frame rate from the first frames' timestamps (cameras say it in the SPS only sometimes). */
