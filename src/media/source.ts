@@ -56,7 +56,7 @@ export interface SourceOptions {
   /** While only holds that reach back (the HKSV prebuffer) keep a read in the plugin, read the camera's connection at
    *  most this often (ms); default SOURCE_HOLD_READ_PACE_MS, 0 never. */
   holdPaceMs?: number;
-  /** Read the stream in the plugin (RTSP, H.264 and AAC into MPEG-TS without a process) when its codecs allow; false:
+  /** Read the stream in the plugin (RTSP, H.264 or H.265 and AAC into MPEG-TS without a process) when its codecs allow; false:
    *  always with ffmpeg. Default true. */
   readInPlugin?: boolean;
   /** How the camera sends RTP: inside the RTSP connection (default) or over UDP (a camera refusing UDP is read over TCP). */
@@ -394,7 +394,7 @@ export class MediaSource extends EventEmitter {
     this.firstGopAt = 0;
     const { readInPlugin, audio } = this.options;
     // Audio that must become AAC (G.711 and the like) needs ffmpeg's encoder, and so does a stream the plugin found it
-    // cannot read (H.265, audio that is not AAC): those are read with ffmpeg.
+    // cannot read (video other than H.264 and H.265, audio that is not AAC): those are read with ffmpeg.
     if (readInPlugin !== false && audio !== 'aac' && !this.needsFfmpeg) {
       this.startPluginRead();
     } else {

@@ -195,14 +195,17 @@ describe('RTSP reader against a hostile RTSP server', function () {
     }));
   });
 
-  it('describes before anything plays: H.265 or G.711 is said, so the caller can use ffmpeg instead', async () => {
-    const h265 = await server({ mode: 'normal', videoEncoding: 'H265' });
-    const run = reader(h265.url());
+  it('describes before anything plays: a codec it does not read (MPEG-4 part 2, G.711) is said, so the caller can use ffmpeg instead', async () => {
+    const mp4v = await server({ mode: 'normal', videoEncoding: 'MP4V-ES' });
+    const run = reader(mp4v.url());
     const info = await run.reader.open();
     assert.deepEqual([info.video?.codec, info.readable, info.unreadable],
-      ['h265', false, 'the camera\'s video is H.265, which the plugin reads only through ffmpeg']);
-    assert.deepEqual(h265.stats.requests.map((r) => r.split(' ')[0]), ['DESCRIBE'], 'nothing set up or played');
-    await assert.rejects(run.reader.play(), /^RtspError: the camera's video is H\.265, which the plugin reads only through ffmpeg$/);
+      ['mp4v-es', false, 'the camera\'s video is MP4V-ES, which the plugin reads only through ffmpeg']);
+    assert.deepEqual(mp4v.stats.requests.map((r) => r.split(' ')[0]), ['DESCRIBE'], 'nothing set up or played');
+    await assert.rejects(run.reader.play(), /^RtspError: the camera's video is MP4V-ES, which the plugin reads only through ffmpeg$/);
+    // H.265 is read here (h265-depay.ts): described as readable, not sent to ffmpeg.
+    const h265 = await reader((await server({ mode: 'normal', videoEncoding: 'H265' })).url()).reader.open();
+    assert.deepEqual([h265.video?.codec, h265.readable], ['h265', true]);
     const pcmu = await server({ mode: 'normal', audioRtpmap: 'PCMU/8000' });
     const withAudio = await reader(pcmu.url(), { tracks: 'video+audio' }).reader.open();
     assert.deepEqual([withAudio.audio?.codec, withAudio.audio?.sampleRate, withAudio.readable, withAudio.unreadable],
