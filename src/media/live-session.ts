@@ -192,9 +192,7 @@ export class LiveSession {
       onEnd: (reason) => this.sender === sender && this.end(reason),
     });
     this.sender = sender;
-    this.attachment = plan.source.attach(sender, {
-      onEnd: (reason) => this.sender === sender && this.end(`the camera's stream ended: ${reason}`),
-    });
+    this.attachment = plan.source.units().attach(sender); // its end() ends the session through onEnd
   }
 
   /**

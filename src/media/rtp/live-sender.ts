@@ -1,5 +1,5 @@
-// One viewer's copied video, sent by the plugin rather than by an ffmpeg per viewer: the media source's MPEG-TS is
-// demuxed into H.264 access units (ts-demux.ts), paced, cut into RTP packets (h264-packetizer.ts), SRTP-protected
+// One viewer's copied video, sent by the plugin rather than by an ffmpeg per viewer: the camera stream's H.264 access
+// units (demuxed once for all its viewers, unit-fanout.ts), paced, cut into RTP packets (h264-packetizer.ts), SRTP-protected
 // (srtp.ts) and sent from the port HomeKit was told (the viewer's RTCP arrives there too), with RTCP sender reports.
 //
 // Pacing is what the viewer's ffmpeg did with `-readrate`: the cached keyframe at once, the cached rest of its group at
@@ -8,9 +8,9 @@
 // (live-audio.ts). A viewer whose sending fails or falls too far behind ends with a reason.
 import type { Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import { Writable } from 'node:stream';
 import { LIVE_SEND_BACKLOG_MAX_BYTES, LIVE_SENDER_MAX_QUEUE_BYTES, LIVE_TIMESTAMP_JUMP_MS } from '../../settings';
-import { StreamUnusable, TsDemuxer, VideoUnit } from '../ts-demux';
+import type { VideoUnit } from '../ts-demux';
+import type { MediaUnit, UnitConsumer } from '../unit-fanout';
 import { H264Packetizer } from './h264-packetizer';
 import { senderReport } from './rtcp';
 import type { RtpStream } from './rtp-stream';
@@ -56,10 +56,9 @@ export interface LiveSenderStats {
   firstSentAt?: number;
 }
 
-/** A Writable for MediaSource.attach: every write is handled at once, so the source never sees a backlog here. */
-export class LiveSender extends Writable {
+/** A consumer of the camera stream's access units (MediaSource.units(): demuxed once for every viewer of the camera). */
+export class LiveSender implements UnitConsumer {
   readonly stats: LiveSenderStats = { accessUnits: 0, packets: 0 };
-  private readonly demuxer = new TsDemuxer();
   private readonly packetizer: H264Packetizer;
   private readonly queue: Pending[] = [];
   private queuedBytes = 0;
@@ -73,16 +72,21 @@ export class LiveSender extends Writable {
   private finished = false;
 
   constructor(private readonly o: LiveSenderOptions) {
-    super();
     this.packetizer = new H264Packetizer(o.mtu);
     o.rtp.newTimeline();
   }
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
-    if (!this.finished) {
-      this.take(chunk);
+  /** The next access unit of the camera's stream (the fan-out sends the newest keyframe's group first, then live). */
+  unit(unit: MediaUnit): void {
+    if (!this.finished && unit.track === 'video') {
+      this.enqueue(unit);
+      this.pump();
     }
-    done();
+  }
+
+  /** The camera's stream ended for this viewer (cut, stopped, unusable). */
+  end(reason: string): void {
+    this.fail(`the camera's stream ended: ${reason}`);
   }
 
   /**
@@ -103,22 +107,6 @@ export class LiveSender extends Writable {
         });
       });
     }
-  }
-
-  private take(chunk: Buffer): void {
-    let units;
-    try {
-      units = this.demuxer.push(chunk);
-    } catch (err) {
-      this.fail(err instanceof StreamUnusable ? err.message : `the camera's stream could not be read (${(err as Error).message})`);
-      return;
-    }
-    for (const unit of units) {
-      if (unit.track === 'video') {
-        this.enqueue(unit);
-      }
-    }
-    this.pump();
   }
 
   /** Schedules an access unit: the first keyframe at once, each next one its DTS distance later at the catch-up rate. */

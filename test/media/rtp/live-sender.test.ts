@@ -10,7 +10,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Writable } from 'node:stream';
 import sinon from 'sinon';
 import { NAL, nalType, splitAnnexB } from '../../../src/media/h264';
 import { LiveSender, LiveSenderOptions } from '../../../src/media/rtp/live-sender';
@@ -149,10 +148,23 @@ describe('live sender: copied H.264 to a viewer over SRTP, without ffmpeg', func
     return s;
   }
 
+  /** One demuxer per sender, as the fan-out keeps one per camera stream. */
+  const demuxers = new WeakMap<LiveSender, TsDemuxer>();
+  /** A chunk of whole TS packets as the source sends it, demuxed, its access units given to the sender. */
+  function write(s: LiveSender, chunk: Buffer): void {
+    const demuxer = demuxers.get(s) ?? new TsDemuxer();
+    demuxers.set(s, demuxer);
+    for (const unit of demuxer.push(chunk)) {
+      if (unit.track !== 'keyframe') {
+        s.unit(unit);
+      }
+    }
+  }
+
   /** Writes the stream in chunks of whole TS packets, as the source does. */
-  function feed(s: Writable, data: Buffer): void {
+  function feed(s: LiveSender, data: Buffer): void {
     for (let at = 0; at < data.length; at += 188 * 40) {
-      s.write(data.subarray(at, at + 188 * 40));
+      write(s, data.subarray(at, at + 188 * 40));
     }
   }
 
@@ -223,7 +235,7 @@ describe('live sender: copied H.264 to a viewer over SRTP, without ffmpeg', func
     for (let at = cutAt; at < ts.length; at += 188 * 40) {
       await new Promise((r) => setTimeout(r, chunkMs));
       writes.push(performance.now());
-      s.write(ts.subarray(at, at + 188 * 40));
+      write(s, ts.subarray(at, at + 188 * 40));
     }
     await new Promise((r) => setTimeout(r, 200)); // no polling meanwhile: decrypting all so far would hold the event loop
     assert.equal(open(arrivals).units.length, units.length, 'every live frame arrived');
