@@ -65,9 +65,18 @@ const FFMPEG_GONE_MS = 6_000;
 const SOURCE_GONE_MS = SOURCE_IDLE_STOP_MS + FFMPEG_GONE_MS + 2_000;
 const SNAPSHOT_TIMEOUT_MS = 10_000;
 
-/** The plugin's ffmpegs sending SRTP to this session's video or audio port. */
+/** The camera's shared live sound encoders (live-audio.ts): the camera's AAC on stdin, plain RTP to the plugin on loopback. */
+function soundEncoders(hb: HomebridgeProcess): ProcessInfo[] {
+  return ffmpegsOf(hb).filter((p) => p.cmdline.includes('-f aac -i pipe:0') && / rtp:\/\/(127\.0\.0\.1|\[::1\]):/.test(p.cmdline));
+}
+
+/**
+ * The plugin's ffmpegs serving this viewer: one sending SRTP to its ports (a transcoded view), or, when it receives
+ * sound, the camera's shared sound encoder (the plugin relays its packets to each listener with the listener's keys).
+ */
 function sessionFfmpegs(hb: HomebridgeProcess, session: StreamSession): ProcessInfo[] {
-  return ffmpegsOf(hb).filter((p) => [session.video.port, session.audio.port].some((port) => p.cmdline.includes(`srtp://127.0.0.1:${port}?`)));
+  const own = ffmpegsOf(hb).filter((p) => [session.video.port, session.audio.port].some((port) => p.cmdline.includes(`srtp://127.0.0.1:${port}?`)));
+  return [...own, ...(session.stats().audio.rtpPackets > 0 ? soundEncoders(hb) : [])];
 }
 
 /** Every ffmpeg of Homebridge that neither reads the camera nor is one of `allowed`: a viewer's, of whatever kind. */
@@ -75,12 +84,14 @@ function otherFfmpegs(hb: HomebridgeProcess, allowed: ProcessInfo[]): ProcessInf
   return ffmpegsOf(hb).filter((p) => !/rtsp:\/\//.test(p.cmdline) && !allowed.some((a) => a.pid === p.pid));
 }
 
-/** The one ffmpeg a copied view with audio has: audio only, to the session's audio port. */
+/** The one ffmpeg a copied view with sound has: the camera's sound encoder, audio only, to the plugin (not to the viewer:
+ *  the plugin encrypts and sends each listener's copy from the viewer's audio port). */
 function assertAudioOnly(procs: ProcessInfo[], session: StreamSession): void {
   assert.equal(procs.length, 1, `one ffmpeg for this viewer: ${procs.map(describeProcess).join('; ')}`);
   assert.match(procs[0].cmdline, /-map 0:a:0/, 'it maps the audio');
   assert.doesNotMatch(procs[0].cmdline, /-map 0:v|-c:v/, 'and no video: the plugin sends that');
-  assert.ok(procs[0].cmdline.includes(`srtp://127.0.0.1:${session.audio.port}?`), 'to the audio port');
+  assert.doesNotMatch(procs[0].cmdline, /srtp/, 'plain RTP to the plugin, which keeps the viewers\' keys');
+  assert.ok(session.stats().audio.rtpPackets > 0 && session.stats().audio.authFailures === 0, 'the viewer gets sound under its own key');
 }
 
 /** The plugin's ffmpeg reading the camera's RTSP path (`/main` or `/sub`). */
