@@ -2,7 +2,8 @@
 // homebridge-camera-ffmpeg 3.1.4 in the same run, on the same camera (tools/camera-sim, 1080p15 H.264 Main, 4 s GOP, AAC).
 //
 // Run: npx tsc -p tsconfig.build.json && npx tsc -p tsconfig.json && node .build/bench/live.js
-//        [--warm 10] [--cold 3] [--copy 10] [--x264 10] [--snapshots 10] [--cpu-seconds 30] [--viewers 1,3,5] [--audio off|on]
+//        [--warm 10] [--cold 3] [--copy 10] [--x264 10] [--snapshots 10] [--cpu-seconds 30] [--cpu-viewers 4] [--viewers 1,3,5]
+//        [--audio off|on]
 //
 // Figures, each for both plugins, ratio camera-ffmpeg / Courtyard:
 //  1. START write → first decodable keyframe at the controller (p50/p95). Courtyard "warm" (its source still running,
@@ -11,8 +12,9 @@
 //     starts only when the camera has no RTSP session (else it would join the simulator's shared stream mid-GOP).
 //  2. Snapshot (hap-controller getImage 640x360, i.e. POST /resource): cold (every cache expired) and warm (at once after).
 //  3. CPU seconds per stream-minute: utime+stime of Homebridge and all its descendants (/proc) over a 30 s window of one
-//     stream, from 2 s after its first keyframe (steady streaming), with a per-process breakdown; then the same with two
-//     viewers at once, whose difference is what one more viewer costs (per viewer-minute).
+//     stream, from 2 s after its first keyframe (steady streaming), with a per-process breakdown; then the same with
+//     `--cpu-viewers` (4) viewers at once: the difference divided by the viewers added is what one more viewer costs (per
+//     viewer-minute). Two viewers against one, as before, left one 30 s window's noise on one viewer's cost (0.06 to 0.62).
 //  4. RTSP sessions the simulator counts on the camera's main path with 1, 3 and 5 concurrent viewers (maxStreams 5).
 // Both plugins: video only (Courtyard audio: false, camera-ffmpeg audio: false), or with `--audio on` both with audio (the
 // phone asks for Opus 24 kHz; both turn the camera's AAC into it), the same /usr/bin/ffmpeg, the phone's usual 1280x720@15
@@ -44,6 +46,8 @@ interface Options {
   x264: number;
   snapshots: number;
   cpuSeconds: number;
+  /** The CPU runs compare 1 viewer with this many: the added viewers' cost divided among them is steadier than one's. */
+  cpuViewers: number;
   viewers: number[];
   /** Both plugins send the camera's audio too (Opus), as the Home app asks for it. */
   audio: boolean;
@@ -129,7 +133,7 @@ const BENCH_TIMEOUT_MS = 10 * 60_000;
 const LABEL: Record<Target, string> = { courtyard: 'courtyard', ffmpegCopy: 'camera-ffmpeg copy', ffmpegX264: 'camera-ffmpeg libx264' };
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { warm: 10, cold: 3, copy: 10, x264: 10, snapshots: 10, cpuSeconds: 30, viewers: [1, 3, 5], audio: false };
+  const options: Options = { warm: 10, cold: 3, copy: 10, x264: 10, snapshots: 10, cpuSeconds: 30, cpuViewers: 4, viewers: [1, 3, 5], audio: false };
   const count = (name: string, value: string | undefined, min: number, max: number): number => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < min || n > max) {
@@ -146,6 +150,7 @@ function parseArgs(argv: string[]): Options {
     case '--x264': options.x264 = count('--x264', value, 0, 100); break;
     case '--snapshots': options.snapshots = count('--snapshots', value, 1, 100); break;
     case '--cpu-seconds': options.cpuSeconds = count('--cpu-seconds', value, 5, 300); break;
+    case '--cpu-viewers': options.cpuViewers = count('--cpu-viewers', value, 2, MAX_STREAMS); break;
     case '--audio':
       if (value !== 'on' && value !== 'off') {
         throw new Error('--audio is on or off');
@@ -589,7 +594,7 @@ async function main(): Promise<void> {
 
   const cpu: CpuResult[] = [];
   for (const e of [ff.copy, ...(o.x264 > 0 ? [ff.x264] : []), courtyard]) {
-    for (const n of e === ff.x264 ? [1] : [1, 2]) {
+    for (const n of e === ff.x264 ? [1] : [1, o.cpuViewers]) {
       await cameraIdle(sim, `before the ${LABEL[e.target]} CPU run`);
       const r = await measureCpu(e, o.cpuSeconds, n);
       cpu.push(r);
@@ -617,11 +622,11 @@ async function main(): Promise<void> {
   const snapshot = { courtyardCold: snap('courtyard', 'cold'), courtyardWarm: snap('courtyard', 'warm'),
     ffmpegCold: snap('ffmpeg', 'cold'), ffmpegWarm: snap('ffmpeg', 'warm') };
   const cpuOf = (t: Target, viewers = 1): CpuResult | undefined => cpu.find((r) => r.target === t && r.viewers === viewers);
-  /** What the second viewer added (CPU s per viewer-minute). */
+  /** What each viewer after the first added (CPU s per viewer-minute): (N viewers − 1 viewer) / (N − 1). */
   const perViewer = (t: Target): number | undefined => {
     const one = cpuOf(t, 1)?.cpuSecondsPerMinute;
-    const two = cpuOf(t, 2)?.cpuSecondsPerMinute;
-    return one === undefined || two === undefined ? undefined : Math.round((two - one) * 100) / 100;
+    const many = cpuOf(t, o.cpuViewers)?.cpuSecondsPerMinute;
+    return one === undefined || many === undefined ? undefined : Math.round(((many - one) / (o.cpuViewers - 1)) * 100) / 100;
   };
   const sessionsOf = (t: Target): number[] => o.viewers.map((n) => viewers.find((v) => v.target === t && v.viewers === n)?.rtspSessions ?? NaN);
 
@@ -639,7 +644,7 @@ async function main(): Promise<void> {
   rows.push(['snapshot p50 ms, warm', `${Math.round(snapshot.courtyardWarm.p50)}`, `${Math.round(snapshot.ffmpegWarm.p50)}`, ratio(snapshot.ffmpegWarm.p50, snapshot.courtyardWarm.p50)]);
   rows.push(['CPU s per stream-minute, copy', `${cpuOf('courtyard')?.cpuSecondsPerMinute}`, `${cpuOf('ffmpegCopy')?.cpuSecondsPerMinute}`,
     ratio(cpuOf('ffmpegCopy')?.cpuSecondsPerMinute, cpuOf('courtyard')?.cpuSecondsPerMinute)]);
-  rows.push(['CPU s per added viewer-minute (2 viewers − 1), copy', `${perViewer('courtyard')}`, `${perViewer('ffmpegCopy')}`,
+  rows.push([`CPU s per added viewer-minute ((${o.cpuViewers} viewers − 1) / ${o.cpuViewers - 1}), copy`, `${perViewer('courtyard')}`, `${perViewer('ffmpegCopy')}`,
     ratio(perViewer('ffmpegCopy'), perViewer('courtyard'))]);
   if (cpuOf('ffmpegX264')) {
     rows.push(['CPU s per stream-minute, what users get', `${cpuOf('courtyard')?.cpuSecondsPerMinute} (copy)`, `${cpuOf('ffmpegX264')?.cpuSecondsPerMinute} (libx264)`,

@@ -4,15 +4,15 @@
 //
 // Run (from the repo root; everything stays on 127.0.0.1; about 8 minutes with the defaults):
 //   npx tsc -p tsconfig.json && nice -n 10 node .build/bench/prebuffer.js [--cases 1,8] [--warmup 5] [--window 20]
-//     [--rounds 2] [--schemes plugin,paced,ffmpeg,fmp4] [--x264] [--cpu-prof DIR]
+//     [--rounds 2] [--schemes plugin,paced,ffmpeg,fmp4] [--pace 500] [--x264] [--cpu-prof DIR]
 //
 // The simulator's RTSP server (tools/camera-sim/media, GStreamer: the "cameras", 1080p15 H.264 2 Mbps + AAC, 4 s GOP)
 // serves /camK/main. Each scheme runs in a fresh Node worker process (this file with --worker) that holds only the
 // sources, so its memory starts from the same idle baseline, which is measured in the same worker before anything starts:
 //   plugin: one MediaSource per camera with default options (the stream read in the plugin: RTSP, RTP, H.264/AAC
 //           depacketized, muxed to MPEG-TS, cut into the keyframe cache), hold(4000): what HKSV's prebuffer asks;
-//   paced:  (only with --schemes) the plugin's read with PluginRead.paceReads(250): a proposal, not what the source
-//           does today (it would pace only while holds alone keep it, and read at once again when anyone attaches);
+//   paced:  (only with --schemes) the same with another holdPaceMs than the default SOURCE_HOLD_READ_PACE_MS (250 ms):
+//           `--pace ms` (500 unless given), to weigh a slower pace (the source paces only while holds alone keep it);
 //   ffmpeg: the same with readInPlugin: false (one copying ffmpeg per camera writing MPEG-TS to a pipe);
 //   fmp4:   the anchor approach of homebridge-camera-ui / camera-ffmpeg v4 style prebuffers, minimal: one ffmpeg per
 //           camera remuxing RTSP to fragmented MP4 on a pipe, boxes split in Node, kept while younger than 4 s;
@@ -28,7 +28,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import type { PluginRead } from '../src/media/plugin-read';
 import { MediaSource } from '../src/media/source';
 import { MediaServer, PROFILES } from '../tools/camera-sim/media';
 import { CLOCK_TICKS_PER_S, readStat } from '../test/e2e/rig/procfs';
@@ -62,8 +61,9 @@ type Scheme = 'plugin' | 'paced' | 'ffmpeg' | 'fmp4' | 'x264';
 const SCHEMES: readonly Scheme[] = ['plugin', 'paced', 'ffmpeg', 'fmp4', 'x264'];
 const COMPARED: readonly Scheme[] = ['plugin', 'paced', 'ffmpeg', 'fmp4'];
 const DEFAULT_SCHEMES: readonly Scheme[] = ['plugin', 'ffmpeg', 'fmp4'];
-/** 'paced': the plugin's read with PluginRead.paceReads(PACE_MS), what a source held only by the prebuffer could ask. */
-const PACE_MS = 250;
+/** 'paced': the source with holdPaceMs = this (ms); the workers get --pace through the environment. */
+const PACE_ENV = 'COURTYARD_BENCH_PACE_MS';
+const PACE_MS = Number(process.env[PACE_ENV] ?? 500);
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -80,16 +80,12 @@ interface Held {
   stop(): Promise<void>;
 }
 
-function sourceHold(url: string, index: number, readInPlugin: boolean, paceMs: number, warnings: string[]): Held {
+function sourceHold(url: string, index: number, readInPlugin: boolean, paceMs: number | undefined, warnings: string[]): Held {
   const log = { debug: noop, info: noop, warn: (m: string) => void warnings.push(m), error: (m: string) => void warnings.push(m) };
   // Default options but the one under test: audio 'copy' because the cameras send AAC (what ONVIF would say).
-  const source = new MediaSource({ label: `cam${index + 1}`, url, ffmpegPath: FFMPEG, log, audio: 'copy', ...(readInPlugin ? {} : { readInPlugin: false }) });
+  const source = new MediaSource({ label: `cam${index + 1}`, url, ffmpegPath: FFMPEG, log, audio: 'copy',
+    ...(readInPlugin ? {} : { readInPlugin: false }), ...(paceMs === undefined ? {} : { holdPaceMs: paceMs }) });
   const release = source.hold(HOLD_MS);
-  if (paceMs) {
-    // Not what the source does today (it never paces its read): what it would do while only holds keep it, reached here
-    // through its private upstream, which hold() just started.
-    (source as unknown as { upstream?: PluginRead }).upstream?.paceReads(paceMs);
-  }
   return {
     ready: () => source.stats().cachedGops > 0,
     report: () => {
@@ -305,7 +301,7 @@ async function runWorker(scheme: Scheme, urls: string[]): Promise<void> {
   })());
   const start = async (): Promise<void> => {
     urls.forEach((url, i) => helds.push(
-      scheme === 'plugin' || scheme === 'paced' || scheme === 'ffmpeg' ? sourceHold(url, i, scheme !== 'ffmpeg', scheme === 'paced' ? PACE_MS : 0, warnings)
+      scheme === 'plugin' || scheme === 'paced' || scheme === 'ffmpeg' ? sourceHold(url, i, scheme !== 'ffmpeg', scheme === 'paced' ? PACE_MS : undefined, warnings)
         : scheme === 'fmp4' ? new Fmp4Prebuffer(url, HOLD_MS, warnings) : x264Recording(url, warnings)));
     const end = Date.now() + READY_BOUND_MS;
     while (!helds.every((h) => h.ready())) {
@@ -671,7 +667,7 @@ function parseArgs(argv: string[]): Options {
     cases: DEFAULT_CASES, warmupS: DEFAULT_WARMUP_S, windowS: DEFAULT_WINDOW_S, rounds: DEFAULT_ROUNDS, schemes: [...DEFAULT_SCHEMES], x264: false,
   };
   const usage = 'usage: node .build/bench/prebuffer.js [--cases 1,8] [--warmup 5] [--window 20] [--rounds 2] ' +
-    '[--schemes plugin,paced,ffmpeg,fmp4] [--x264] [--cpu-prof DIR]';
+    '[--schemes plugin,paced,ffmpeg,fmp4] [--pace ms] [--x264] [--cpu-prof DIR]';
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--x264') {
@@ -688,6 +684,8 @@ function parseArgs(argv: string[]): Options {
       out.rounds = Number(value);
     } else if (flag === '--schemes' && list.length && list.every((s) => (COMPARED as string[]).includes(s))) {
       out.schemes = list as Scheme[];
+    } else if (flag === '--pace' && /^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 2000) {
+      process.env[PACE_ENV] = value; // read by the workers, which inherit the environment
     } else if (flag === '--cpu-prof' && value) {
       out.cpuProfDir = path.resolve(value);
     } else {
@@ -828,7 +826,7 @@ async function main(): Promise<void> {
       'pages (smaps_rollup) in place of its RSS',
     schemes: {
       plugin: `src/media/source.ts MediaSource per camera, default options (read in the plugin), audio 'copy', hold(${HOLD_MS})`,
-      paced: `the same with the plugin read's paceReads(${PACE_MS}) (proposed for a source only holds keep; not done by the source today)`,
+      paced: `the same with holdPaceMs ${Number(process.env[PACE_ENV] ?? PACE_MS)} instead of the default`,
       ffmpeg: `the same with readInPlugin: false (ffmpeg '${FFMPEG}' copying to MPEG-TS on a pipe)`,
       fmp4: 'one ffmpeg per camera: RTSP (tcp) -map 0:v:0 -map 0:a:0? -c copy -f mp4 -movflags frag_keyframe+empty_moov+default_base_moof ' +
         `pipe:1; boxes split in Node (one copy per box), ftyp+moov kept, later boxes kept while younger than ${HOLD_MS} ms`,

@@ -5,6 +5,8 @@
 // Run (from the repo root; about 45 s at the default 20 s per read):
 //   npx tsc -p tsconfig.json && node .build/bench/rtsp-read.js [--seconds 20] [--profile main|sub] [--rounds 1]
 //     [--transport tcp|udp]   (how both read the RTP: interleaved on the RTSP connection, the default, or over UDP)
+//     [--pace ms]   (the plugin reads its connection at most every `ms`, as the source does while only the HKSV prebuffer
+//                    holds it; 0, the default, as a viewer's read does)
 //
 // The simulator's GStreamer RTSP server serves the profile (main: 1080p15 H.264 Main at 2 Mb/s with 16 kHz AAC) on
 // 127.0.0.1. Each round reads it `--seconds` with the reader (video+audio; this process's CPU from process.cpuUsage),
@@ -44,7 +46,7 @@ function cpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
-async function readWithPlugin(url: string, ms: number, transport: 'tcp' | 'udp'): Promise<Measure> {
+async function readWithPlugin(url: string, ms: number, transport: 'tcp' | 'udp', paceMs: number): Promise<Measure> {
   let units = 0;
   let keyframes = 0;
   let audio = 0;
@@ -63,6 +65,7 @@ async function readWithPlugin(url: string, ms: number, transport: 'tcp' | 'udp')
     throw new Error(`bench: the stream is not readable in the plugin: ${info.unreadable}`);
   }
   await reader.play();
+  reader.paceReads(paceMs);
   await sleep(started + STEADY_FROM_MS - Date.now());
   const steadyStart = cpuMs();
   await sleep(started + ms - Date.now());
@@ -121,6 +124,7 @@ async function main(): Promise<void> {
   const profile = arg('profile', 'main') as 'main' | 'sub';
   const rounds = Number(arg('rounds', '1'));
   const transport = arg('transport', 'tcp') as 'tcp' | 'udp';
+  const paceMs = Number(arg('pace', '0'));
   if (!(seconds * 1000 > STEADY_FROM_MS) || !(profile in PROFILES) || !(rounds >= 1 && rounds <= 10) || !['tcp', 'udp'].includes(transport)) {
     throw new Error(`bench: want --seconds over ${STEADY_FROM_MS / 1000}, --profile main|sub, --rounds 1-10, --transport tcp|udp`);
   }
@@ -131,7 +135,7 @@ async function main(): Promise<void> {
     console.log(`Reading ${profile} (${p.width}x${p.height} ${p.fps} fps, ${p.bitrateKbps} kb/s H.264 + AAC) for ${seconds} s each over ${transport}; ` +
       `CPU ms total / steady from ${STEADY_FROM_MS / 1000} s (% of one core)`);
     for (let round = 1; round <= rounds; round++) {
-      const ours = await readWithPlugin(url, seconds * 1000, transport);
+      const ours = await readWithPlugin(url, seconds * 1000, transport, paceMs);
       const theirs = await readWithFfmpeg(url, seconds * 1000, transport);
       const line = (name: string, m: Measure): string =>
         `  ${name.padEnd(14)} ${m.totalCpuMs.toFixed(0).padStart(6)} ms  steady ${m.steadyCpuMs.toFixed(0).padStart(5)} ms ` +

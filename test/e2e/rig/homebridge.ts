@@ -314,7 +314,10 @@ export class HomebridgeProcess {
     this.log.note(`start #${this.starts}: homebridge ${this.launch.version} on node ${this.launch.node}, port ${this.hapPort}, HAP ${this.hapNetwork}`);
     this.exitInfo = undefined;
     // The guard stops Homebridge if this test process dies without stopping it (SIGKILL, a runner's timeout).
-    const args = ['-r', join(repoRoot(), 'tools', 'parent-guard.js'), this.launch.bin, '-D', '-Q', '-U', this.storageDir,
+    // COURTYARD_RIG_NODE_ARGS: extra node flags for Homebridge, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile
+    // it under a benchmark (NODE_OPTIONS refuses --cpu-prof). Split on spaces; no shell is involved.
+    const nodeArgs = (process.env.COURTYARD_RIG_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    const args = [...nodeArgs, '-r', join(repoRoot(), 'tools', 'parent-guard.js'), this.launch.bin, '-D', '-Q', '-U', this.storageDir,
       '-P', this.pluginPath, '--strict-plugin-resolution'];
     const child = spawn(this.launch.node, args, {
       cwd: this.storageDir,
