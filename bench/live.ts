@@ -690,7 +690,7 @@ async function main(): Promise<void> {
       coldIdleMs: COLD_IDLE_MS,
       snapshotColdGapMs: SNAPSHOT_COLD_GAP_MS,
       cpu: `utime+stime(+reaped children) of Homebridge and its descendants over ${o.cpuSeconds} s, from ${CPU_SETTLE_MS / 1000} s after the first keyframe; `
-        + 'with 1 and with 2 viewers (stream services 0 and 1): the difference is the cost of one more viewer',
+        + `with 1 and with ${o.cpuViewers} viewers (stream services 0..${o.cpuViewers - 1}): the difference divided by ${o.cpuViewers - 1} is the cost of one more viewer`,
       options: o,
     },
     results: { keyframe, behindLive: behind, snapshot, cpu, viewers, target },
