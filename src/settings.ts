@@ -115,7 +115,9 @@ export const CAPTURE_ESTIMATE_MAX_LAG_MS = 5_000;
 /** While only the HKSV prebuffer keeps a stream read in the plugin (no viewer, no clip, no snapshot waiting), the
  *  camera's connection is read at most this often (ms): each read wakes the process, a camera sends 30 bursts a second,
  *  and reading 4 times a second halves a prebuffer's CPU (bench/README.md, prebuffer). The hub asks for 4 s back, never
- *  for the newest 250 ms; a consumer attaching gets what waited in the kernel at once. 0 turns pacing off. */
+ *  for the newest 250 ms; a consumer attaching gets what waited in the kernel at once. 0 turns pacing off. Longer is not
+ *  safe: a camera with a small fixed TCP send buffer blocks at each keyframe burst while we do not read (bench/README.md,
+ *  pace-window: ~400 ms per keyframe at 250 ms, falling behind at 500 ms). */
 export const SOURCE_HOLD_READ_PACE_MS = 250;
 
 /** ffmpeg's -max_interleave_delta for the source's MPEG-TS (µs): 1 = never hold a video frame back waiting for audio
