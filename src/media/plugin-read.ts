@@ -33,6 +33,8 @@ export interface PluginReadOptions {
 }
 
 const VIDEO_START_90K = 90_000;
+/** How long paced reads wait for an announced sound's first frame (90 kHz: 2 s of picture). */
+const AUDIO_CLOCK_WAIT_90K = 180_000;
 /** Frames whose timestamps give the frame rate: a second or two of a camera stream. */
 const FPS_SAMPLE_FRAMES = 16;
 /** Parameter set NAL unit types in the order they go first in a keyframe, the SPS's and the delimiter's type, and each
@@ -70,6 +72,10 @@ export class PluginRead extends EventEmitter {
   private readonly frameTimes: number[] = [];
   /** The last thing dropped since the last good picture. */
   private garbled?: string;
+  /** What paceReads() asked for, applied once the sound's clock is placed. */
+  private paceMs = 0;
+  /** The camera announced sound but sent none within AUDIO_CLOCK_WAIT_90K of picture: pace all the same. */
+  private audioClockGivenUp = false;
 
   constructor(private readonly options: PluginReadOptions) {
     super();
@@ -95,7 +101,16 @@ export class PluginRead extends EventEmitter {
    * sends; anyone watching wants 0 again, and gets what waited in the kernel at once.
    */
   paceReads(ms: number): void {
-    this.reader.paceReads(ms);
+    this.paceMs = ms;
+    if (!this.awaitingAudioClock) {
+      this.reader.paceReads(ms);
+    }
+  }
+
+  /** The sound's first frame is placed by its arrival against the picture's first (see the top): read as the bytes
+   *  come until it has been, or frames a pause apart would arrive together and put the sound off by up to that pause. */
+  private get awaitingAudioClock(): boolean {
+    return this.audioRate > 0 && this.audioBase === undefined && !this.audioClockGivenUp && !this.exited;
   }
 
   /** Ends the read (TEARDOWN, bounded); resolves once it has ended. */
@@ -125,6 +140,9 @@ export class PluginRead extends EventEmitter {
         video: this.codec, audio: aac ? { sampleRate: aac.sampleRate, channels: aac.channels, objectType: aac.objectType } : undefined,
       });
       this.audioRate = aac?.sampleRate ?? 0;
+      if (this.awaitingAudioClock) {
+        this.reader.paceReads(0); // until the sound's first frame is placed
+      }
       this.emit('facts', {
         // ffmpeg's codec names, as the source's facts read from ffmpeg have them (copy-decision.ts transcodes 'hevc').
         codec: this.codec === 'h265' ? 'hevc' : 'h264', audio: aac ? 'aac' : undefined, audioSampleRateHz: aac?.sampleRate,
@@ -135,6 +153,10 @@ export class PluginRead extends EventEmitter {
           this.videoArrival = Date.now();
         }
         const pts = VIDEO_START_90K + au.timestamp - this.videoBase;
+        if (this.awaitingAudioClock && pts - VIDEO_START_90K > AUDIO_CLOCK_WAIT_90K) {
+          this.audioClockGivenUp = true;
+          this.reader.paceReads(this.paceMs);
+        }
         this.garbled = undefined;
         this.noteFrame(pts);
         const nalus = au.keyframe ? this.parameterSetsFirst(au.nalus) : au.nalus;
@@ -147,7 +169,10 @@ export class PluginRead extends EventEmitter {
           if (this.videoBase === undefined) {
             return; // placed against the video's clock: none before the first picture
           }
-          this.audioBase ??= { ts: frame.timestamp, pts: VIDEO_START_90K + (Date.now() - this.videoArrival) * 90 };
+          if (this.audioBase === undefined) {
+            this.audioBase = { ts: frame.timestamp, pts: VIDEO_START_90K + (Date.now() - this.videoArrival) * 90 };
+            this.reader.paceReads(this.paceMs); // held back until now (awaitingAudioClock)
+          }
           const pts = this.audioBase.pts + Math.round((frame.timestamp - this.audioBase.ts) * 90_000 / this.audioRate);
           const plain = this.muxer!.tablesWritten;
           this.emit('data', this.muxer!.audio({ data: frame.data, pts }), plain ? {} satisfies PlainTs : undefined);

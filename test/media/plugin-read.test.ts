@@ -2,8 +2,10 @@
 // TS. The source keeps a chunk marked plain without parsing it (source.ts onData), so the mark must say exactly what a
 // TsReader would find in it: whole packets, no PAT/PMT, no keyframe start, and the PTS of the video frame it starts.
 import assert from 'node:assert/strict';
+import sinon from 'sinon';
 import { TS_PACKET_BYTES, TsReader } from '../../src/media/mpegts';
 import { PlainTs, PluginRead, PluginReadExit } from '../../src/media/plugin-read';
+import { RtspReader } from '../../src/media/rtsp/reader';
 import { MediaServer } from '../../tools/camera-sim/media/server';
 import { pollFor } from './poll';
 
@@ -87,5 +89,38 @@ describe('PluginRead: the TS chunks it gives the source, and what it says about 
     assert.ok(bytes > 0);
     assert.equal(debug.filter((l) => /^Sim sub stream: RTSP over UDP: RTP to port \d+ from 127\.0\.0\.1:\d+$/.test(l)).length, 2,
       `video and audio over UDP:\n${debug.join('\n')}`);
+  });
+
+  it('paced from the start (as the prebuffer asks), reads as the bytes come until the sound\'s first frame is placed', async () => {
+    // The sound's first frame is placed by its arrival against the picture's first: frames a pause apart that arrive in
+    // one read would put the sound off by up to the pause (a CI clip's sound was 256 ms short of its picture).
+    assert.ok(server);
+    const spy = sinon.spy(RtspReader.prototype, 'paceReads');
+    const events: string[] = [];
+    const read = new PluginRead({ url: server.url(PATH), label: 'Sim sub', audio: true, debug: () => undefined });
+    read.paceReads(400);
+    const audioSeen = (): boolean => events.includes('audio');
+    const before = spy.callCount;
+    read.on('data', (_data: Buffer, plain?: PlainTs) => {
+      const kind = plain && plain.videoPts === undefined ? 'audio' : 'other';
+      if (!audioSeen()) {
+        events.push(`${kind} (pace calls so far: ${spy.getCalls().slice(before).map((c) => c.args[0]).join(',')})`);
+      }
+      if (kind === 'audio' && !audioSeen()) {
+        events.push('audio');
+      }
+    });
+    try {
+      await pollFor(audioSeen, 10_000, 'the sound\'s first frame');
+    } finally {
+      await read.stop();
+      spy.restore();
+    }
+    const paces = spy.getCalls().slice(before).map((c) => c.args[0] as number);
+    // Held back until the sound's clock is placed: no pace above 0 reached the reader before the first sound frame.
+    const firstAudio = events.findIndex((e) => e.startsWith('audio ('));
+    assert.ok(firstAudio >= 0, events.join('\n'));
+    assert.ok(firstAudio > 0 && !events.slice(0, firstAudio).some((e) => / \(pace calls so far: .*[1-9]/.test(e)), events.join('\n'));
+    assert.ok(paces.includes(400), `the pace reached the reader once the sound was placed: ${paces.join(',')}`);
   });
 });
