@@ -12,9 +12,11 @@
 // 10 ms ticks with a non-blocking socket, plus a keyframe burst of a fifth of a 4 s GOP's bytes every 4 s, and counts the
 // ticks in which it could not hand everything to its kernel (blocked) and the most bytes it held back. The reader is
 // this process reading as RtspClient does: when paced, pausing `pace` ms after a read that did not fill its buffer (Node's
-// 64 KiB socket reads here, RtspClient's slab space of at least 32 KiB). An emulation of both ends, not the plugin's code: it measures the kernel's behaviour.
+// 64 KiB socket reads here, RtspClient's slab space of at least 32 KiB). An emulation of both ends, not the plugin's
+// code: it measures the kernel's behaviour.
 import { spawn } from 'node:child_process';
 import net from 'node:net';
+import { arg } from './cli-arg';
 
 const READ_ROOM_BYTES = 64 * 1024;
 const CASE_BOUND_MS = 60_000;
@@ -56,11 +58,6 @@ interface Result {
   blocked: number;
   heldBytes: number;
   receivedBytes: number;
-}
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
 }
 
 function runCase(paceMs: number, rateMbps: number, seconds: number, sndbuf: number): Promise<Result> {

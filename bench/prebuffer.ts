@@ -61,9 +61,9 @@ type Scheme = 'plugin' | 'paced' | 'ffmpeg' | 'fmp4' | 'x264';
 const SCHEMES: readonly Scheme[] = ['plugin', 'paced', 'ffmpeg', 'fmp4', 'x264'];
 const COMPARED: readonly Scheme[] = ['plugin', 'paced', 'ffmpeg', 'fmp4'];
 const DEFAULT_SCHEMES: readonly Scheme[] = ['plugin', 'ffmpeg', 'fmp4'];
-/** 'paced': the source with holdPaceMs = this (ms); the workers get --pace through the environment. */
+/** 'paced': the source with holdPaceMs = pacedMs() (ms); --pace reaches the workers through the environment. */
 const PACE_ENV = 'COURTYARD_BENCH_PACE_MS';
-const PACE_MS = Number(process.env[PACE_ENV] ?? 500);
+const pacedMs = (): number => Number(process.env[PACE_ENV] ?? 500);
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -301,7 +301,7 @@ async function runWorker(scheme: Scheme, urls: string[]): Promise<void> {
   })());
   const start = async (): Promise<void> => {
     urls.forEach((url, i) => helds.push(
-      scheme === 'plugin' || scheme === 'paced' || scheme === 'ffmpeg' ? sourceHold(url, i, scheme !== 'ffmpeg', scheme === 'paced' ? PACE_MS : undefined, warnings)
+      scheme === 'plugin' || scheme === 'paced' || scheme === 'ffmpeg' ? sourceHold(url, i, scheme !== 'ffmpeg', scheme === 'paced' ? pacedMs() : undefined, warnings)
         : scheme === 'fmp4' ? new Fmp4Prebuffer(url, HOLD_MS, warnings) : x264Recording(url, warnings)));
     const end = Date.now() + READY_BOUND_MS;
     while (!helds.every((h) => h.ready())) {
@@ -826,7 +826,7 @@ async function main(): Promise<void> {
       'pages (smaps_rollup) in place of its RSS',
     schemes: {
       plugin: `src/media/source.ts MediaSource per camera, default options (read in the plugin), audio 'copy', hold(${HOLD_MS})`,
-      paced: `the same with holdPaceMs ${Number(process.env[PACE_ENV] ?? PACE_MS)} instead of the default`,
+      paced: `the same with holdPaceMs ${pacedMs()} instead of the default`,
       ffmpeg: `the same with readInPlugin: false (ffmpeg '${FFMPEG}' copying to MPEG-TS on a pipe)`,
       fmp4: 'one ffmpeg per camera: RTSP (tcp) -map 0:v:0 -map 0:a:0? -c copy -f mp4 -movflags frag_keyframe+empty_moov+default_base_moof ' +
         `pipe:1; boxes split in Node (one copy per box), ftyp+moov kept, later boxes kept while younger than ${HOLD_MS} ms`,

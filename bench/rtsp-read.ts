@@ -19,14 +19,10 @@ import { RtspReader } from '../src/media/rtsp/reader';
 import { MediaServer } from '../tools/camera-sim/media/server';
 import { PROFILES } from '../tools/camera-sim/media/profiles';
 import { CLOCK_TICKS_PER_S, readStat } from '../test/e2e/rig/procfs';
+import { arg } from './cli-arg';
 
 const STEADY_FROM_MS = 5_000;
 const STOP_GRACE_MS = 2_000;
-
-function arg(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 && at + 1 < process.argv.length ? process.argv[at + 1] : fallback;
-}
 
 interface Measure {
   /** CPU over the whole read (ms). */

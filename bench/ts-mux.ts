@@ -21,6 +21,7 @@ import { NAL, nalType, splitAnnexB } from '../src/media/h264';
 import { TsDemuxer } from '../src/media/ts-demux';
 import { H264AccessUnit, TsMuxer } from '../src/media/ts-mux';
 import { CLOCK_TICKS_PER_S } from '../test/e2e/rig/procfs';
+import { arg } from './cli-arg';
 
 const FPS = 15;
 const FRAME_90K = 90000 / FPS;
@@ -30,11 +31,6 @@ const AUDIO_RATE = 16000;
 const AAC_FRAME_90K = 1024 * 90000 / AUDIO_RATE;
 const FFMPEG_RUNS = 3;
 const FFMPEG_TIMEOUT_MS = 120_000;
-
-function arg(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 && at + 1 < process.argv.length ? process.argv[at + 1] : fallback;
-}
 
 /** Access units of an Annex B stream (ITU-T H.264 §7.4.1.2.3): a new one at an AUD/SEI/SPS/PPS after a slice, or at a
  *  slice with first_mb_in_slice 0 after a slice. */
