@@ -72,10 +72,9 @@ export class PluginRead extends EventEmitter {
   private readonly frameTimes: number[] = [];
   /** The last thing dropped since the last good picture. */
   private garbled?: string;
-  /** What paceReads() asked for, applied once the sound's clock is placed. */
+  /** What paceReads() asked for: it reaches the reader once the sound's clock is settled (settleAudioClock). */
   private paceMs = 0;
-  /** The camera announced sound but sent none within AUDIO_CLOCK_WAIT_90K of picture: pace all the same. */
-  private audioClockGivenUp = false;
+  private audioClockSettled = false;
 
   constructor(private readonly options: PluginReadOptions) {
     super();
@@ -102,15 +101,22 @@ export class PluginRead extends EventEmitter {
    */
   paceReads(ms: number): void {
     this.paceMs = ms;
-    if (!this.awaitingAudioClock) {
+    if (this.audioClockSettled) {
       this.reader.paceReads(ms);
     }
   }
 
-  /** The sound's first frame is placed by its arrival against the picture's first (see the top): read as the bytes
-   *  come until it has been, or frames a pause apart would arrive together and put the sound off by up to that pause. */
-  private get awaitingAudioClock(): boolean {
-    return this.audioRate > 0 && this.audioBase === undefined && !this.audioClockGivenUp && !this.exited;
+  /**
+   * The sound's first frame is placed by its arrival against the picture's first (see the top): until it has been, the
+   * read takes the bytes as they come, or frames a pause apart would arrive together and put the sound off by up to that
+   * pause. Settled when that frame is placed, when the stream has no sound to read, or when none came within
+   * AUDIO_CLOCK_WAIT_90K of picture; then the pace asked for applies.
+   */
+  private settleAudioClock(): void {
+    if (!this.audioClockSettled) {
+      this.audioClockSettled = true;
+      this.reader.paceReads(this.paceMs);
+    }
   }
 
   /** Ends the read (TEARDOWN, bounded); resolves once it has ended. */
@@ -140,8 +146,8 @@ export class PluginRead extends EventEmitter {
         video: this.codec, audio: aac ? { sampleRate: aac.sampleRate, channels: aac.channels, objectType: aac.objectType } : undefined,
       });
       this.audioRate = aac?.sampleRate ?? 0;
-      if (this.awaitingAudioClock) {
-        this.reader.paceReads(0); // until the sound's first frame is placed
+      if (!aac) {
+        this.settleAudioClock();
       }
       this.emit('facts', {
         // ffmpeg's codec names, as the source's facts read from ffmpeg have them (copy-decision.ts transcodes 'hevc').
@@ -153,9 +159,8 @@ export class PluginRead extends EventEmitter {
           this.videoArrival = Date.now();
         }
         const pts = VIDEO_START_90K + au.timestamp - this.videoBase;
-        if (this.awaitingAudioClock && pts - VIDEO_START_90K > AUDIO_CLOCK_WAIT_90K) {
-          this.audioClockGivenUp = true;
-          this.reader.paceReads(this.paceMs);
+        if (pts - VIDEO_START_90K > AUDIO_CLOCK_WAIT_90K) {
+          this.settleAudioClock(); // the camera announced sound but sends none: pace all the same
         }
         this.garbled = undefined;
         this.noteFrame(pts);
@@ -171,7 +176,7 @@ export class PluginRead extends EventEmitter {
           }
           if (this.audioBase === undefined) {
             this.audioBase = { ts: frame.timestamp, pts: VIDEO_START_90K + (Date.now() - this.videoArrival) * 90 };
-            this.reader.paceReads(this.paceMs); // held back until now (awaitingAudioClock)
+            this.settleAudioClock();
           }
           const pts = this.audioBase.pts + Math.round((frame.timestamp - this.audioBase.ts) * 90_000 / this.audioRate);
           const plain = this.muxer!.tablesWritten;
