@@ -159,8 +159,10 @@ describe('settings page in the real Homebridge UI', function () {
     await pollUntil(async () => {
       await frame.locator('#history-run').click();
       await page.waitForTimeout(500); // the plugin writes its history a second after an event; the page reads it again
-      return /doorbell rang/.test(await card.innerText().catch(() => '')) ? true : undefined;
-    }, { timeoutMs: 20_000, intervalMs: 1_000, what: 'the ring in the history' });
+      // The button's release comes after the ring, and may be written a second later: wait for both, not only the ring.
+      const shown = await card.innerText().catch(() => '');
+      return /doorbell rang/.test(shown) && /input off/.test(shown) ? true : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 1_000, what: 'the ring and the button\'s release in the history' });
     const text = await card.innerText();
     assert.match(text, /online/);
     assert.match(text, /answers now/);
